@@ -1,0 +1,329 @@
+"""The course root: paths, assignments, deadlines, roster and limits, read from ``course.toml``.
+
+Everything here is a pure reading of files: no command changes state through this module.
+Errors are :class:`CourseError` with a message that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+COURSE_FILE = "course.toml"
+NBGRADER_CONFIG = "nbgrader_config.py"
+ROSTER_COLUMNS = ("id", "first_name", "last_name", "email", "group")
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CourseError(Exception):
+    """The course root or one of its files is not usable; the message says where and why."""
+
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_DURATION_UNITS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_size(text: str | int, what: str = "size") -> int:
+    """``"2GiB"`` → 2147483648. Integers are bytes."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    if not match or match.group(2).upper() not in _SIZE_UNITS:
+        raise CourseError(f"{what}: cannot read {text!r} as a size (use e.g. 512MiB, 2GiB)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+
+
+def parse_duration(text: str | int | float, what: str = "duration") -> float:
+    """``"15min"`` → 900.0 seconds. Numbers are seconds."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or (unit or "s") not in _DURATION_UNITS:
+        raise CourseError(f"{what}: cannot read {text!r} as a duration (use e.g. 90s, 15min, 2h, 1d)")
+    return float(match.group(1)) * _DURATION_UNITS[unit or "s"]
+
+
+def format_size(n: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= factor:
+            value = n / factor
+            return f"{value:g} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} B"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one submission's execution may use."""
+
+    cell_timeout: float = 120.0
+    notebook_timeout: float = 300.0
+    memory_bytes: int = 2 * 2**30
+    cpus: float = 1.0
+    pids: int = 256
+    output_bytes: int = 2**20
+    max_notebook_bytes: int = 20 * 2**20
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    grace_seconds: float = 0.0
+    penalty_per_day: float = 0.0
+    penalty_per_hour: float = 0.0
+    cap: float = 1.0
+
+    def describe(self) -> str:
+        if self.penalty_per_day == 0 and self.penalty_per_hour == 0:
+            return "no late penalty"
+        rate = (f"{self.penalty_per_day:.0%} per started day" if self.penalty_per_day
+                else f"{self.penalty_per_hour:.1%} per started hour")
+        grace = f" after {self.grace_seconds / 60:g} min grace" if self.grace_seconds else ""
+        return f"{rate}{grace}, at most {self.cap:.0%}"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    title: str
+    due: dt.datetime | None
+    late_policy: LatePolicy
+    time_budget: float = 60.0
+
+
+@dataclass(frozen=True)
+class Student:
+    id: str
+    first_name: str
+    last_name: str
+    email: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    id: str
+    title: str
+    roster_path: Path
+    limits: Limits
+    assignments: tuple[Assignment, ...]
+    exam_bonus_threshold: float = 0.5
+    tutors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    # --- paths (nbgrader's layout) ---
+    def source_dir(self, assignment: str) -> Path:
+        return self.root / "source" / assignment
+
+    def release_dir(self, assignment: str) -> Path:
+        return self.root / "release" / assignment
+
+    def submitted_dir(self, student: str | None = None, assignment: str | None = None) -> Path:
+        path = self.root / "submitted"
+        return path if student is None else (path / student if assignment is None else path / student / assignment)
+
+    def autograded_dir(self, student: str | None = None, assignment: str | None = None) -> Path:
+        path = self.root / "autograded"
+        return path if student is None else (path / student if assignment is None else path / student / assignment)
+
+    @property
+    def state_dir(self) -> Path:
+        """gradehub's own runtime state (work dirs, locks); gitignored."""
+        return self.root / ".gradehub"
+
+    def assignment(self, assignment_id: str) -> Assignment:
+        for a in self.assignments:
+            if a.id == assignment_id:
+                return a
+        known = ", ".join(a.id for a in self.assignments) or "none"
+        raise CourseError(f"unknown assignment {assignment_id!r} (course.toml lists: {known})")
+
+    def roster(self) -> list[Student]:
+        return read_roster(self.roster_path)
+
+
+def _expect(table: dict, key: str, types: type | tuple, where: str, default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise CourseError(f"{where}: missing key {key!r}")
+        return default
+    value = table[key]
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise CourseError(f"{where}.{key}: expected {types}, got a boolean")
+    if not isinstance(value, types):
+        raise CourseError(f"{where}.{key}: expected {getattr(types, '__name__', types)}, got {value!r}")
+    return value
+
+
+def _reject_unknown(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise CourseError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _parse_late_policy(table: dict, where: str, base: LatePolicy) -> LatePolicy:
+    _reject_unknown(table, {"grace", "penalty_per_day", "penalty_per_hour", "cap"}, where)
+    per_day = float(_expect(table, "penalty_per_day", (int, float), where, base.penalty_per_day))
+    per_hour = float(_expect(table, "penalty_per_hour", (int, float), where, base.penalty_per_hour))
+    if "penalty_per_day" in table and "penalty_per_hour" not in table:
+        per_hour = 0.0
+    if "penalty_per_hour" in table and "penalty_per_day" not in table:
+        per_day = 0.0
+    if per_day and per_hour:
+        raise CourseError(f"{where}: set penalty_per_day or penalty_per_hour, not both")
+    cap = float(_expect(table, "cap", (int, float), where, base.cap))
+    for name, value in (("penalty_per_day", per_day), ("penalty_per_hour", per_hour), ("cap", cap)):
+        if not 0 <= value <= 1:
+            raise CourseError(f"{where}.{name}: must be a share between 0 and 1, got {value}")
+    grace = base.grace_seconds
+    if "grace" in table:
+        grace = parse_duration(table["grace"], f"{where}.grace")
+    return LatePolicy(grace_seconds=grace, penalty_per_day=per_day, penalty_per_hour=per_hour, cap=cap)
+
+
+def _parse_datetime(text: Any, where: str) -> dt.datetime:
+    if isinstance(text, dt.datetime):
+        value = text
+    elif isinstance(text, str):
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise CourseError(f"{where}: {text!r} is not an ISO 8601 time (e.g. 2026-10-23T23:59:00+02:00)") from None
+    else:
+        raise CourseError(f"{where}: expected a time, got {text!r}")
+    if value.tzinfo is None:
+        raise CourseError(f"{where}: {text} has no UTC offset; write e.g. 2026-10-23T23:59:00+02:00")
+    return value
+
+
+def load_course(root: str | Path = ".") -> Course:
+    """Read and validate ``course.toml`` in the course root."""
+    root = Path(root).resolve()
+    path = root / COURSE_FILE
+    if not path.is_file():
+        raise CourseError(f"{root} is not a gradehub course root: {COURSE_FILE} is missing "
+                          "(pass --course-root DIR)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CourseError(f"{path}: {exc}") from None
+    _reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors"}, COURSE_FILE)
+
+    course_t = _expect(data, "course", dict, COURSE_FILE)
+    _reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
+    course_id = _expect(course_t, "id", str, "[course]")
+    limits_t = _expect(data, "limits", dict, COURSE_FILE, {})
+    _reject_unknown(limits_t, {"cell_timeout", "notebook_timeout", "memory", "cpus", "pids",
+                               "output_cap", "max_notebook_size"}, "[limits]")
+    d = Limits()
+    limits = Limits(
+        cell_timeout=parse_duration(limits_t.get("cell_timeout", d.cell_timeout), "[limits].cell_timeout"),
+        notebook_timeout=parse_duration(limits_t.get("notebook_timeout", d.notebook_timeout),
+                                        "[limits].notebook_timeout"),
+        memory_bytes=parse_size(limits_t.get("memory", d.memory_bytes), "[limits].memory"),
+        cpus=float(_expect(limits_t, "cpus", (int, float), "[limits]", d.cpus)),
+        pids=int(_expect(limits_t, "pids", int, "[limits]", d.pids)),
+        output_bytes=parse_size(limits_t.get("output_cap", d.output_bytes), "[limits].output_cap"),
+        max_notebook_bytes=parse_size(limits_t.get("max_notebook_size", d.max_notebook_bytes),
+                                      "[limits].max_notebook_size"),
+    )
+    if limits.cell_timeout <= 0 or limits.notebook_timeout <= 0:
+        raise CourseError("[limits]: timeouts must be positive")
+    if limits.memory_bytes < 64 * 2**20:
+        raise CourseError("[limits].memory: at least 64MiB is needed to start a kernel")
+
+    default_policy = _parse_late_policy(_expect(data, "late_policy", dict, COURSE_FILE, {}),
+                                        "[late_policy]", LatePolicy())
+    assignments = []
+    seen: set[str] = set()
+    for i, a in enumerate(_expect(data, "assignment", list, COURSE_FILE, [])):
+        where = f"[[assignment]] #{i + 1}"
+        if not isinstance(a, dict):
+            raise CourseError(f"{where}: expected a table")
+        _reject_unknown(a, {"id", "title", "due", "late_policy", "time_budget"}, where)
+        aid = _expect(a, "id", str, where)
+        if not _ID_PATTERN.match(aid):
+            raise CourseError(f"{where}.id: {aid!r} is not a valid assignment id")
+        if aid in seen:
+            raise CourseError(f"{where}.id: assignment {aid!r} is listed twice")
+        seen.add(aid)
+        where = f"[[assignment]] {aid}"
+        assignments.append(Assignment(
+            id=aid,
+            title=_expect(a, "title", str, where, aid),
+            due=_parse_datetime(a["due"], f"{where}.due") if "due" in a else None,
+            late_policy=_parse_late_policy(_expect(a, "late_policy", dict, where, {}),
+                                           f"{where}.late_policy", default_policy),
+            time_budget=parse_duration(a.get("time_budget", 60), f"{where}.time_budget"),
+        ))
+    tutors_t = _expect(data, "tutors", dict, COURSE_FILE, {})
+    tutors = {}
+    for group, accounts in tutors_t.items():
+        if not (isinstance(accounts, list) and all(isinstance(x, str) for x in accounts)):
+            raise CourseError(f"[tutors].{group}: expected a list of account names")
+        tutors[group] = tuple(accounts)
+    threshold = float(_expect(course_t, "exam_bonus_threshold", (int, float), "[course]", 0.5))
+    return Course(
+        root=root,
+        id=course_id,
+        title=_expect(course_t, "title", str, "[course]", course_id),
+        roster_path=root / _expect(course_t, "roster", str, "[course]", "roster.csv"),
+        limits=limits,
+        assignments=tuple(assignments),
+        exam_bonus_threshold=threshold,
+        tutors=tutors,
+    )
+
+
+def read_roster(path: Path) -> list[Student]:
+    """Read a roster CSV (id, first_name, last_name, email, group)."""
+    if not path.is_file():
+        raise CourseError(f"roster {path} does not exist (copy roster.example.csv to start)")
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = tuple(reader.fieldnames or ())
+        missing = [c for c in ROSTER_COLUMNS if c not in header]
+        if missing:
+            raise CourseError(f"{path}: missing column(s) {', '.join(missing)}; "
+                              f"expected {','.join(ROSTER_COLUMNS)}")
+        students, seen = [], set()
+        for line, row in enumerate(reader, start=2):
+            sid = (row["id"] or "").strip()
+            if not _ID_PATTERN.match(sid):
+                raise CourseError(f"{path}:{line}: {sid!r} is not a valid student id")
+            if sid in seen:
+                raise CourseError(f"{path}:{line}: student {sid!r} is listed twice")
+            seen.add(sid)
+            students.append(Student(sid, row["first_name"].strip(), row["last_name"].strip(),
+                                    row["email"].strip(), row["group"].strip()))
+    return students
+
+
+def is_valid_id(name: str) -> bool:
+    """Whether a student or assignment id is safe to use as a path component."""
+    return bool(_ID_PATTERN.match(name)) and name not in (".", "..")
+
+
+def load_nbgrader_config(root: str | Path):
+    """Load the course root's ``nbgrader_config.py`` explicitly.
+
+    ``NbGraderAPI()`` on its own ignores the file; every gradehub command goes through here.
+    """
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(root).resolve()
+    config = Config()
+    if (root / NBGRADER_CONFIG).is_file():
+        try:
+            config = PyFileConfigLoader(NBGRADER_CONFIG, path=str(root)).load_config()
+        except Exception as exc:  # a typo in the config must not be a traceback
+            raise CourseError(f"{root / NBGRADER_CONFIG}: {type(exc).__name__}: {exc}") from None
+    config.CourseDirectory.root = str(root)
+    return config

@@ -1,0 +1,80 @@
+"""The embedded default exchange: nbgrader's file exchange under ``<course root>/exchange``.
+
+Instructors publish with :func:`publish` (nbgrader's release_assignment) and collect with
+:func:`collect` (nbgrader's collect). :func:`submit` writes a submission exactly as nbgrader's
+``ExchangeSubmit`` lays it out (``inbound/<student>+<assignment>+<timestamp>+<random>``), for
+tools that submit on a student's behalf (the demo, tests, LMS imports) with a given time.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from .course import Course, CourseError, is_valid_id, load_nbgrader_config
+from .gradebook import _ensure_tools_on_path, open_gradebook, sync_roster
+
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+def _api(course: Course):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    _ensure_tools_on_path()
+    config = load_nbgrader_config(course.root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    api.log.setLevel(logging.WARNING)
+    return api
+
+
+def exchange_root(course: Course) -> Path:
+    config = load_nbgrader_config(course.root)
+    root = config.Exchange.get("root") if "root" in config.Exchange else None
+    return Path(root or "/usr/local/share/nbgrader/exchange")
+
+
+def publish(course: Course, assignment: str) -> Path:
+    """Copy release/<assignment> into the exchange's outbound folder."""
+    course.assignment(assignment)
+    root = exchange_root(course)
+    (root / course.id / "inbound").mkdir(parents=True, exist_ok=True)
+    (root / course.id / "outbound").mkdir(parents=True, exist_ok=True)
+    os.chmod(root / course.id / "inbound", 0o733)   # students write, cannot list
+    os.chmod(root / course.id / "outbound", 0o755)
+    result = _api(course).release_assignment(assignment)
+    if not result.get("success"):
+        raise CourseError(f"could not publish {assignment}: {(result.get('log') or '') + (result.get('error') or '')}")
+    return root / course.id / "outbound" / assignment
+
+
+def submit(course: Course, student: str, assignment: str, files: Path, when: dt.datetime) -> Path:
+    """Place ``files`` (a folder) in the inbound exchange as ``student``'s submission at ``when``."""
+    if not is_valid_id(student) or "+" in student:
+        raise CourseError(f"{student!r} is not a valid student id")
+    stamp = when.astimezone(dt.timezone.utc).strftime(TIMESTAMP_FORMAT)
+    suffix = base64.urlsafe_b64encode(os.urandom(9)).decode("ascii")
+    dest = exchange_root(course) / course.id / "inbound" / f"{student}+{assignment}+{stamp}+{suffix}"
+    shutil.copytree(files, dest)
+    (dest / "timestamp.txt").write_text(stamp, encoding="utf-8")
+    return dest
+
+
+def collect(course: Course, assignment: str) -> list[str]:
+    """nbgrader collect (newest submission per student) into ``submitted/``; returns students."""
+    course.assignment(assignment)
+    with open_gradebook(course) as gb:
+        if course.roster_path.is_file():
+            sync_roster(gb, course)
+    inbound = exchange_root(course) / course.id / "inbound"
+    if not inbound.is_dir():
+        raise CourseError(f"the exchange has no inbound folder at {inbound}; publish the assignment first")
+    result = _api(course).collect(assignment, update=True)
+    if not result.get("success"):
+        raise CourseError(f"nbgrader collect failed: {(result.get('log') or '') + (result.get('error') or '')}")
+    submitted = course.submitted_dir()
+    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.is_dir() else []

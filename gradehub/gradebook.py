@@ -1,0 +1,201 @@
+"""The one place that writes grades: nbgrader's gradebook plus gradehub's status table.
+
+nbgrader's tables hold scores (so the formgrader, feedback and reports agree); the table
+``gradehub_status`` holds what nbgrader has no place for: how the execution ended, the
+message a student reads, the sanitizer's notes and flags for a human. Both are written in
+one transaction per submission, so a killed run leaves either all of a submission or none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy import text
+
+from .course import Course, load_nbgrader_config
+
+STATUS_TABLE = "gradehub_status"
+_STATUS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {STATUS_TABLE} (
+    assignment VARCHAR(128) NOT NULL,
+    student VARCHAR(128) NOT NULL,
+    status VARCHAR(32) NOT NULL,
+    message TEXT NOT NULL,
+    notes TEXT NOT NULL,
+    flags TEXT NOT NULL,
+    sandbox VARCHAR(32) NOT NULL,
+    duration FLOAT NOT NULL,
+    submitted_at VARCHAR(64),
+    graded_at VARCHAR(64) NOT NULL,
+    PRIMARY KEY (assignment, student)
+)
+"""
+
+
+def _ensure_tools_on_path() -> None:
+    # nbgrader runs `alembic` as a subprocess; a venv used without activation lacks it.
+    bin_dir = os.path.dirname(sys.executable)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def db_url(course: Course) -> str:
+    config = load_nbgrader_config(course.root)
+    url = config.CourseDirectory.get("db_url") if "db_url" in config.CourseDirectory else None
+    return url or f"sqlite:///{course.root / 'gradebook.db'}"
+
+
+@contextmanager
+def open_gradebook(course: Course) -> Iterator[Gradebook]:
+    _ensure_tools_on_path()
+    gb = Gradebook(db_url(course), course_id=course.id)
+    try:
+        with gb.engine.begin() as conn:
+            conn.execute(text(_STATUS_DDL))
+        yield gb
+    finally:
+        gb.close()
+
+
+def sync_roster(gb: Gradebook, course: Course) -> int:
+    """Create or update every roster student in the gradebook; returns how many."""
+    students = course.roster()
+    for s in students:
+        gb.update_or_create_student(s.id, first_name=s.first_name, last_name=s.last_name, email=s.email)
+    return len(students)
+
+
+def sync_assignment_dates(gb: Gradebook, course: Course) -> None:
+    for a in course.assignments:
+        try:
+            assignment = gb.find_assignment(a.id)
+        except MissingEntry:
+            continue
+        due = a.due.astimezone(dt.timezone.utc).replace(tzinfo=None) if a.due else None
+        if assignment.duedate != due:
+            assignment.duedate = due
+    gb.db.commit()
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    assignment: str
+    student: str
+    status: str
+    message: str
+    notes: list[str]
+    flags: list[str]
+    sandbox: str
+    duration: float
+    submitted_at: str | None
+    graded_at: str
+
+
+def read_status(gb: Gradebook, assignment: str | None = None) -> dict[tuple[str, str], StatusRow]:
+    query = f"SELECT assignment, student, status, message, notes, flags, sandbox, duration, submitted_at, graded_at FROM {STATUS_TABLE}"
+    params: dict[str, Any] = {}
+    if assignment is not None:
+        query += " WHERE assignment = :a"
+        params["a"] = assignment
+    with gb.engine.connect() as conn:
+        rows = conn.execute(text(query), params).fetchall()
+    return {
+        (r[0], r[1]): StatusRow(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6],
+                                float(r[7]), r[8], r[9])
+        for r in rows
+    }
+
+
+def write_submission(
+    gb: Gradebook,
+    *,
+    assignment: str,
+    student: str,
+    timestamp: dt.datetime | None,
+    scores: dict[str, dict[str, tuple[float | None, bool]]],
+    comments: dict[str, dict[str, str | None]],
+    status: StatusRow,
+    late_penalty: float = 0.0,
+) -> None:
+    """Write one graded submission in a single transaction.
+
+    ``scores[notebook][grade_id] = (auto_score, needs_manual_grade)``;
+    ``comments[notebook][grade_id] = auto_comment``.
+    """
+    session = gb.db
+    try:
+        try:
+            submission = gb.find_submission(assignment, student)
+            submission.timestamp = timestamp
+        except MissingEntry:
+            submission = _new_submission(gb, assignment, student, timestamp)
+        by_name = {nb.name: nb for nb in submission.notebooks}
+        # nbgrader keeps penalties per notebook; the assignment's penalty goes on the first.
+        for i, nb in enumerate(sorted(submission.notebooks, key=lambda n: n.name)):
+            nb.late_submission_penalty = late_penalty if (i == 0 and late_penalty) else None
+        for nb_name, cell_scores in scores.items():
+            nb = by_name.get(nb_name)
+            if nb is None:
+                continue
+            grades = {g.name: g for g in nb.grades}
+            for grade_id, (auto_score, needs_manual) in cell_scores.items():
+                grade = grades.get(grade_id)
+                if grade is None:
+                    continue
+                grade.auto_score = auto_score
+                # A grader's manual score survives regrading, but asks for a second look.
+                grade.needs_manual_grade = bool(needs_manual or grade.manual_score is not None)
+            nb_comments = {c.name: c for c in nb.comments}
+            for grade_id, auto_comment in comments.get(nb_name, {}).items():
+                if grade_id in nb_comments:
+                    nb_comments[grade_id].auto_comment = auto_comment
+        session.execute(text(f"DELETE FROM {STATUS_TABLE} WHERE assignment = :a AND student = :s"),
+                        {"a": assignment, "s": student})
+        session.execute(
+            text(f"INSERT INTO {STATUS_TABLE} (assignment, student, status, message, notes, flags, "
+                 "sandbox, duration, submitted_at, graded_at) VALUES (:a, :s, :status, :message, "
+                 ":notes, :flags, :sandbox, :duration, :submitted_at, :graded_at)"),
+            {"a": assignment, "s": student, "status": status.status, "message": status.message,
+             "notes": json.dumps(status.notes), "flags": json.dumps(status.flags),
+             "sandbox": status.sandbox, "duration": status.duration,
+             "submitted_at": status.submitted_at, "graded_at": status.graded_at},
+        )
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+
+
+def _new_submission(gb: Gradebook, assignment: str, student: str, timestamp: dt.datetime | None):
+    """Like ``Gradebook.add_submission`` but without its intermediate commit."""
+    from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
+
+    with gb.db.no_autoflush:
+        submission = SubmittedAssignment(assignment=gb.find_assignment(assignment),
+                                         student=gb.find_student(student), timestamp=timestamp)
+        for notebook in submission.assignment.notebooks:
+            nb = SubmittedNotebook(notebook=notebook, assignment=submission)
+            for grade_cell in notebook.grade_cells:
+                Grade(cell_id=grade_cell.id, notebook=nb)
+            for solution_cell in notebook.solution_cells:
+                Comment(cell_id=solution_cell.id, notebook=nb)
+            for task_cell in notebook.task_cells:
+                Comment(cell_id=task_cell.id, notebook=nb)
+                Grade(cell_id=task_cell.id, notebook=nb)
+        # Added last: SQLAlchemy 2 cascades into the session only from the parent's collections.
+        gb.db.add(submission)
+    gb.db.flush()
+    return submission
+
+
+def delete_status(gb: Gradebook, assignment: str, student: str) -> None:
+    with gb.engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM {STATUS_TABLE} WHERE assignment = :a AND student = :s"),
+                     {"a": assignment, "s": student})

@@ -1,0 +1,1 @@
+"""Sandboxes that run student kernels under limits; see base.py for the interface."""

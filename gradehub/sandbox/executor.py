@@ -1,0 +1,243 @@
+"""Drive one sanitized notebook through a kernel that runs inside a sandbox.
+
+The executor is trusted code on the host side of the boundary. It talks to the kernel over
+ZeroMQ *IPC* sockets in the job directory (so a container needs no network), enforces the
+cell timeout (interrupt, then go on with the next cell), the notebook's wall-clock timeout
+and the memory limit (kill from outside), caps the output it keeps, and records for every
+cell what the kernel replied. Whatever happens, :func:`execute_notebook` returns an
+:class:`Execution`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+
+from ..course import format_size
+from .base import CellRecord, Execution, KernelHandle, Outcome, Sandbox, SandboxJob
+from ..sanitize import nbgrader_meta
+
+KERNEL_ARGV = ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+_WATCH_INTERVAL = 0.1
+_SIGNALS = {getattr(signal, n): n for n in dir(signal) if n.startswith("SIG") and not n.startswith("SIG_")}
+
+
+class SandboxProvisioner(LocalProvisioner):
+    """A jupyter_client provisioner whose kernel lives in a :class:`Sandbox`."""
+
+    sandbox: Sandbox
+    job: SandboxJob
+    handle: KernelHandle | None = None
+
+    @property
+    def has_process(self) -> bool:
+        return self.handle is not None
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+        self.handle = self.sandbox.start_kernel(self.job, cmd, {})
+        return self.connection_info
+
+    async def poll(self) -> int | None:
+        return self.handle.poll() if self.handle else 0
+
+    async def wait(self) -> int | None:
+        while self.handle and self.handle.poll() is None:
+            await asyncio.sleep(0.05)
+        return self.handle.poll() if self.handle else 0
+
+    async def send_signal(self, signum: int) -> None:
+        if self.handle:
+            self.handle.signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        if self.handle:
+            self.handle.kill("shutdown")
+
+    async def terminate(self, restart: bool = False) -> None:
+        await self.kill(restart)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self.handle:
+            self.handle.cleanup()
+
+    def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
+        return 1.0
+
+
+class _CappedClient(NotebookClient):
+    """nbclient with a cap on the output it keeps, and a record of each cell's reply."""
+
+    def __init__(self, *args: Any, output_cap: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.output_cap = output_cap
+        self.output_bytes = 0
+        self.output_capped = False
+        self.records: dict[int, CellRecord] = {}
+        self.current_cell: int | None = None
+        self._cell_started = 0.0
+        self.on_cell_start = self._on_start
+        self.on_cell_executed = self._on_executed
+
+    def _on_start(self, cell: NotebookNode, cell_index: int) -> None:
+        self.current_cell = cell_index
+        self._cell_started = time.monotonic()
+
+    def _on_executed(self, cell: NotebookNode, cell_index: int, execute_reply: dict) -> None:
+        content = execute_reply.get("content", {}) if isinstance(execute_reply, dict) else {}
+        status = content.get("status", "error")
+        if content.get("ename") == "CellTimeoutError" and status == "error":
+            status = "timeout"
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="CellTimeoutError", evalue=content.get("evalue", ""), traceback=[]))
+        if status not in ("ok", "error", "aborted", "timeout"):
+            status = "error"
+        self.records[cell_index] = CellRecord(cell_index, status, time.monotonic() - self._cell_started)
+
+    def output(self, outs, msg, display_id, cell_index):  # noqa: D102 - nbclient hook
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        if self.output_bytes + size > self.output_cap:
+            if not self.output_capped:
+                self.output_capped = True
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stdout",
+                    text=f"\n[gradehub: output stopped here; the notebook's output exceeded "
+                         f"{format_size(self.output_cap)}]\n"))
+            return None
+        self.output_bytes += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def cell_label(nb: NotebookNode, index: int | None) -> str:
+    if index is None or index >= len(nb.cells):
+        return "setup"
+    meta = nbgrader_meta(nb.cells[index])
+    return f"`{meta['grade_id']}`" if meta else f"#{index + 1}"
+
+
+def _describe_death(code: int | None) -> str:
+    if code is not None and code < 0:
+        name = _SIGNALS.get(-code, f"signal {-code}")
+        if -code == signal.SIGSEGV:
+            return f"{name}: segmentation fault"
+        return name
+    return f"exit code {code}"
+
+
+def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Execution:
+    """Execute ``nb`` (modified in place) in ``sandbox``; never raises for student behaviour."""
+    limits = job.limits
+    started = time.monotonic()
+    km = AsyncKernelManager(transport="ipc", ip=str(job.job_dir / "k"), kernel_name="python3")
+    km.connection_file = str(job.job_dir / "kernel.json")
+    provisioner = SandboxProvisioner(kernel_id="gradehub", kernel_spec=km.kernel_spec, parent=km)
+    provisioner.sandbox = sandbox
+    provisioner.job = job
+    km.provisioner = provisioner
+    km.kernel_spec.argv = list(KERNEL_ARGV)
+
+    client = _CappedClient(
+        nb,
+        km=km,
+        timeout=int(limits.cell_timeout),
+        startup_timeout=60,
+        allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": "CellTimeoutError",
+                          "evalue": f"cell stopped after {limits.cell_timeout:g} s (cell time limit)",
+                          "traceback": []},
+        record_timing=False,
+        output_cap=limits.output_bytes,
+        iopub_timeout=5,
+    )
+
+    stop = threading.Event()
+    killed: dict[str, str] = {}
+
+    def watchdog() -> None:
+        deadline = started + limits.notebook_timeout
+        while not stop.wait(_WATCH_INTERVAL):
+            handle = provisioner.handle
+            if handle is None:
+                if time.monotonic() > deadline:
+                    killed.setdefault("reason", "timeout")
+                    return
+                continue
+            if time.monotonic() > deadline:
+                killed.setdefault("reason", "timeout")
+                handle.kill("timeout")
+                return
+            used = handle.memory_bytes()
+            if used is not None and used > limits.memory_bytes:
+                killed.setdefault("reason", "memory")
+                handle.kill("memory")
+                return
+
+    guard = threading.Thread(target=watchdog, name=f"watchdog-{job.label}", daemon=True)
+    guard.start()
+    outcome, message = Outcome.COMPLETED, ""
+    try:
+        client.execute()
+    except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:
+        outcome, message = Outcome.KERNEL_DIED, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a platform failure is a result as well
+        outcome, message = Outcome.SANDBOX_ERROR, f"{type(exc).__name__}: {exc}"
+    finally:
+        stop.set()
+        handle = provisioner.handle
+        death = handle.death() if handle else None
+        if handle is not None:
+            try:
+                handle.cleanup()
+            except Exception:  # noqa: BLE001
+                pass
+
+    where = cell_label(nb, client.current_cell)
+    reason = killed.get("reason") or (death.killed_by_us if death else None)
+    if death and death.oom_killed:
+        reason = "memory"
+    if outcome is not Outcome.COMPLETED or reason in ("timeout", "memory"):
+        if reason == "timeout":
+            outcome = Outcome.TIMEOUT
+            message = f"stopped after {limits.notebook_timeout:g} s in cell {where} (notebook time limit)"
+        elif reason == "memory":
+            outcome = Outcome.OUT_OF_MEMORY
+            message = f"out of memory in cell {where} (limit {format_size(limits.memory_bytes)})"
+        elif outcome is Outcome.KERNEL_DIED:
+            code = death.exit_code if death else None
+            message = f"the kernel died in cell {where} ({_describe_death(code)})"
+    # Cells after the one that stopped never ran: record them so they cannot score.
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and i not in client.records:
+            client.records[i] = CellRecord(i, "not_run")
+            cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "execute_result"]
+    timed_out = [cell_label(nb, r.index) for r in client.records.values() if r.status == "timeout"]
+    if timed_out and outcome is Outcome.COMPLETED:
+        message = (f"cell {', '.join(timed_out)} stopped after {limits.cell_timeout:g} s "
+                   "(cell time limit); the rest ran")
+    return Execution(
+        outcome=outcome,
+        message=message,
+        executed=nb,
+        cells=client.records,
+        failed_cell=where if outcome is not Outcome.COMPLETED else None,
+        duration=time.monotonic() - started,
+        output_capped=client.output_capped,
+    )
+
+
+def write_notebook(nb: NotebookNode, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(nbformat.writes(nb), encoding="utf-8")
+    tmp.replace(path)
