@@ -126,8 +126,7 @@ def cmd_report(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
-    return run_demo(args.course_root_given, keep=args.keep, sandbox=args.sandbox, jobs=args.jobs,
-                    students=args.students)
+    return run_demo(args.course_root_given, sandbox=args.sandbox, jobs=args.jobs, students=args.students)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", choices=("local", "docker"), default=None)
     p.add_argument("--jobs", "-j", type=int, default=None)
     p.add_argument("--students", type=int, default=36, help="class size (at least 30)")
-    p.add_argument("--keep", action="store_true", help="keep the temporary course root (default: kept)")
     p.set_defaults(func=cmd_demo)
     return parser
 

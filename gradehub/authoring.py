@@ -1,0 +1,260 @@
+"""Checks for source notebooks: lint the structure, then execute both versions.
+
+``validate`` answers the author's questions before students see a sheet: are the regions
+closed, does every answer have hidden tests, does anything of the solution leak into the
+release, does the reference solution get full marks within the time budget, and does the
+untouched student version get zero on every autograded test?
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import nbformat
+
+from .course import Course
+from .grading import score_notebook
+from .release import generate
+from .sandbox.base import Outcome, SandboxJob, get_sandbox
+from .sandbox.executor import execute_notebook
+from .sanitize import is_solution, nbgrader_meta, sanitize
+
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+_MIN_LEAK_LINE = 12
+
+
+@dataclass
+class Problem:
+    notebook: str
+    cell: str
+    message: str
+    level: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.notebook}: cell {self.cell}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    assignment: str
+    problems: list[Problem] = field(default_factory=list)
+    info: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.level == "error" for p in self.problems)
+
+    def add(self, notebook: str, cell: str, message: str, level: str = "error") -> None:
+        self.problems.append(Problem(notebook, cell, message, level))
+
+    def lines(self) -> list[str]:
+        head = f"{self.assignment}: {'ok' if self.ok else 'FAILED'}"
+        return [head, *(f"  {i}" for i in self.info), *(f"  {p}" for p in self.problems)]
+
+
+def _label(cell, index: int) -> str:
+    meta = nbgrader_meta(cell)
+    return f"`{meta['grade_id']}`" if meta else f"#{index + 1}"
+
+
+def _regions(source: str, begin: str, end: str) -> tuple[list[str], str | None]:
+    """Text inside begin/end markers, or an error when they are unbalanced."""
+    inside, depth, found = [], 0, []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(begin):
+            if depth:
+                return [], f"'{begin}' opened twice without '{end}'"
+            depth = 1
+            continue
+        if stripped.startswith(end):
+            if not depth:
+                return [], f"'{end}' without '{begin}'"
+            depth = 0
+            found.append("\n".join(inside))
+            inside = []
+            continue
+        if depth:
+            inside.append(line)
+    if depth:
+        return [], f"'{begin}' is never closed with '{end}'"
+    return found, None
+
+
+def lint_notebook(nb, name: str, report: ValidationReport) -> None:
+    seen: dict[str, int] = {}
+    pending_answer: str | None = None
+    for i, cell in enumerate(nb.cells):
+        label = _label(cell, i)
+        raw = cell.get("metadata", {}).get("nbgrader")
+        meta = nbgrader_meta(cell)
+        if raw is not None and meta is None:
+            report.add(name, label, "nbgrader metadata without a grade_id")
+            continue
+        if cell.cell_type == "code" and meta is None:
+            report.add(name, label, "code cell without nbgrader metadata: make it read-only, an answer or a test "
+                                    "(a student could edit it and the grader could not restore it)")
+        sol_regions, sol_err = _regions(cell.source, BEGIN_SOLUTION, END_SOLUTION)
+        hid_regions, hid_err = _regions(cell.source, BEGIN_HIDDEN, END_HIDDEN)
+        for err in (sol_err, hid_err):
+            if err:
+                report.add(name, label, err)
+        if meta is None:
+            if sol_regions or hid_regions:
+                report.add(name, label, "solution or hidden-test markers in a cell without nbgrader metadata")
+            continue
+        gid = meta["grade_id"]
+        if gid in seen:
+            report.add(name, label, f"grade_id {gid!r} is also used by cell #{seen[gid] + 1}")
+        seen[gid] = i
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", gid):
+            report.add(name, label, "grade_id may hold only letters, digits, '-' and '_'")
+        if meta.get("grade"):
+            points = meta.get("points")
+            if not isinstance(points, (int, float)) or isinstance(points, bool) or points <= 0:
+                report.add(name, label, f"graded cell needs points > 0 (has {points!r})")
+        if sol_regions and not meta.get("solution"):
+            report.add(name, label, "solution markers in a cell that is not a solution cell")
+        if hid_regions and not (meta.get("grade") and not meta.get("solution")):
+            report.add(name, label, "hidden-test markers outside a test cell")
+        if is_solution(cell) and not sol_regions and cell.cell_type == "code":
+            report.add(name, label, "answer cell has no '### BEGIN SOLUTION' region; the whole cell "
+                                    "would be replaced", level="warning")
+        autograded_answer = is_solution(cell) and not meta.get("grade") and cell.cell_type == "code"
+        is_test = meta.get("grade") and not meta.get("solution") and cell.cell_type == "code"
+        if autograded_answer:
+            if pending_answer:
+                report.add(name, f"`{pending_answer}`", "autograded answer has no test cell with hidden tests")
+            pending_answer = gid
+        elif is_test and hid_regions:
+            pending_answer = None
+    if pending_answer:
+        report.add(name, f"`{pending_answer}`", "autograded answer has no test cell with hidden tests")
+    if not any(nbgrader_meta(c) and nbgrader_meta(c).get("grade") for c in nb.cells):
+        report.add(name, "-", "notebook has no graded cell")
+
+
+def find_leaks(source, release, name: str, report: ValidationReport) -> None:
+    """Report any line from a solution or hidden-test region that appears in the release."""
+    public: set[str] = set()
+    secret: dict[str, str] = {}
+    for i, cell in enumerate(source.cells):
+        sol, _ = _regions(cell.source, BEGIN_SOLUTION, END_SOLUTION)
+        hid, _ = _regions(cell.source, BEGIN_HIDDEN, END_HIDDEN)
+        hidden_lines = {ln.strip() for region in sol + hid for ln in region.splitlines()}
+        for ln in cell.source.splitlines():
+            if ln.strip() not in hidden_lines:
+                public.add(ln.strip())
+        for ln in hidden_lines:
+            secret.setdefault(ln, _label(cell, i))
+    release_text = "\n".join(c.source for c in release.cells)
+    release_lines = {ln.strip() for ln in release_text.splitlines()}
+    for line, where in secret.items():
+        if len(line) >= _MIN_LEAK_LINE and line not in public and line in release_lines:
+            report.add(name, where, f"solution or hidden test leaks into the release: {line[:60]!r}")
+
+
+def _run(nb, course: Course, timeout: float, data_dir: Path):
+    """Execute trusted author code in the local sandbox, with the sheet's data files beside it."""
+    limits = replace(course.limits, notebook_timeout=timeout, cell_timeout=timeout)
+    job_dir = Path(tempfile.mkdtemp(prefix="gh-v-", dir="/tmp"))
+    try:
+        for f in data_dir.rglob("*"):
+            if f.is_file() and f.suffix != ".ipynb" and ".ipynb_checkpoints" not in f.parts:
+                target = job_dir / f.relative_to(data_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, target)
+        return execute_notebook(nb, get_sandbox("local"), SandboxJob(job_dir, limits, threads=2, label="validate"))
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
+def validate(course: Course, assignment: str, execute: bool = True) -> ValidationReport:
+    report = ValidationReport(assignment)
+    a = course.assignment(assignment)
+    source_dir = course.source_dir(assignment)
+    notebooks = sorted(source_dir.glob("*.ipynb")) if source_dir.is_dir() else []
+    if not notebooks:
+        report.add(f"source/{assignment}", "-", "no source notebook")
+        return report
+    sources = {}
+    for path in notebooks:
+        try:
+            sources[path.stem] = nbformat.read(path, as_version=4)
+        except Exception as exc:  # noqa: BLE001 - any parse problem is the author's to fix
+            report.add(path.name, "-", f"cannot read notebook: {exc}")
+    for name, nb in sources.items():
+        lint_notebook(nb, f"{name}.ipynb", report)
+    if not report.ok:
+        return report
+
+    with tempfile.TemporaryDirectory(prefix="gradehub-validate-") as tmp:
+        root = Path(tmp)
+        shutil.copy2(course.root / "nbgrader_config.py", root / "nbgrader_config.py")
+        shutil.copytree(source_dir, root / "source" / assignment)
+        try:
+            generate(course, assignment, root=root, db=f"sqlite:///{root / 'gradebook.db'}")
+        except Exception as exc:  # noqa: BLE001
+            report.add(f"source/{assignment}", "-", f"nbgrader cannot generate the release: {exc}")
+            return report
+        releases = {n: nbformat.read(root / "release" / assignment / f"{n}.ipynb", as_version=4) for n in sources}
+        for name in sources:
+            find_leaks(sources[name], releases[name], f"{name}.ipynb", report)
+        if not execute or not report.ok:
+            return report
+        budget = a.time_budget
+        for name, source in sources.items():
+            label = f"{name}.ipynb"
+            ref = nbformat.from_dict(source)
+            for cell in ref.cells:
+                if cell.cell_type == "code":
+                    cell.outputs, cell.execution_count = [], None
+            started = time.monotonic()
+            run = _run(ref, course, timeout=max(budget * 3, 60), data_dir=source_dir)
+            elapsed = time.monotonic() - started
+            report.info.append(f"{label}: reference solution ran in {elapsed:.1f} s (budget {budget:g} s)")
+            if run.outcome is not Outcome.COMPLETED:
+                report.add(label, run.failed_cell or "-", f"reference solution did not complete: {run.message}")
+            records = {str(i): {"status": r.status} for i, r in run.cells.items()}
+            for i, cell in enumerate(run.executed.cells):
+                meta = nbgrader_meta(cell)
+                rec = records.get(str(i), {}).get("status")
+                if cell.cell_type == "code" and rec == "error":
+                    err = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
+                    report.add(label, _label(cell, i), "reference solution raises "
+                               f"{err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}")
+                elif meta and rec == "timeout":
+                    report.add(label, _label(cell, i), "reference solution hits the cell time limit")
+            for gid, score, max_points, manual in score_notebook(run.executed, records, invalid=False):
+                if not manual and score is not None and score < max_points:
+                    report.add(label, f"`{gid}`", f"reference solution scores {score:g} of {max_points:g}")
+            if elapsed > budget:
+                report.add(label, "-", f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s")
+
+            rel_path = root / "release" / assignment / f"{name}.ipynb"
+            clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes)
+            if not clean.ok:
+                report.add(label, "-", f"student version cannot be sanitized: {clean.error}")
+                continue
+            run = _run(clean.notebook, course, timeout=max(budget * 3, 60),
+                       data_dir=root / "release" / assignment)
+            records = {str(i): {"status": r.status} for i, r in run.cells.items()}
+            for gid, score, max_points, manual in score_notebook(run.executed, records, invalid=False):
+                if not manual and score:
+                    report.add(label, f"`{gid}`", f"the unanswered student version scores {score:g} "
+                                                 f"of {max_points:g}; its tests pass without an answer")
+            for i, cell in enumerate(run.executed.cells):
+                meta = nbgrader_meta(cell)
+                status = records.get(str(i), {}).get("status")
+                if meta and not meta.get("grade") and not meta.get("solution") and status == "error":
+                    report.add(label, _label(cell, i), "a read-only cell fails in the student version "
+                               "(plots and setup must survive unanswered tasks)")
+            report.info.append(f"{label}: student version scores 0 on every autograded test"
+                               if report.ok else f"{label}: student version checked")
+    return report
