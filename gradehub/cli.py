@@ -129,6 +129,22 @@ def cmd_demo(args) -> int:
     return run_demo(args.course_root_given, sandbox=args.sandbox, jobs=args.jobs, students=args.students)
 
 
+def cmd_images(args) -> int:
+    from .images import ImagesError, build_images
+    try:
+        result = build_images(offline=args.offline, base_image=args.base_image,
+                              rebuild_base=args.rebuild_base,
+                              log=lambda line: console.print(line, markup=False, highlight=False))
+    except ImagesError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        return 2
+    for tag, image_id in result.images.items():
+        out.print(f"built {tag} ({image_id[7:19]}, {result.sizes.get(tag, 0) / 2**30:.2f} GiB)")
+    out.print(f"base image: {result.base_image or 'the Dockerfile default'}; "
+              f"{result.seconds.get('total', 0):.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradehub",
@@ -173,6 +189,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     p.add_argument("--gpus", action="store_true", help="give the sandbox the GPU(s) (docker only)")
     p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("images", help="build the notebook and grader container images",
+                       description="Container images for the docker sandbox (images/notebook, images/grader).")
+    images_sub = p.add_subparsers(dest="images_command", metavar="ACTION", required=True)
+    b = images_sub.add_parser(
+        "build", help="build gradehub/notebook, then gradehub/grader FROM it",
+        description="Build gradehub/notebook (the student image) and gradehub/grader (FROM it). "
+                    "Production: FROM the jupyter docker-stacks base, packages from PyPI (GPU torch). "
+                    "--offline: FROM a Debian bookworm stand-in made with debootstrap + docker import "
+                    "(needs root and debootstrap; cached), packages from a host-side wheelhouse "
+                    "(.gradehub/wheels, CPU torch) served on 127.0.0.1 during the build.")
+    b.add_argument("--offline", action="store_true",
+                   help="no registry pulls, no pip inside the build except from the host wheelhouse")
+    b.add_argument("--base-image", metavar="IMAGE", default=None,
+                   help="base for images/notebook (default: docker-stacks; with --offline: the stand-in)")
+    b.add_argument("--rebuild-base", action="store_true", help="with --offline: rebuild the stand-in base")
+    b.set_defaults(func=cmd_images)
 
     p = sub.add_parser("report", parents=[common], help="write grades.csv and grades.xlsx")
     p.add_argument("--output", metavar="DIR", help="where to write (default: COURSE_ROOT/reports)")

@@ -43,7 +43,8 @@ class Outcome(str, enum.Enum):
     """How the execution of one notebook ended."""
 
     COMPLETED = "completed"          # every cell ran (cells may have raised errors)
-    TIMEOUT = "timeout"              # the wall-clock limit was hit; the kernel was killed
+    CELL_TIMEOUT = "cell_timeout"    # a cell hit its time limit and was interrupted; the rest ran
+    TIMEOUT = "timeout"              # the wall-clock limit was hit, or a cell ignored the interrupt
     OUT_OF_MEMORY = "out_of_memory"  # the memory limit was hit; the kernel was killed
     KERNEL_DIED = "kernel_died"      # segfault, os._exit, a signal ...
     INVALID = "invalid"              # the submission could not be read; nothing ran

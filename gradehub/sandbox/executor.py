@@ -87,6 +87,9 @@ class _CappedClient(NotebookClient):
         self.records: dict[int, CellRecord] = {}
         self.current_cell: int | None = None
         self._cell_started = 0.0
+        self._last_index: int | None = None
+        self.unresponsive: int | None = None
+        self.on_unresponsive = None
         self.on_cell_start = self._on_start
         self.on_cell_executed = self._on_executed
 
@@ -103,6 +106,14 @@ class _CappedClient(NotebookClient):
                 "error", ename="CellTimeoutError", evalue=content.get("evalue", ""), traceback=[]))
         if status not in ("ok", "error", "aborted", "timeout"):
             status = "error"
+        previous = self.records.get(self._last_index) if self._last_index is not None else None
+        if status == "timeout" and previous is not None and previous.status == "timeout":
+            # The interrupt did not stop the previous cell (SIGINT ignored), so this one only
+            # queued behind it; every further cell would too. Stop the kernel now.
+            self.unresponsive = self._last_index
+            if self.on_unresponsive:
+                self.on_unresponsive()
+        self._last_index = cell_index
         self.records[cell_index] = CellRecord(cell_index, status, time.monotonic() - self._cell_started)
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D102 - nbclient hook
@@ -159,7 +170,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Exe
                           "traceback": []},
         record_timing=False,
         output_cap=limits.output_bytes,
-        iopub_timeout=5,
+        iopub_timeout=2,
     )
 
     stop = threading.Event()
@@ -184,6 +195,12 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Exe
                 handle.kill("memory")
                 return
 
+    def stop_unresponsive() -> None:
+        killed.setdefault("reason", "unresponsive")
+        if provisioner.handle:
+            provisioner.handle.kill("unresponsive")
+
+    client.on_unresponsive = stop_unresponsive
     guard = threading.Thread(target=watchdog, name=f"watchdog-{job.label}", daemon=True)
     guard.start()
     outcome, message = Outcome.COMPLETED, ""
@@ -207,7 +224,12 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Exe
     reason = killed.get("reason") or (death.killed_by_us if death else None)
     if death and death.oom_killed:
         reason = "memory"
-    if outcome is not Outcome.COMPLETED or reason in ("timeout", "memory"):
+    if reason == "unresponsive":
+        outcome = Outcome.TIMEOUT
+        where = cell_label(nb, client.unresponsive)
+        message = (f"cell {where} did not stop when interrupted after {limits.cell_timeout:g} s "
+                   "(cell time limit); the kernel was stopped")
+    elif outcome is not Outcome.COMPLETED or reason in ("timeout", "memory"):
         if reason == "timeout":
             outcome = Outcome.TIMEOUT
             message = f"stopped after {limits.notebook_timeout:g} s in cell {where} (notebook time limit)"
@@ -224,6 +246,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Exe
             cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "execute_result"]
     timed_out = [cell_label(nb, r.index) for r in client.records.values() if r.status == "timeout"]
     if timed_out and outcome is Outcome.COMPLETED:
+        outcome = Outcome.CELL_TIMEOUT
         message = (f"cell {', '.join(timed_out)} stopped after {limits.cell_timeout:g} s "
                    "(cell time limit); the rest ran")
     return Execution(
@@ -231,7 +254,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Exe
         message=message,
         executed=nb,
         cells=client.records,
-        failed_cell=where if outcome is not Outcome.COMPLETED else None,
+        failed_cell=where if outcome not in (Outcome.COMPLETED, Outcome.CELL_TIMEOUT) else None,
         duration=time.monotonic() - started,
         output_capped=client.output_capped,
     )
