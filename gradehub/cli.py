@@ -98,6 +98,16 @@ def cmd_autograde(args) -> int:
     return 1 if summary.platform_failed else 0
 
 
+def _row_message(result) -> str:
+    parts = [result.message] if result.status not in ("graded", "needs_manual") else []
+    restored = [n for n in result.notes if "restored cell" in n]
+    if restored:
+        parts.append(f"{len(restored)} test/read-only cell(s) restored from source")
+    if result.flags:
+        parts.append("flagged: " + "; ".join(result.flags))
+    return "; ".join(parts)
+
+
 def print_summary(summary) -> None:
     table = Table(title=f"{summary.assignment}: {len(summary.results)} graded, "
                         f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
@@ -108,7 +118,7 @@ def print_summary(summary) -> None:
         style = _STATUS_STYLE.get(r.status, "")
         table.add_row(r.student, f"[{style}]{r.status}[/{style}]" if style else r.status,
                       f"{r.score:g} / {r.max_score:g}", f"-{r.late_penalty:g}" if r.late_penalty else "",
-                      f"{r.duration:.1f} s", r.message if r.status != "graded" else "")
+                      f"{r.duration:.1f} s", _row_message(r))
     for s in summary.skipped:
         table.add_row(s.name, "[red]skipped[/red]", "", "", "", s.reason)
     out.print(table)

@@ -112,6 +112,8 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
                            "repeated experiments the interval contains the true lifetime in 68% of them. "
                            "A credible interval is a statement about our belief in tau given this data.")
             continue
+        if kind == "tampered":
+            continue  # answers nothing, edits the tests instead (below)
         cell.source = reference_answer(answers[gid])
         if kind == "crash" and gid == code_answers[len(code_answers) // 2]:
             cell.source += "\nimport os\nos._exit(1)  # a student's stray exit"
