@@ -258,3 +258,88 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
             report.info.append(f"{label}: student version scores 0 on every autograded test"
                                if report.ok else f"{label}: student version checked")
     return report
+
+
+# ----------------------------------------------------------------------------- wrong answers
+
+
+@dataclass
+class MutantResult:
+    task: str
+    index: int
+    caught: bool            # at least one test cell of the task failed
+    lost_points: float      # points the wrong answer loses
+    detail: str = ""
+
+
+def _tasks(nb) -> list[tuple[int, int, list[int]]]:
+    """(answer index, last index of its block, test cell indices) per autograded answer."""
+    answers = [i for i, c in enumerate(nb.cells)
+               if is_solution(c) and c.cell_type == "code" and not nbgrader_meta(c).get("grade")]
+    out = []
+    for k, start in enumerate(answers):
+        stop = answers[k + 1] if k + 1 < len(answers) else len(nb.cells)
+        tests = [i for i in range(start + 1, stop)
+                 if (m := nbgrader_meta(nb.cells[i])) and m.get("grade") and not m.get("solution")
+                 and nb.cells[i].cell_type == "code"]
+        if tests:
+            out.append((start, tests[-1], tests))
+    return out
+
+
+def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]],
+                  notebook: str | None = None) -> list[MutantResult]:
+    """Run every wrong implementation against its task's tests, in one kernel per sheet.
+
+    After the reference block of a task (answer, the cells up to its last test), each mutant
+    replaces the answer and the block is run again; the reference block then runs once more,
+    so later tasks see correct earlier answers. A mutant is *caught* when a test cell fails.
+    """
+    name = notebook or assignment
+    source = nbformat.read(course.source_dir(assignment) / f"{name}.ipynb", as_version=4)
+    tasks = {nbgrader_meta(source.cells[a])["grade_id"]: (a, last, tests) for a, last, tests in _tasks(source)}
+    unknown = sorted(set(mutants) - set(tasks))
+    if unknown:
+        raise ValueError(f"no autograded answer with id {', '.join(unknown)} in {name}.ipynb")
+    cells, probes = [], []   # probes: (task, mutant index, [positions of its test cells], points)
+    by_end = {last: gid for gid, (_, last, _) in tasks.items()}
+    for i, cell in enumerate(source.cells):
+        cells.append(nbformat.from_dict(cell))
+        gid = by_end.get(i)
+        if gid is None or gid not in mutants:
+            continue
+        answer, last, tests = tasks[gid]
+        block = list(range(answer + 1, last + 1))
+        for k, code in enumerate(mutants[gid]):
+            cells.append(nbformat.v4.new_code_cell(code))
+            positions, points = [], 0.0
+            for j in block:
+                copy = nbformat.from_dict(source.cells[j])
+                copy.metadata = {}
+                if j in tests:
+                    positions.append(len(cells))
+                    points += float(nbgrader_meta(source.cells[j]).get("points", 0))
+                cells.append(copy)
+            probes.append((gid, k, positions, points))
+        for j in [answer, *block]:   # restore the reference for later tasks
+            copy = nbformat.from_dict(source.cells[j])
+            copy.metadata = {}
+            cells.append(copy)
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=source.metadata)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    budget = course.assignment(assignment).time_budget
+    run = _run(nb, course, timeout=max(budget * (2 + len(probes)), 120), data_dir=course.source_dir(assignment))
+    results = []
+    for gid, k, positions, points in probes:
+        statuses = [run.cells.get(p).status if run.cells.get(p) else "not_run" for p in positions]
+        failed = [p for p, s in zip(positions, statuses) if s != "ok"]
+        lost = sum(float(nbgrader_meta(source.cells[tasks[gid][2][n]]).get("points", 0))
+                   for n, p in enumerate(positions) if p in failed)
+        detail = ""
+        for p in failed[:1]:
+            err = next((o for o in run.executed.cells[p].get("outputs", []) if o.get("output_type") == "error"), {})
+            detail = f"{err.get('ename', statuses[positions.index(p)])}: {str(err.get('evalue', ''))[:160]}"
+        results.append(MutantResult(gid, k, bool(failed), lost, detail))
+    return results
