@@ -1,0 +1,19 @@
+# The two commands of the README. Both set up .venv/ first (idempotent).
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.gradehub-installed
+
+.PHONY: setup demo test
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[course,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/gradehub demo
+
+test: setup
+	$(PY) -m pytest

@@ -1,0 +1,76 @@
+"""The command line: documented, thin, and every bad input is a message, not a traceback."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import GOOD, REPO, put_submission, solve, student_copy
+from gradehub.cli import build_parser, main
+
+
+def _commands():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    return sorted(sub.choices)
+
+
+def test_every_command_is_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    missing = [c for c in _commands() if not re.search(rf"`gradehub {c}\b", readme)]
+    assert missing == []
+
+
+def test_readme_names_the_two_commands():
+    readme = (REPO / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def _gradehub(*args, cwd=REPO, env=None):
+    return subprocess.run([sys.executable, "-m", "gradehub.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["release", "week99"], "unknown assignment 'week99'"),
+    (["report", "--course-root", "/nonexistent"], "is not a gradehub course root"),
+])
+def test_errors_are_one_line_with_exit_code_2(args, words):
+    proc = _gradehub(*args)
+    assert proc.returncode == 2
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_typo_in_course_file_is_reported(toy_course):
+    path = toy_course.root / "course.toml"
+    path.write_text(path.read_text().replace("cell_timeout", "cel_timeout"))
+    proc = _gradehub("autograde", "toy", "--course-root", str(toy_course.root), "--sandbox", "local")
+    assert proc.returncode == 2 and "unknown key(s) 'cel_timeout'" in proc.stderr
+
+
+def test_docker_sandbox_without_engine_is_a_clear_error(toy_course):
+    proc = _gradehub("autograde", "toy", "--course-root", str(toy_course.root), "--sandbox", "docker",
+                     env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert proc.returncode == 2
+    assert "docker" in proc.stderr.lower() and "Traceback" not in proc.stderr
+
+
+def test_local_autograde_help_says_it_does_not_isolate():
+    help_text = build_parser()._subparsers._group_actions[0].choices["autograde"].format_help()
+    assert "does NOT isolate the filesystem" in " ".join(help_text.split())
+
+
+@pytest.mark.slow
+def test_autograde_and_report_through_the_cli(toy_course, tmp_path):
+    put_submission(toy_course, "alice", solve(student_copy(toy_course), GOOD))
+    put_submission(toy_course, "bob", "{broken")
+    root = str(toy_course.root)
+    proc = _gradehub("autograde", "toy", "--course-root", root, "--sandbox", "local", "-j", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "alice" in proc.stdout and "invalid" in proc.stdout and "not valid JSON" in proc.stdout
+    assert main(["report", "--course-root", root, "--output", str(tmp_path)]) == 0
+    csv = (tmp_path / "grades.csv").read_text()
+    assert "alice" in csv and (tmp_path / "grades.xlsx").stat().st_size > 0
