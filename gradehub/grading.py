@@ -161,7 +161,9 @@ def score_notebook(nb: nbformat.NotebookNode, records: dict[str, dict], invalid:
             out.append((meta["grade_id"], None, max_points, True))
             continue
         record = records.get(str(index))
-        if record is None or record.get("status") not in ("ok", "error"):
+        # Only a cell the kernel answered "ok" can score: a crash, a timeout, a cell that never
+        # ran, an untrusted one, or an error whose traceback was suppressed all score 0.
+        if record is None or record.get("status") != "ok":
             out.append((meta["grade_id"], 0.0, max_points, False))
             continue
         score, _ = determine_grade(cell)

@@ -59,7 +59,7 @@ roster = "roster.csv"
 [limits]
 cell_timeout = 4
 notebook_timeout = 20
-memory = "1GiB"
+memory = "384MiB"
 output_cap = "64KiB"
 max_notebook_size = "1MiB"
 

@@ -30,7 +30,7 @@ def test_limits_and_policy_are_parsed(tmp_path):
 
 @pytest.mark.parametrize("mutation, words", [
     (lambda s: s.replace("[limits]", "[limits]\nmemroy = 3"), "unknown key(s) 'memroy'"),
-    (lambda s: s.replace('memory = "1GiB"', 'memory = "lots"'), "[limits].memory: cannot read 'lots'"),
+    (lambda s: s.replace('memory = "384MiB"', 'memory = "lots"'), "[limits].memory: cannot read 'lots'"),
     (lambda s: s.replace('due = "2026-10-23T23:59:00+00:00"', 'due = "2026-10-23T23:59:00"'), "no UTC offset"),
     (lambda s: s.replace("penalty_per_day = 0.25", "penalty_per_day = 25"), "between 0 and 1"),
     (lambda s: s + '\n[[assignment]]\nid = "toy"\n', "listed twice"),

@@ -62,12 +62,29 @@ def _variant(course, kind):
     if kind == "huge_output":
         return solve(nb, {"add": "def add(a, b):\n    return a + b\nfor i in range(200000):\n    print('x' * 80)"})
     if kind == "memory_bomb":
-        return solve(nb, {"add": "blocks = []\nwhile True:\n    blocks.append(bytearray(64 * 2**20))"})
+        return solve(nb, {"add": "blocks = []\nwhile True:\n    blocks.append(b'x' * (128 * 2**20))"})
+    if kind == "cheat_transformer":   # blank out every test cell before it runs
+        return solve(nb, {"square": "def square(x):\n    return 0\n"
+                                    "get_ipython().input_transformers_cleanup.append(\n"
+                                    "    lambda lines: ['pass\\n'] if any('assert' in l for l in lines) else lines)"})
+    if kind == "cheat_blank_all":     # every later cell becomes `pass`, guards included
+        return solve(nb, {"square": "def square(x):\n    return 0\n"
+                                    "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])"})
+    if kind == "cheat_helpers":       # make the assertion helpers and numpy agree with anything
+        return solve(nb, {"square": "def square(x):\n    return 0\n"
+                                    "import gradehub.testing, numpy\n"
+                                    "gradehub.testing.assert_close = lambda *a, **k: None\n"
+                                    "assert_close = lambda *a, **k: None\n"
+                                    "numpy.allclose = lambda *a, **k: True"})
+    if kind == "cheat_silence":       # swallow exceptions so no error output appears
+        return solve(nb, {"square": "def square(x):\n    return 0\n"
+                                    "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"})
     raise ValueError(kind)
 
 
 KINDS = ["good", "wrong_square", "edited_test", "deleted_test", "stripped_test", "duplicate_ids", "liar",
-         "loop", "stubborn_loop", "exit", "huge_output", "memory_bomb"]
+         "loop", "stubborn_loop", "exit", "huge_output", "memory_bomb",
+         "cheat_transformer", "cheat_blank_all", "cheat_helpers", "cheat_silence"]
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +188,7 @@ def test_memory_bomb_is_stopped_with_a_readable_status(graded):
     course, _, run = graded
     r = _result(run, "memory-bomb")
     assert r.status == "failed"
-    assert "out of memory in cell `add` (limit 1 GiB)" in r.message
+    assert "out of memory in cell `add` (limit 384 MiB)" in r.message
     assert scores_of(course)["memory-bomb"]["square_tests"] == 2.0
 
 
@@ -220,3 +237,24 @@ def test_no_half_written_state_is_left(graded):
     assert not (course.state_dir / "tmp").exists() or not any((course.state_dir / "tmp").iterdir())
     for d in course.autograded_dir().iterdir():
         assert (d / "toy" / "gradehub-result.json").is_file()
+
+
+@pytest.mark.parametrize("student, flag", [
+    ("cheat-transformer", "input transformers"),
+    ("cheat-blank-all", "cells did not run as written before test `square_tests`"),
+    ("cheat-helpers", "gradehub.testing.assert_close"),
+    ("cheat-silence", "custom exception handler"),
+])
+def test_cheats_do_not_pay_and_are_flagged(graded, student, flag):
+    course, _, run = graded
+    r = _result(run, student)
+    assert scores_of(course)[student]["square_tests"] == 0.0
+    assert any(flag in f for f in r.flags), r.flags
+    from gradehub.gradebook import open_gradebook, read_status
+    with open_gradebook(course) as gb:
+        assert any(flag in f for f in read_status(gb, "toy")[("toy", student)].flags)
+
+
+def test_honest_students_are_not_flagged(graded):
+    _, _, run = graded
+    assert _result(run, "good").flags == [] and _result(run, "wrong-square").flags == []

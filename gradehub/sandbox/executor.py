@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import secrets
 import signal
 import threading
 import time
@@ -131,10 +133,18 @@ class _CappedClient(NotebookClient):
 
 
 def cell_label(nb: NotebookNode, index: int | None) -> str:
+    """How a student finds the cell: its grade id, else its position among their cells."""
     if index is None or index >= len(nb.cells):
         return "setup"
-    meta = nbgrader_meta(nb.cells[index])
-    return f"`{meta['grade_id']}`" if meta else f"#{index + 1}"
+    cell = nb.cells[index]
+    guard_of = cell.get("metadata", {}).get("gradehub", {}).get("guard")
+    if guard_of is not None:
+        return f"before {cell_label(nb, index + 1)}" if guard_of else "setup"
+    meta = nbgrader_meta(cell)
+    if meta:
+        return f"`{meta['grade_id']}`"
+    position = sum(1 for c in nb.cells[: index + 1] if "guard" not in c.get("metadata", {}).get("gradehub", {}))
+    return f"#{position}"
 
 
 def _describe_death(code: int | None) -> str:
@@ -146,8 +156,87 @@ def _describe_death(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob) -> Execution:
-    """Execute ``nb`` (modified in place) in ``sandbox``; never raises for student behaviour."""
+_GUARD_LINE = re.compile(r"^gradehub-guard (\S+) (\[.*\])$", re.M)
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    meta = nbgrader_meta(cell)
+    return bool(meta and meta.get("grade") and not meta.get("solution") and cell.cell_type == "code")
+
+
+def add_guards(nb: NotebookNode) -> tuple[NotebookNode, dict[int, int], dict[int, tuple[str, int]]]:
+    """The notebook with a hidden guard prelude and a guard cell before every test cell.
+
+    Returns it with ``new index -> original index`` for the original cells and
+    ``guard index -> (challenge, index of the test it protects)``.
+    """
+    alias = f"_gh_{secrets.token_hex(4)}"
+    cells = [nbformat.v4.new_code_cell(f"import gradehub.guard as {alias}\n"
+                                       f"{alias}.install({secrets.token_hex(8)!r})",
+                                       metadata={"gradehub": {"guard": ""}})]
+    original: dict[int, int] = {}
+    guards: dict[int, tuple[str, int]] = {}
+    for i, cell in enumerate(nb.cells):
+        if _is_test_cell(cell):
+            challenge = secrets.token_hex(8)
+            guards[len(cells)] = (challenge, len(cells) + 1)
+            cells.append(nbformat.v4.new_code_cell(f"{alias}.check({challenge!r})",
+                                                   metadata={"gradehub": {"guard": nbgrader_meta(cell)["grade_id"]}}))
+        original[len(cells)] = i
+        cells.append(cell)
+    guarded = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+    return guarded, original, guards
+
+
+def _read_guards(nb: NotebookNode, records: dict[int, CellRecord], guards: dict[int, tuple[str, int]]
+                 ) -> tuple[list[str], set[int]]:
+    """Flags for a human, and the test cells whose results cannot be trusted."""
+    flags: list[str] = []
+    untrusted: set[int] = set()
+    prelude = records.get(0)
+    if prelude is not None and prelude.status != "ok":
+        flags.append("the grader's guard could not be installed in this kernel")
+    for index, (challenge, test_index) in sorted(guards.items()):
+        record = records.get(index)
+        if record is None or record.status in ("not_run", "timeout", "aborted"):
+            continue
+        label = cell_label(nb, test_index)
+        text = "".join(o.get("text", "") for o in nb.cells[index].get("outputs", [])
+                       if o.get("output_type") == "stream")
+        match = next((m for m in _GUARD_LINE.finditer(text) if m.group(1) == challenge), None)
+        if match is None:
+            untrusted.add(test_index)
+            flags.append(f"cells did not run as written before test {label} (the guard check never "
+                         "reported); that test scores 0")
+            continue
+        try:
+            restored = json.loads(match.group(2))
+        except ValueError:
+            restored = ["(unreadable)"]
+        if restored:
+            flags.append(f"before test {label} the grader had to restore: {', '.join(restored)}")
+    return flags, untrusted
+
+
+def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard: bool = True) -> Execution:
+    """Execute ``nb`` in ``sandbox``; never raises for student behaviour.
+
+    With ``guard``, hidden guard cells run before every test cell (see :mod:`gradehub.guard`);
+    they are removed again from the executed notebook, and what they found becomes flags.
+    """
+    if guard:
+        guarded, original, guards = add_guards(nb)
+        result = execute_notebook(guarded, sandbox, job, guard=False)
+        flags, untrusted = _read_guards(result.executed, result.cells, guards)
+        for index in untrusted:
+            result.cells[index] = CellRecord(index, "untrusted", result.cells[index].duration)
+        executed = nbformat.v4.new_notebook(metadata=nb.metadata)
+        executed.cells = [result.executed.cells[new] for new in sorted(original)]
+        result.cells = {original[new]: CellRecord(original[new], rec.status, rec.duration)
+                        for new, rec in result.cells.items() if new in original}
+        result.executed = executed
+        result.flags.extend(flags)
+        return result
     limits = job.limits
     started = time.monotonic()
     km = AsyncKernelManager(transport="ipc", ip=str(job.job_dir / "k"), kernel_name="python3")
