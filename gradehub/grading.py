@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import nbformat
-from nbgrader.utils import determine_grade, parse_utc
+from nbgrader.utils import determine_grade, get_partial_grade, parse_utc
 
 from .course import Course, CourseError, is_valid_id
 from .gradebook import StatusRow, open_gradebook, read_status, sync_roster, write_submission
@@ -166,9 +166,26 @@ def score_notebook(nb: nbformat.NotebookNode, records: dict[str, dict], invalid:
         if record is None or record.get("status") != "ok":
             out.append((meta["grade_id"], 0.0, max_points, False))
             continue
-        score, _ = determine_grade(cell)
-        out.append((meta["grade_id"], float(score) if score is not None else 0.0, max_points, False))
+        out.append((meta["grade_id"], test_cell_score(cell, max_points), max_points, False))
     return out
+
+
+def test_cell_score(cell: nbformat.NotebookNode, max_points: float) -> float:
+    """Points of a test cell the kernel answered "ok".
+
+    Like nbgrader: an error output scores 0, a numeric result is partial credit, anything else
+    is full marks. Unlike nbgrader, output on stderr (a warning from numpy or torch, say) costs
+    nothing: a correct answer that happens to warn keeps its points.
+    """
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return 0.0
+        if output.get("output_type") == "execute_result" and "text/plain" in output.get("data", {}):
+            try:
+                return float(get_partial_grade(output, max_points))
+            except (KeyError, ValueError, TypeError):
+                return max_points
+    return max_points
 
 
 def _graded_cells_of(nb: nbformat.NotebookNode) -> list[tuple[str, float, bool]]:

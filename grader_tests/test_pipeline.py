@@ -63,6 +63,9 @@ def _variant(course, kind):
         return solve(nb, {"add": "def add(a, b):\n    return a + b\nfor i in range(200000):\n    print('x' * 80)"})
     if kind == "memory_bomb":
         return solve(nb, {"add": "blocks = []\nwhile True:\n    blocks.append(b'x' * (128 * 2**20))"})
+    if kind == "warns":   # correct, but noisy on stderr while the tests call it
+        return solve(nb, {"square": "import warnings\ndef square(x):\n"
+                                    "    warnings.warn('precision may be lost')\n    return x * x"})
     if kind == "cheat_transformer":   # blank out every test cell before it runs
         return solve(nb, {"square": "def square(x):\n    return 0\n"
                                     "get_ipython().input_transformers_cleanup.append(\n"
@@ -84,7 +87,7 @@ def _variant(course, kind):
 
 KINDS = ["good", "wrong_square", "edited_test", "deleted_test", "stripped_test", "duplicate_ids", "liar",
          "loop", "stubborn_loop", "exit", "huge_output", "memory_bomb",
-         "cheat_transformer", "cheat_blank_all", "cheat_helpers", "cheat_silence"]
+         "warns", "cheat_transformer", "cheat_blank_all", "cheat_helpers", "cheat_silence"]
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +122,11 @@ def test_good_student_in_the_crowd_scores_as_when_alone(graded):
     course, _, run = graded
     assert scores_of(course)["good"] == scores_of(course)["reference"]
     assert not run.platform_failed
+
+
+def test_a_warning_on_stderr_costs_nothing(graded):
+    course, _, _ = graded
+    assert scores_of(course)["warns"] == FULL
 
 
 def test_wrong_answer_loses_only_its_points(graded):
