@@ -125,13 +125,83 @@ def print_summary(summary) -> None:
 
 
 def cmd_report(args) -> int:
-    from .reports import write_reports
+    from .reports import LARGE_GRADEBOOK, gradebook_size, write_reports
     course = _course(args)
     output = Path(args.output) if args.output else course.root / "reports"
-    files = write_reports(course, output)
+    options = dict(formats=args.format or ["xlsx"], html_report=not args.no_html, plots=not args.no_plots)
+
+    def note(what, done, total):
+        if what.startswith("could not"):
+            console.print(f"[yellow]warning:[/yellow] {what}", highlight=False)
+
+    if gradebook_size(course) >= LARGE_GRADEBOOK:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("report", total=1.0)
+
+            def on_step(what, done, total):
+                note(what, done, total)
+                progress.update(task, completed=done / max(total, 1), description=what)
+
+            files = write_reports(course, output, progress=on_step, **options)
+    else:
+        files = write_reports(course, output, progress=note, **options)
     for f in files:
         out.print(f"wrote {f}")
     return 0
+
+
+def cmd_extend(args) -> int:
+    from .extensions import (default_granter, extension_history, gradebook_engine, grant_extension, parse_until,
+                             revoke_extension)
+    from zoneinfo import ZoneInfo
+    course = _course(args)
+    tz = ZoneInfo(course.timezone)
+    if args.list is not None:
+        engine = gradebook_engine(course)
+        try:
+            history = extension_history(engine, args.list or None)
+        finally:
+            engine.dispose()
+        table = Table(title="extensions (newest last; the last row per student and assignment is in force)")
+        for col in ("assignment", "student", "until", "by", "reason", "when"):
+            table.add_column(col, overflow="fold")
+        for e in history:
+            table.add_row(e.assignment, e.student, e.until.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if e.until
+                          else "revoked", e.granted_by, e.reason, e.granted_at)
+        out.print(table)
+        return 0
+    if not (args.student and args.assignment):
+        console.print("[red]error:[/red] give STUDENT and ASSIGNMENT (or --list)")
+        return 2
+    by = args.by or default_granter()
+    if args.revoke:
+        changes = revoke_extension(course, args.student, args.assignment, granted_by=by, reason=args.reason or "")
+        out.print(f"revoked the extension of {args.student} for {args.assignment} ({by}: {args.reason})")
+    else:
+        if not args.until:
+            console.print("[red]error:[/red] --until TIME is needed (e.g. 2026-10-30T23:59+01:00 or +3d)")
+            return 2
+        until = parse_until(args.until, course.assignment(args.assignment).due)
+        ext, changes = grant_extension(course, args.student, args.assignment, until, granted_by=by,
+                                       reason=args.reason or "")
+        out.print(f"{args.student}: {args.assignment} now due {ext.until.astimezone(tz):%Y-%m-%d %H:%M %Z} "
+                  f"(granted by {ext.granted_by}: {ext.reason})", markup=False)
+    for c in changes:
+        out.print(f"late penalty of {c.student} for {c.assignment}: {c.before:g} -> {c.after:g} points", markup=False)
+    return 0
+
+
+def cmd_feedback(args) -> int:
+    from .feedback import generate_feedback
+    course = _course(args)
+    run = generate_feedback(course, args.assignment, students=args.student or None)
+    for path in run.written:
+        out.print(f"wrote {path}", markup=False)
+    for student, reason in run.skipped:
+        console.print(f"[yellow]skipped {student}:[/yellow] {reason}", highlight=False)
+    out.print(f"feedback for {len(run.written)} student(s) of {args.assignment} in {course.root / 'feedback'}")
+    return 1 if any("hidden-test" in r for _, r in run.skipped) else 0
 
 
 def cmd_demo(args) -> int:
@@ -153,6 +223,23 @@ def cmd_images(args) -> int:
     out.print(f"base image: {result.base_image or 'the Dockerfile default'}; "
               f"{result.seconds.get('total', 0):.0f} s")
     return 0
+
+
+def cmd_hub(args) -> int:
+    from .hubapp import run_hub, sync_roster
+    course = _course(args)
+    say = lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    if getattr(args, "hub_command", None) == "sync-roster":
+        report = sync_roster(course, settings_file=args.settings, api_url=args.api_url, dry_run=args.dry_run)
+        for line in report.lines():
+            say(("would: " if args.dry_run else "") + line)
+        return 0
+    return run_hub(course, settings_file=args.settings, port=args.port, ip=args.ip, out=say)
+
+
+def cmd_tutors(args) -> int:
+    from .tutoring.commands import run
+    return run(args, out, console)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,9 +304,95 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rebuild-base", action="store_true", help="with --offline: rebuild the stand-in base")
     b.set_defaults(func=cmd_images)
 
-    p = sub.add_parser("report", parents=[common], help="write grades.csv and grades.xlsx")
+    p = sub.add_parser(
+        "extend", parents=[common], help="give one student a later deadline (recorded with who and why)",
+        description="Record a per-student extension in the gradebook (who granted it, why, when; "
+                    "revocations are recorded too). Late penalties are recomputed from the submission "
+                    "times at once, also in nbgrader's columns that the formgrader shows.")
+    p.add_argument("student", nargs="?")
+    p.add_argument("assignment", nargs="?")
+    p.add_argument("--until", metavar="TIME",
+                   help="the new deadline: ISO time with offset (2026-10-30T23:59+01:00) or +3d / +36h "
+                        "after the course deadline")
+    p.add_argument("--reason", metavar="TEXT", help="why (required)")
+    p.add_argument("--by", metavar="NAME", help="who grants it (default: $JUPYTERHUB_USER or the login name)")
+    p.add_argument("--revoke", action="store_true", help="take the extension back")
+    p.add_argument("--list", nargs="?", const="", metavar="ASSIGNMENT", default=None,
+                   help="list every extension granted or revoked (optionally for one assignment)")
+    p.set_defaults(func=cmd_extend)
+
+    p = sub.add_parser(
+        "feedback", parents=[common], help="write per-student HTML feedback (no hidden test code)",
+        description="Write feedback/<student>/<assignment>/<assignment>.html for every graded submission: "
+                    "the student's answers, points per task, visible tests and their output, hidden tests "
+                    "only as passed/failed, tutor comments, the late penalty and the policy applied, and "
+                    "what happened when a notebook did not run to the end.")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("report", parents=[common], help="write grades.xlsx, grades.csv and report.html",
+                       description="Build pandas frames from the gradebook and write grades.xlsx (overview, "
+                                   "questions, groups, items, submissions, scores, policies, extensions), "
+                                   "grades.csv for the grade import ([export] in course.toml) and report.html "
+                                   "with plots. Late penalties are recomputed from course.toml and extensions.")
     p.add_argument("--output", metavar="DIR", help="where to write (default: COURSE_ROOT/reports)")
+    p.add_argument("--format", action="append", choices=("xlsx", "parquet"), default=None,
+                   help="table format (repeatable; default xlsx); parquet writes DIR/parquet/<frame>.parquet")
+    p.add_argument("--no-html", action="store_true", help="skip report.html")
+    p.add_argument("--no-plots", action="store_true", help="report.html without plots (no matplotlib needed)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "hub", parents=[common], help="run the course's JupyterHub (embedded default: local, 127.0.0.1)",
+        description="Start JupyterHub for the course: students work in JupyterLab and fetch/submit "
+                    "through the exchange service; instructors and tutors grade in the formgrader "
+                    "service. Settings: hub/settings.toml in the course root (or --settings, or "
+                    "$GRADEHUB_HUB_SETTINGS) and GRADEHUB_HUB__<SECTION>__<KEY> variables. The "
+                    "default is the embedded hub: 127.0.0.1:8000, local single-user processes, "
+                    "SQLite, the course's exchange folder, demo accounts printed on start.")
+    p.add_argument("--settings", metavar="FILE", default=None, help="the hub settings file")
+    p.add_argument("--port", type=int, default=None, help="public port (default: from the settings, 8000)")
+    p.add_argument("--ip", default=None, help="public address (default: from the settings, 127.0.0.1)")
+    p.set_defaults(func=cmd_hub, hub_command=None)
+    hub_sub = p.add_subparsers(dest="hub_command", metavar="ACTION")
+    h = hub_sub.add_parser(
+        "sync-roster", help="apply a changed roster to the running hub (idempotent)",
+        description="Create hub users and groups for new roster students and course.toml [tutors], "
+                    "move changed students between groups, take departed ones out of the course "
+                    "groups (their files stay). Running it twice changes nothing the second time.")
+    h.add_argument("--course-root", default=argparse.SUPPRESS, metavar="DIR",
+                   help="the course root (default: as given before `sync-roster`, else the current directory)")
+    h.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS, help="the hub settings file")
+    h.add_argument("--api-url", metavar="URL", default=None,
+                   help="the hub's API (default: the one `gradehub hub` recorded in its state folder)")
+    h.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    h.set_defaults(func=cmd_hub, hub_command="sync-roster")
+
+    p = sub.add_parser("tutors", help="tutor groups: grading progress, move, split, moderation",
+                       description="Tutors grade the free-response answers of their group in the grading "
+                                   "service (a hub service). `status` prints graded / to grade per tutor and "
+                                   "week; the instructor moves a student to another tutor, splits a group "
+                                   "between two tutors (both for every week), and draws a random sample of "
+                                   "graded answers for a second marking.")
+    tutors_sub = p.add_subparsers(dest="tutors_command", metavar="ACTION", required=True)
+    t = tutors_sub.add_parser("status", parents=[common], help="graded / to grade per tutor and week")
+    t.add_argument("assignment", nargs="?", help="one week (default: all)")
+    t = tutors_sub.add_parser("move", parents=[common], help="give a student to another tutor")
+    t.add_argument("student")
+    t.add_argument("tutor", nargs="?", help="the tutor's account")
+    t.add_argument("--back", action="store_true", help="back to the tutors of the student's roster group")
+    t = tutors_sub.add_parser("split", parents=[common], help="split a group's students between two tutors")
+    t.add_argument("group")
+    t.add_argument("tutor1")
+    t.add_argument("tutor2")
+    t = tutors_sub.add_parser("moderate", parents=[common],
+                              help="draw graded answers for a second marking; show where marks disagree")
+    t.add_argument("assignment")
+    t.add_argument("--sample", type=int, metavar="N", help="draw N more graded answers")
+    t.add_argument("--marker", metavar="ACCOUNT", help="who second-marks them (default: another tutor)")
+    t.add_argument("--seed", type=int, default=None, help="random seed (reproducible sample)")
+    p.set_defaults(func=cmd_tutors)
 
     p = sub.add_parser("demo", help="run the whole pipeline on a synthetic class",
                        description="Build a synthetic class of 36 students (correct, partly wrong, blank, "

@@ -87,6 +87,25 @@ class LatePolicy:
         return f"{rate}{grace}, at most {self.cap:.0%}"
 
 
+EXPORT_FIELDS = ("student", "first_name", "last_name", "email", "group", "total", "max_total",
+                 "percent", "exam_bonus", "submitted")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """``[export]``: how ``grades.csv`` looks for the university's grade import.
+
+    ``columns`` maps each import column (in order) to a report field (``EXPORT_FIELDS``, an
+    assignment id for that week's total, or ``=text`` for a constant). Empty: the overview.
+    """
+
+    columns: tuple[tuple[str, str], ...] = ()
+    delimiter: str = ","
+    decimal: str = "."
+    exam_bonus_labels: tuple[str, str] = ("yes", "no")
+    encoding: str = "utf-8"
+
+
 @dataclass(frozen=True)
 class Assignment:
     id: str
@@ -115,6 +134,8 @@ class Course:
     assignments: tuple[Assignment, ...]
     exam_bonus_threshold: float = 0.5
     tutors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    timezone: str = "UTC"
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     # --- paths (nbgrader's layout) ---
     def source_dir(self, assignment: str) -> Path:
@@ -213,7 +234,7 @@ def load_course(root: str | Path = ".") -> Course:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
-    _reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors"}, COURSE_FILE)
+    _reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export"}, COURSE_FILE)
 
     course_t = _expect(data, "course", dict, COURSE_FILE)
     _reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
@@ -269,6 +290,13 @@ def load_course(root: str | Path = ".") -> Course:
             raise CourseError(f"[tutors].{group}: expected a list of account names")
         tutors[group] = tuple(accounts)
     threshold = float(_expect(course_t, "exam_bonus_threshold", (int, float), "[course]", 0.5))
+    timezone = _expect(course_t, "timezone", str, "[course]", "UTC")
+    try:
+        import zoneinfo
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise CourseError(f"[course].timezone: unknown time zone {timezone!r} (e.g. Europe/Berlin)") from None
+    export = _parse_export(_expect(data, "export", dict, COURSE_FILE, {}), {a.id for a in assignments})
     return Course(
         root=root,
         id=course_id,
@@ -278,7 +306,37 @@ def load_course(root: str | Path = ".") -> Course:
         assignments=tuple(assignments),
         exam_bonus_threshold=threshold,
         tutors=tutors,
+        timezone=timezone,
+        export=export,
     )
+
+
+def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
+    where = "[export]"
+    _reject_unknown(table, {"columns", "delimiter", "decimal", "exam_bonus_labels", "encoding"}, where)
+    columns_t = _expect(table, "columns", dict, where, {})
+    columns = []
+    for name, source in columns_t.items():
+        if not isinstance(source, str):
+            raise CourseError(f"{where}.columns.{name}: expected a field name, got {source!r}")
+        if not (source.startswith("=") or source in EXPORT_FIELDS or source in assignment_ids):
+            raise CourseError(f"{where}.columns.{name}: unknown field {source!r}; use one of "
+                              f"{', '.join(EXPORT_FIELDS)}, an assignment id, or '=text' for a constant")
+        columns.append((name, source))
+    delimiter = _expect(table, "delimiter", str, where, ",")
+    decimal = _expect(table, "decimal", str, where, ".")
+    if len(delimiter) != 1 or decimal not in (".", ","):
+        raise CourseError(f"{where}: delimiter must be one character and decimal '.' or ','")
+    if delimiter == decimal:
+        raise CourseError(f"{where}: delimiter and decimal must differ")
+    labels = _expect(table, "exam_bonus_labels", list, where, ["yes", "no"])
+    if len(labels) != 2 or not all(isinstance(x, str) for x in labels):
+        raise CourseError(f"{where}.exam_bonus_labels: expected two texts, e.g. [\"yes\", \"no\"]")
+    encoding = _expect(table, "encoding", str, where, "utf-8")
+    if encoding not in ("utf-8", "utf-8-sig", "latin-1", "cp1252"):
+        raise CourseError(f"{where}.encoding: use utf-8, utf-8-sig (Excel), latin-1 or cp1252")
+    return ExportConfig(columns=tuple(columns), delimiter=delimiter, decimal=decimal,
+                        exam_bonus_labels=(labels[0], labels[1]), encoding=encoding)
 
 
 def read_roster(path: Path) -> list[Student]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import http.server
 import os
 import shutil
@@ -152,11 +153,26 @@ def download_wheels(requirements: list[Path], wheelhouse: Path, log: Log = print
             *WHEEL_PLATFORM_ARGS, "-d", str(wheelhouse)]
     for req in requirements:
         argv += ["-r", str(req)]
-    _run(argv, "pip download of the image wheels", log)
+    # The wheelhouse remembers the requirements it was completed for.
+    key = hashlib.sha256("\0".join([*WHEEL_PLATFORM_ARGS, *(r.read_text() for r in requirements)])
+                         .encode()).hexdigest()[:16]
+    stamp = wheelhouse / f".complete-{key}"
+    if stamp.is_file():
+        log(f"the wheelhouse {wheelhouse} already has every wheel")
+        return
+    # One from an earlier build may have everything anyway: check that offline first.
+    local = [*argv[:4], "--no-index", "--find-links", str(wheelhouse), *argv[4:]]
+    try:
+        _run(local, "pip download from the existing wheelhouse", lambda line: None)
+    except ImagesError:
+        _run(argv, "pip download of the image wheels", log)
+    stamp.write_text("")
 
 
-def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> Path:
-    """A wheel of this checkout's gradehub, built from a copy (the tree is left untouched)."""
+def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> tuple[Path, str]:
+    """A wheel of this checkout's gradehub, built from a copy (the tree is left untouched),
+    and the fingerprint of the sources it holds (see ``gradehub_fingerprint``)."""
+    from .sandbox.docker import gradehub_fingerprint
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("gradehub-*.whl"):
         old.unlink()
@@ -166,6 +182,7 @@ def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> Path:
         shutil.copy(root / "pyproject.toml", src / "pyproject.toml")
         shutil.copytree(root / "gradehub", src / "gradehub",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        fingerprint = gradehub_fingerprint(src / "gradehub")
         readme = root / "README.md"
         if readme.is_file():
             shutil.copy(readme, src / "README.md")
@@ -178,11 +195,15 @@ def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> Path:
             argv.insert(4, "--no-build-isolation")
         except ImportError:
             pass
-        _run(argv, "building the gradehub wheel", log)
+        # Fixed timestamps: the same sources give the same wheel, so its image layer is cached.
+        _run(argv, "building the gradehub wheel", log, env={**os.environ, "SOURCE_DATE_EPOCH": "315532800"})
     wheels = sorted(out_dir.glob("gradehub-*.whl"))
     if not wheels:
         raise ImagesError("building the gradehub wheel produced no wheel")
-    return wheels[-1]
+    return wheels[-1], fingerprint
+
+
+WHEELHOUSE_PORT = 47611   # fixed, so the build-arg URL (and with it the layer cache) stays the same
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -194,7 +215,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def serve_wheelhouse(wheelhouse: Path) -> Iterator[str]:
     """Serve ``wheelhouse`` on 127.0.0.1 (a free port) while building; yields the URL."""
     handler = functools.partial(_QuietHandler, directory=str(wheelhouse))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", WHEELHOUSE_PORT), handler)
+    except OSError:  # taken: any free port (the pip layer then misses the build cache)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="wheelhouse", daemon=True)
     thread.start()
     try:
@@ -276,7 +300,7 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
         buildargs["BASE_IMAGE"] = base_image
     result.base_image = buildargs.get("BASE_IMAGE")
 
-    wheel = build_gradehub_wheel(root, work / "dist", log)
+    wheel, fingerprint = build_gradehub_wheel(root, work / "dist", log)
     notebook_ctx = _context(work / "notebook", images_dir / "notebook", [wheel])
     grader_ctx = _context(work / "grader", images_dir / "grader", [])
 
@@ -285,7 +309,8 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
         pip_args = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": url} if url else {}
         t = time.monotonic()
         result.images[notebook_tag] = _docker_build(client, notebook_ctx, notebook_tag,
-                                                    {**buildargs, **pip_args}, log)
+                                                    {**buildargs, **pip_args,
+                                                     "GRADEHUB_FINGERPRINT": fingerprint}, log)
         result.seconds["notebook"] = time.monotonic() - t
         t = time.monotonic()
         result.images[grader_tag] = _docker_build(client, grader_ctx, grader_tag,
@@ -294,4 +319,5 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
     for tag in result.images:
         result.sizes[tag] = int(client.api.inspect_image(tag).get("Size") or 0)
     result.seconds["total"] = time.monotonic() - started
+    log("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()))
     return result

@@ -343,3 +343,33 @@ def test_image_files_are_pinned():
     assert "ARG BASE_IMAGE=quay.io/jupyter/" in notebook and "FROM ${BASE_IMAGE}" in notebook
     grader = (root / "grader" / "Dockerfile").read_text()
     assert "ARG NOTEBOOK_IMAGE=gradehub/notebook:latest" in grader and "FROM ${NOTEBOOK_IMAGE}" in grader
+
+
+# ----------------------------------------------------------------------------- image freshness
+
+
+def test_fingerprint_follows_the_sources(tmp_path):
+    pkg = tmp_path / "gradehub"
+    (pkg / "sandbox").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "testing.py").write_text("A = 1\n")
+    first = dsb.gradehub_fingerprint(pkg)
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "testing.cpython-311.py").write_text("junk")
+    assert dsb.gradehub_fingerprint(pkg) == first
+    (pkg / "testing.py").write_text("A = 2\n")
+    assert dsb.gradehub_fingerprint(pkg) != first
+    assert dsb.gradehub_fingerprint() == dsb.gradehub_fingerprint(Path(dsb.__file__).parent.parent)
+
+
+def test_preflight_refuses_an_image_with_other_gradehub_sources(monkeypatch):
+    monkeypatch.delenv("GRADEHUB_SKIP_IMAGE_CHECK", raising=False)
+    here = dsb.gradehub_fingerprint()
+    dsb.check_image_fingerprint("img", {"Config": {"Labels": {"gradehub.fingerprint": here}}})
+    dsb.check_image_fingerprint("img", {"Config": {"Labels": None}})          # not built by us: no check
+    with pytest.raises(SandboxUnavailable) as info:
+        dsb.check_image_fingerprint("gradehub/grader:latest",
+                                    {"Config": {"Labels": {"gradehub.fingerprint": "0123456789abcdef"}}})
+    assert "run `gradehub images build --offline`" in str(info.value)
+    monkeypatch.setenv("GRADEHUB_SKIP_IMAGE_CHECK", "1")
+    dsb.check_image_fingerprint("img", {"Config": {"Labels": {"gradehub.fingerprint": "0123456789abcdef"}}})

@@ -27,6 +27,7 @@ value where a vanished container is a normal result).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -71,6 +72,29 @@ LABEL_OWNER_HOST = "gradehub.owner_host"
 LABEL_JOB = "gradehub.job"
 LABEL_JOB_DIR = "gradehub.job_dir"
 LABEL_DEADLINE = "gradehub.deadline"
+IMAGE_FINGERPRINT_LABEL = "gradehub.fingerprint"   # set on the image by `gradehub images build`
+
+
+# ----------------------------------------------------------------------------- image freshness
+
+
+def gradehub_fingerprint(package_dir: Path | None = None) -> str:
+    """A digest of gradehub's Python sources (this installation's, by default).
+
+    The kernel imports gradehub inside the container (``gradehub.testing`` in the sheets, the
+    executor's ``gradehub.guard`` cells), so the image must carry the same code as the host:
+    ``gradehub images build`` stores this digest as the image label ``gradehub.fingerprint``
+    and :meth:`DockerSandbox.preflight` compares. Any ``.py`` change counts (safe, and cheap:
+    a rebuild after one redoes only the gradehub layer).
+    """
+    package_dir = package_dir or Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 # ----------------------------------------------------------------------------- the SDK wrapper
@@ -125,8 +149,8 @@ def get_client() -> docker.DockerClient:
         if client is None:
             try:
                 # Constructing the client negotiates the API version: the first round trip.
-                client = docker.from_env(timeout=PING_TIMEOUT)
-            except Exception:  # noqa: BLE001 - any failure here means: no usable engine
+                client = _docker("connect", docker.from_env, timeout=PING_TIMEOUT)
+            except SandboxUnavailable:
                 raise SandboxUnavailable(f"no Docker engine answers at {docker_host()}: "
                                          "start dockerd or use --sandbox local") from None
             client.api.timeout = API_TIMEOUT
@@ -385,6 +409,22 @@ class DockerKernel(KernelHandle):
 # ----------------------------------------------------------------------------- the sandbox
 
 
+def check_image_fingerprint(image: str, info: dict[str, Any]) -> None:
+    """Refuse an image whose gradehub differs from the host's (grading would import stale code).
+
+    Images without the label (built some other way) are not checked.
+    ``GRADEHUB_SKIP_IMAGE_CHECK=1`` skips the check (development only).
+    """
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    built_from = labels.get(IMAGE_FINGERPRINT_LABEL)
+    if not built_from or built_from == "unknown" or os.environ.get("GRADEHUB_SKIP_IMAGE_CHECK") == "1":
+        return
+    here = gradehub_fingerprint()
+    if built_from != here:
+        raise SandboxUnavailable(f"image {image} holds other gradehub sources than this installation "
+                                 f"({built_from} vs {here}): run `gradehub images build --offline`")
+
+
 _image_paths: dict[tuple[int, str], str] = {}
 _last_reap: dict[int, float] = {}
 
@@ -403,8 +443,10 @@ class DockerSandbox(Sandbox):
     def preflight(self) -> None:
         client = get_client()
         _docker("ping", client.api.ping)
-        if self._image_info(client) is None:
+        info = self._image_info(client)
+        if info is None:
             raise SandboxUnavailable(f"image {self.image} not found: run `gradehub images build --offline`")
+        check_image_fingerprint(self.image, info)
         reap_stale_containers(client)
         _last_reap[os.getpid()] = time.monotonic()
 

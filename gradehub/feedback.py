@@ -1,0 +1,493 @@
+"""``gradehub feedback ASSIGNMENT``: one HTML page per student, with no hidden test in it.
+
+nbgrader's feedback converts the graded notebook, hidden tests included. Here the page is
+built from pieces, each of which is safe on its own:
+
+- the student's answers: the text of their answer cells (from the executed notebook);
+- per task: points, whether the tests passed, the *visible* test code (from the release,
+  which never held the hidden tests), the test cell's output with every line of hidden-test
+  source removed, and for an error only the exception type and message — and only when the
+  error came from a visible test; a failing hidden test shows as "failed" and its points;
+- tutor comments, the late penalty with the policy and deadline that applied (extensions
+  included, recomputed now), and for a failed execution what happened, in plain words.
+
+Outputs of the student's own cells are not shown: code can read the hidden tests of earlier
+cells from the kernel's history (``In``/``_ih``) and print them. As a last line of defence
+every page is checked for hidden-test lines before it is written; a page that contains one
+is not written (the run reports it as skipped).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import inspect, text
+
+from .course import Course, CourseError, format_size
+from .extensions import gradebook_engine
+
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_TB_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In\s*\[\d*\]|<ipython-input-[^>]*>)\s*,?\s*line (\d+)")
+_PRINTS = re.compile(r"\b(print|display|pprint|sys\.std(out|err)|logging)\b")
+MIN_MATCH = 6                  # normalised characters below which a hidden line is matched only exactly
+MAX_OUTPUT = 3000              # characters of test output shown per cell
+MAX_MESSAGE = 400              # characters of an exception message shown
+
+
+def _norm(value: str) -> str:
+    """Whitespace, quotes, backslashes and escaped newlines removed: what survives repr() and reflow."""
+    value = re.sub(r"\\[nrt]", "", value)
+    return re.sub(r"[\s'\"`\\]", "", value)
+
+
+def _strip_ansi(value: str) -> str:
+    return _ANSI.sub("", value)
+
+
+def _hidden_regions(source: str) -> list[list[str]]:
+    regions, current = [], None
+    for line in source.splitlines():
+        if BEGIN_HIDDEN in line:
+            current = []
+            continue
+        if END_HIDDEN in line:
+            if current is not None:
+                regions.append(current)
+            current = None
+            continue
+        if current is not None:
+            current.append(line)
+    if current:
+        regions.append(current)      # an unclosed region is hidden to the end of the cell
+    return regions
+
+
+class Redactor:
+    """Removes hidden-test source from any text: exact lines, lines that contain one, fragments of one.
+
+    ``hidden`` are the lines of the source notebooks' hidden-test regions that cannot be
+    read anywhere in the release (a line that the release shows is public anyway).
+    """
+
+    def __init__(self, hidden_regions: list[list[str]], public_text: str = ""):
+        public = _norm(public_text)
+        lines = [ln for region in hidden_regions for ln in region if ln.strip()]
+        self.exact = {ln.strip() for ln in lines if ln.strip() not in public_text}
+        self.long = sorted({n for ln in lines if len(n := _norm(ln)) >= MIN_MATCH and n not in public},
+                           key=len, reverse=True)
+        # fragments are looked for in the secret lines only: a public line is no secret, whole or in part
+        self.joined = ["".join(n for ln in region if (n := _norm(ln)) and n not in public and ln.strip() in self.exact)
+                       for region in hidden_regions]
+
+    def is_secret(self, line: str) -> bool:
+        stripped = line.strip()
+        if not stripped:
+            return False
+        if BEGIN_HIDDEN in line.upper() or END_HIDDEN in line.upper() or stripped in self.exact:
+            return True
+        n = _norm(line)
+        if any(h in n for h in self.long):
+            return True
+        return len(n) >= MIN_MATCH and any(n in j for j in self.joined)
+
+    def clean(self, value: str) -> str:
+        lines = _strip_ansi(value).split("\n")
+        return "\n".join(ln for ln in lines if not self.is_secret(ln))
+
+    def leaks(self, page: str) -> list[str]:
+        n = _norm(html.unescape(page))
+        return [h for h in self.long if h in n]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _meta(cell: dict) -> dict:
+    return ((cell.get("metadata") or {}).get("nbgrader") or {}) if isinstance(cell, dict) else {}
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _text_of(data) -> str:
+    return "".join(data) if isinstance(data, list) else str(data or "")
+
+
+def build_redactor(course: Course, assignment: str) -> Redactor:
+    """Hidden-test lines of every source notebook of the assignment, minus what the release shows."""
+    regions: list[list[str]] = []
+    public = []
+    for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
+        nb = _read_json(path) or {}
+        for cell in nb.get("cells", []):
+            regions.extend(_hidden_regions(_source(cell)))
+    for path in sorted(course.release_dir(assignment).glob("*.ipynb")):
+        nb = _read_json(path) or {}
+        public.extend(_source(c) for c in nb.get("cells", []))
+    return Redactor(regions, "\n".join(public))
+
+
+def _status_rows(course: Course, assignment: str) -> dict[str, tuple[str, str]]:
+    engine = gradebook_engine(course)
+    try:
+        if not inspect(engine).has_table("gradehub_status"):
+            return {}
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT student, status, message FROM gradehub_status WHERE assignment = :a"),
+                                {"a": assignment}).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+    finally:
+        engine.dispose()
+
+
+# ----------------------------------------------------------------------------- plain words
+
+
+def explain_failure(course: Course, status: str, message: str, outcome: str | None) -> str:
+    """What happened to a submission that did not run to the end, for the student."""
+    limits = course.limits
+    if status == "invalid" or outcome == "invalid":
+        return (f"We could not read the notebook you submitted, so nothing in it ran and every task scored 0. "
+                f"The reason: {message}. Submit the notebook again as JupyterLab saves it (File → Save), "
+                "without editing the file by hand.")
+    if status == "error" or outcome == "sandbox_error":
+        return ("The grading platform failed on your submission. This is not your fault: your instructors "
+                "see it in their report and will grade it again.")
+    if outcome == "cell_timeout":
+        return (f"One of your cells ran longer than the limit of {limits.cell_timeout:g} seconds per cell and was "
+                f"interrupted ({message}). The cells after it still ran; a task whose code was cut off scored 0 "
+                "for that part. Look for a loop that does not end or work that could be done with arrays.")
+    if outcome == "timeout":
+        return (f"Your notebook as a whole ran longer than allowed ({limits.notebook_timeout:g} seconds) and was "
+                f"stopped ({message}). Cells that had not run by then scored 0.")
+    if outcome == "out_of_memory":
+        return (f"Your notebook used more memory than the limit of {format_size(limits.memory_bytes)} and was "
+                f"stopped ({message}). Cells that had not run by then scored 0. Large arrays or copies kept in "
+                "a loop are the usual cause.")
+    if outcome == "kernel_died":
+        return (f"The Python process running your notebook ended unexpectedly ({message}) — for example through "
+                "exit(), os._exit() or a crash inside a compiled library. Cells after that point did not run "
+                "and scored 0.")
+    return f"Your notebook did not run to the end: {message}. Cells that did not run scored 0."
+
+
+# ----------------------------------------------------------------------------- the page
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 24px auto;
+       max-width: 920px; color: #222; padding: 0 16px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28px; }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+.sub { color: #666; margin-top: 0; }
+.box { border: 1px solid #ddd; border-radius: 6px; padding: 10px 14px; margin: 10px 0; }
+.total { font-size: 20px; font-weight: 600; }
+.ok { color: #2e7d32; font-weight: 600; } .bad { color: #c62828; font-weight: 600; }
+.wait { color: #8a6d00; font-weight: 600; } .muted { color: #777; }
+pre { background: #f6f8fa; padding: 8px 10px; border-radius: 4px; overflow-x: auto; font-size: 13px;
+      white-space: pre-wrap; word-break: break-word; }
+.warn { background: #fff4e5; border-color: #f0c36d; }
+.comment { background: #eef6ff; border-color: #9cc3f5; }
+table { border-collapse: collapse; font-size: 14px; } td, th { padding: 3px 10px; border-bottom: 1px solid #eee;
+text-align: left; } td.n { text-align: right; }
+"""
+
+
+@dataclass
+class Task:
+    grade_id: str
+    kind: str                    # "tests" | "written"
+    points: float | None
+    max_points: float
+    title: str
+    answers: list[tuple[str, str]] = field(default_factory=list)    # (cell type, text)
+    html: str = ""
+
+
+@dataclass
+class FeedbackRun:
+    assignment: str
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _fmt_points(v: float | None) -> str:
+    return "–" if v is None or v != v else f"{v:g}"
+
+
+def _when(ts, tz: str) -> str:
+    if ts is None or ts is pd.NaT or (isinstance(ts, float) and ts != ts):
+        return "–"
+    ts = pd.Timestamp(ts)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _error_location(tb: list, visible_lines: int) -> str:
+    """'visible' or 'hidden': where in the test cell an error was raised (hidden when unsure)."""
+    for entry in tb or []:
+        match = _TB_LINE.search(_strip_ansi(str(entry)))
+        if match:
+            return "visible" if int(match.group(1)) <= visible_lines else "hidden"
+    return "hidden"
+
+
+def _test_task_html(task: Task, executed_cell: dict | None, record: dict | None, release_cell: dict,
+                    redactor: Redactor, has_hidden: bool, hidden_prints: bool, not_run_reason: str) -> str:
+    esc = html.escape
+    parts = []
+    visible = _source(release_cell).strip("\n")
+    if visible:
+        parts.append(f"<div class='muted'>Visible tests:</div><pre>{esc(redactor.clean(visible))}</pre>")
+    status = (record or {}).get("status")
+    outputs = (executed_cell or {}).get("outputs", []) if executed_cell else []
+    error = next((o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"), None)
+    full = task.points is not None and task.points >= task.max_points > 0
+    if executed_cell is None or status in (None, "not_run", "timeout", "aborted", "untrusted"):
+        reason = {"timeout": "this cell was stopped at the time limit",
+                  "untrusted": "the cells before this test did not run as written, so its result cannot be trusted",
+                  "aborted": "the run stopped before this cell"}.get(status or "", not_run_reason)
+        parts.append(f"<p><span class='bad'>Not run</span> — {esc(reason)}. "
+                     f"{_fmt_points(task.points)} of {_fmt_points(task.max_points)} points.</p>")
+        return "".join(parts)
+    where = _error_location(error.get("traceback", []), len(visible.splitlines())) if error else None
+    if error is None and (full or status == "ok"):
+        verdict = "<span class='ok'>All tests passed</span>"
+    elif where == "visible":
+        verdict = "<span class='bad'>A visible test failed</span>"
+    else:
+        verdict = "<span class='bad'>Tests failed</span>" if not has_hidden else \
+            "<span class='ok'>Visible tests passed</span>; <span class='bad'>hidden tests failed</span>"
+    parts.append(f"<p>{verdict} — {_fmt_points(task.points)} of {_fmt_points(task.max_points)} points.</p>")
+    if has_hidden:
+        hidden_state = ("passed" if error is None else "failed" if where == "hidden" else
+                        "not reached (a visible test failed first)")
+        parts.append(f"<p class='muted'>Hidden tests: {hidden_state}. Their code is not shown.</p>")
+    # the test cell's output: stream text and plain-text results, hidden-test lines removed
+    shown = []
+    for o in outputs:
+        if not isinstance(o, dict):
+            continue
+        if o.get("output_type") == "stream":
+            shown.append(_text_of(o.get("text")))
+        elif o.get("output_type") in ("execute_result", "display_data"):
+            shown.append(_text_of((o.get("data") or {}).get("text/plain")))
+    if hidden_prints and shown:
+        parts.append("<p class='muted'>Output of this test cell is not shown: its hidden tests print.</p>")
+    elif shown:
+        cleaned = redactor.clean("".join(shown)).strip("\n")
+        if len(cleaned) > MAX_OUTPUT:
+            cleaned = cleaned[:MAX_OUTPUT] + "\n… (output shortened)"
+        if cleaned:
+            parts.append(f"<div class='muted'>Test output:</div><pre>{esc(cleaned)}</pre>")
+    if error is not None and where == "visible":
+        ename = redactor.clean(str(error.get("ename", "Error")))[:100] or "Error"
+        evalue = redactor.clean(_strip_ansi(str(error.get("evalue", ""))))
+        if len(evalue) > MAX_MESSAGE:
+            evalue = evalue[:MAX_MESSAGE] + " …"
+        parts.append(f"<pre>{esc(ename)}: {esc(evalue)}</pre>")
+    return "".join(parts)
+
+
+def _page(course: Course, assignment: str, student: str, person: dict, tasks_by_nb: list[tuple[str, list[Task]]],
+          sub: dict, failure: str | None, redactor: Redactor) -> str:
+    esc = html.escape
+    a = course.assignment(assignment)
+    tz = course.timezone
+    total_points = sum((t.points or 0.0) for _, tasks in tasks_by_nb for t in tasks)
+    max_points = sum(t.max_points for _, tasks in tasks_by_nb for t in tasks)
+    penalty = float(sub.get("late_penalty") or 0.0)
+    final = max(0.0, total_points - penalty)
+    open_manual = [t for _, tasks in tasks_by_nb for t in tasks if t.points is None]
+    name = " ".join(x for x in (person.get("first_name"), person.get("last_name")) if x) or student
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             f"<title>{esc(assignment)} feedback for {esc(student)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{esc(a.title)}</h1>",
+             f"<p class='sub'>Feedback for {esc(name)} ({esc(student)}) · {esc(course.title)}</p>",
+             f"<div class='box'><div class='total'>{final:g} of {max_points:g} points</div>"]
+    if penalty:
+        parts.append(f"<div>{total_points:g} points for your answers − {penalty:g} late penalty</div>")
+    if open_manual:
+        parts.append(f"<div class='wait'>{len(open_manual)} answer(s) are still waiting for your tutor; "
+                     "the total can still change.</div>")
+    parts.append("</div>")
+    # the deadline and the late policy
+    late_h = float(sub.get("late_hours") or 0.0)
+    parts.append("<h2>Submission and deadline</h2><table>")
+    parts.append(f"<tr><th>submitted</th><td>{esc(_when(sub.get('submitted_at'), tz))}</td></tr>")
+    parts.append(f"<tr><th>deadline</th><td>{esc(_when(sub.get('due'), tz))}"
+                 f"{' (your extension)' if sub.get('extension') else ''}</td></tr>")
+    parts.append(f"<tr><th>late by</th><td>{'on time' if late_h <= 0 else f'{late_h:g} hours'}</td></tr>")
+    parts.append(f"<tr><th>late penalty</th><td>{penalty:g} points</td></tr>")
+    parts.append(f"<tr><th>policy applied</th><td>{esc(str(sub.get('late_policy') or a.late_policy.describe()))}"
+                 "</td></tr></table>")
+    if failure:
+        parts.append(f"<h2>What happened when your notebook ran</h2><div class='box warn'>"
+                     f"{esc(redactor.clean(failure))}</div>")
+    # the tasks
+    parts.append("<h2>Your score per task</h2><table><tr><th>task</th><th>points</th><th>of</th></tr>")
+    for _, tasks in tasks_by_nb:
+        for t in tasks:
+            pts = "waiting for your tutor" if t.points is None else _fmt_points(t.points)
+            parts.append(f"<tr><td>{esc(t.title)}</td><td class='n'>{esc(pts)}</td>"
+                         f"<td class='n'>{_fmt_points(t.max_points)}</td></tr>")
+    parts.append("</table>")
+    for nb_name, tasks in tasks_by_nb:
+        if len(tasks_by_nb) > 1:
+            parts.append(f"<h2>Notebook {esc(nb_name)}</h2>")
+        for t in tasks:
+            parts.append(f"<h3>{esc(t.title)}</h3><div class='box'>")
+            for cell_type, answer in t.answers:
+                label = "Your answer" if cell_type == "markdown" else "Your code"
+                shown = redactor.clean(answer).strip("\n")
+                parts.append(f"<div class='muted'>{label}:</div><pre>{esc(shown) if shown else '(empty)'}</pre>")
+            parts.append(t.html)
+            parts.append("</div>")
+    parts.append("<p class='muted'>Generated by gradehub. Hidden tests are shown only as passed or failed.</p>"
+                 "</body></html>")
+    return "".join(parts)
+
+
+def _title_of(heading: str | None, grade_id: str) -> str:
+    return f"{heading} · {grade_id}" if heading else grade_id
+
+
+def _tasks_for_notebook(release_nb: dict, source_nb: dict, executed_nb: dict | None, records: dict,
+                        scores: dict[str, tuple[float | None, float, str, str]], redactor: Redactor,
+                        not_run_reason: str) -> list[Task]:
+    esc = html.escape
+    executed_by_id = {}
+    if executed_nb:
+        for cell in executed_nb.get("cells", []):
+            gid = _meta(cell).get("grade_id")
+            if gid and gid not in executed_by_id and not (cell.get("metadata") or {}).get("gradehub", {}).get("guard"):
+                executed_by_id[gid] = cell
+        index_of = {id(c): i for i, c in enumerate(executed_nb.get("cells", []))}
+    source_by_id = {_meta(c).get("grade_id"): c for c in source_nb.get("cells", []) if _meta(c).get("grade_id")}
+    tasks: list[Task] = []
+    pending: list[tuple[str, str]] = []
+    heading = None
+    for cell in release_nb.get("cells", []):
+        meta = _meta(cell)
+        gid = meta.get("grade_id")
+        if cell.get("cell_type") == "markdown" and not meta.get("solution"):
+            for line in _source(cell).splitlines():
+                if line.startswith("#"):
+                    heading = line.lstrip("#").strip()
+                    break
+        if not gid:
+            continue
+        executed = executed_by_id.get(gid)
+        if meta.get("solution"):
+            answer = _source(executed) if executed is not None else None
+            pending.append((cell.get("cell_type", "code"),
+                            answer if answer is not None else "(not available: your notebook could not be read)"))
+        if not meta.get("grade"):
+            continue
+        points, max_points, comment, _ = scores.get(gid, (None, float(meta.get("points") or 0), "", ""))
+        task = Task(gid, "written" if meta.get("solution") else "tests", points, max_points,
+                    _title_of(heading, gid), answers=pending)
+        pending = []
+        if task.kind == "tests":
+            src = _source(source_by_id.get(gid, cell))
+            regions = _hidden_regions(src)
+            hidden_prints = any(_PRINTS.search(ln) for r in regions for ln in r)
+            record = records.get(str(index_of[id(executed)])) if executed is not None else None
+            task.html = _test_task_html(task, executed, record, cell, redactor, bool(regions), hidden_prints,
+                                        not_run_reason)
+        else:
+            state = ("<span class='wait'>waiting for your tutor</span>" if points is None else
+                     f"{_fmt_points(points)} of {_fmt_points(max_points)} points")
+            task.html = f"<p>{state}</p>"
+        if comment:
+            task.html += (f"<div class='box comment'><b>Tutor comment:</b><pre>{esc(redactor.clean(comment))}"
+                          "</pre></div>")
+        tasks.append(task)
+    return tasks
+
+
+def generate_feedback(course: Course, assignment: str, students: list[str] | None = None,
+                      frames=None) -> FeedbackRun:
+    """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every graded submission."""
+    from .reports import build_frames
+
+    course.assignment(assignment)
+    release_paths = sorted(course.release_dir(assignment).glob("*.ipynb"))
+    if not release_paths:
+        raise CourseError(f"release/{assignment}/ holds no notebook; run `gradehub release {assignment}`")
+    frames = frames or build_frames(course)
+    redactor = build_redactor(course, assignment)
+    status_rows = _status_rows(course, assignment)
+    subs = frames.submissions[frames.submissions["assignment"] == assignment]
+    subs = subs[subs["status"] != "missing"]
+    if students:
+        unknown = sorted(set(students) - set(subs["student"]))
+        subs = subs[subs["student"].isin(students)]
+    else:
+        unknown = []
+    people = frames.overview.set_index("student")[["first_name", "last_name"]].to_dict("index")
+    questions = frames.questions[frames.questions["assignment"] == assignment]
+    run = FeedbackRun(assignment)
+    run.skipped.extend((s, "no graded submission") for s in unknown)
+    for sub in subs.to_dict("records"):
+        student = sub["student"]
+        status, message = status_rows.get(student, ("graded", ""))
+        folder = course.autograded_dir(student, assignment)
+        result = _read_json(folder / "gradehub-result.json") or {}
+        entries = {e.get("name"): e for e in result.get("notebooks", []) if isinstance(e, dict)}
+        mine = questions[questions["student"] == student]
+        tasks_by_nb = []
+        outcomes = []
+        for path in release_paths:
+            nb_name = path.stem
+            release_nb = _read_json(path) or {}
+            source_nb = _read_json(course.source_dir(assignment) / path.name) or {}
+            executed_nb = _read_json(folder / path.name)
+            entry = entries.get(nb_name, {})
+            if entry.get("outcome"):
+                outcomes.append(entry["outcome"])
+            scores = {}
+            for row in mine[mine["notebook"] == nb_name].itertuples(index=False):
+                graded = not (pd.isna(row.auto_score) and pd.isna(row.manual_score))
+                scores[row.question] = (float(row.score) if graded else None, float(row.max_score),
+                                        row.comments or "", row.execution)
+            not_run_reason = ("your notebook could not be read" if status == "invalid" else
+                              "the run stopped before this cell")
+            tasks_by_nb.append((nb_name, _tasks_for_notebook(release_nb, source_nb, executed_nb,
+                                                             entry.get("cells") or {}, scores, redactor,
+                                                             not_run_reason)))
+        failure = None
+        if status in ("failed", "invalid", "error"):
+            outcome = next((o for o in outcomes if o not in ("completed",)), None)
+            failure = explain_failure(course, status, message, outcome)
+        page = _page(course, assignment, student, people.get(student, {}), tasks_by_nb, sub, failure, redactor)
+        leaked = redactor.leaks(page)
+        if leaked:
+            run.skipped.append((student, f"not written: the page would show {len(leaked)} hidden-test line(s)"))
+            continue
+        target = course.root / "feedback" / student / assignment / f"{assignment}.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(target)
+        run.written.append(target)
+    return run
+
+
+__all__ = ["generate_feedback", "build_redactor", "Redactor", "explain_failure", "FeedbackRun"]
