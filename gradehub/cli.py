@@ -411,17 +411,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .grading import GradingError
-    from .release import ReleaseError
-    from .sandbox.base import SandboxUnavailable
     try:
         return args.func(args)
-    except (CourseError, GradingError, ReleaseError, SandboxUnavailable) as exc:
+    except CourseError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; run the same command again to finish the rest[/yellow]")
         return 130
+    except Exception as exc:
+        # Imported only now: `report` and `hub` need not load the grading stack to start.
+        from .grading import GradingError
+        from .release import ReleaseError
+        from .sandbox.base import SandboxUnavailable
+        if isinstance(exc, (GradingError, ReleaseError, SandboxUnavailable)):
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            return 2
+        raise
 
 
 if __name__ == "__main__":
