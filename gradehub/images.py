@@ -203,7 +203,11 @@ def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> tuple[P
     return wheels[-1], fingerprint
 
 
-WHEELHOUSE_PORT = 47611   # fixed, so the build-arg URL (and with it the layer cache) stays the same
+def wheelhouse_port(wheelhouse: Path) -> int:
+    """A port fixed per wheelhouse, so the build-arg URL (and with it docker's layer cache)
+    stays the same from one build to the next, and two wheelhouses served at once differ."""
+    digest = hashlib.sha256(str(wheelhouse.resolve()).encode()).hexdigest()
+    return 40000 + int(digest, 16) % 20000
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -216,7 +220,7 @@ def serve_wheelhouse(wheelhouse: Path) -> Iterator[str]:
     """Serve ``wheelhouse`` on 127.0.0.1 (a free port) while building; yields the URL."""
     handler = functools.partial(_QuietHandler, directory=str(wheelhouse))
     try:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", WHEELHOUSE_PORT), handler)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", wheelhouse_port(wheelhouse)), handler)
     except OSError:  # taken: any free port (the pip layer then misses the build cache)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="wheelhouse", daemon=True)
