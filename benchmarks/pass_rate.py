@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
 import re
 import sys
@@ -52,6 +53,18 @@ def run_seed(course, assignment: str, seed: int) -> tuple[bool, float, list[str]
     return not failed, elapsed, failed
 
 
+def record(out: Path, assignment: str, entry: dict) -> None:
+    """Merge one sheet's result into the JSON file. Runs of other sheets may finish meanwhile
+    (each takes minutes), so the file is re-read under a lock right before writing."""
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        history = json.loads(out.read_text()) if out.exists() else {}
+        history[assignment] = entry
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(history, indent=1, sort_keys=True) + "\n")
+        tmp.replace(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("assignments", nargs="+")
@@ -60,7 +73,6 @@ def main() -> int:
     course = load_course(REPO)
     out = REPO / "benchmarks" / "results" / "pass_rate.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    history = json.loads(out.read_text()) if out.exists() else {}
     worst = 0
     for aid in args.assignments:
         passed, times, failures = 0, [], {}
@@ -71,12 +83,11 @@ def main() -> int:
             if failed:
                 failures[str(seed)] = failed
             print(f"{aid} seed {seed:2d}: {'pass' if ok else 'FAIL ' + ', '.join(failed)} ({elapsed:.1f} s)", flush=True)
-        history[aid] = {"passed": passed, "seeds": args.seeds, "failures": failures,
-                        "mean_seconds": round(sum(times) / len(times), 1),
-                        "measured": dt.date.today().isoformat()}
-        print(f"{aid}: reference passes {passed}/{args.seeds} seeds, mean {history[aid]['mean_seconds']} s")
+        entry = {"passed": passed, "seeds": args.seeds, "failures": failures,
+                 "mean_seconds": round(sum(times) / len(times), 1), "measured": dt.date.today().isoformat()}
+        record(out, aid, entry)
+        print(f"{aid}: reference passes {passed}/{args.seeds} seeds, mean {entry['mean_seconds']} s")
         worst = max(worst, args.seeds - passed)
-        out.write_text(json.dumps(history, indent=1, sort_keys=True) + "\n")
     return 1 if worst else 0
 
 
