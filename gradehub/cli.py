@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -24,13 +25,15 @@ def _course(args):
     return load_course(args.course_root)
 
 
-def _default_sandbox() -> str:
+def _default_sandbox() -> tuple[str, str | None]:
+    """Docker when an engine answers and the grader image is there; otherwise local, with
+    the reason Docker was not used (an instructor must know why grading is unsandboxed)."""
     from .sandbox.base import SandboxUnavailable, get_sandbox
     try:
         get_sandbox("docker").preflight()
-        return "docker"
-    except SandboxUnavailable:
-        return "local"
+        return "docker", None
+    except SandboxUnavailable as exc:
+        return "local", str(exc)
 
 
 def cmd_validate(args) -> int:
@@ -75,10 +78,12 @@ def cmd_autograde(args) -> int:
     from .grading import autograde
     from .sandbox.base import SandboxUnavailable, get_sandbox
     course = _course(args)
-    sandbox = args.sandbox or _default_sandbox()
+    sandbox, docker_missing = (args.sandbox, None) if args.sandbox else _default_sandbox()
     if sandbox == "local":
         console.print("[yellow]sandbox: local: student code runs as this user and can read its files; "
                       "use --sandbox docker for real submissions[/yellow]")
+        if docker_missing:
+            console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
     try:
         get_sandbox(sandbox).preflight()
     except SandboxUnavailable as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .course import CourseError, load_course, read_roster
@@ -171,10 +172,12 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     console.print(f"{len(collected)} students submitted; collected into {course.submitted_dir()}")
     console.print("archetypes: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(kinds.values()).items())))
 
-    chosen = sandbox or _default_sandbox()
+    chosen, docker_missing = (sandbox, None) if sandbox else _default_sandbox()
     if chosen == "local":
-        console.print("[yellow]warning: no Docker engine answers, grading in the local sandbox "
-                      "(no filesystem isolation; fine for this synthetic class)[/yellow]")
+        console.print("[yellow]warning: grading in the local sandbox (no filesystem isolation; fine for "
+                      "this synthetic class)[/yellow]")
+        if docker_missing:
+            console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
     summary = autograde(course, ASSIGNMENT, jobs=jobs, sandbox=chosen)
     print_summary(summary)
     files = write_reports(course, root / "reports")

@@ -58,6 +58,15 @@ def test_docker_sandbox_without_engine_is_a_clear_error(toy_course):
     assert "docker" in proc.stderr.lower() and "Traceback" not in proc.stderr
 
 
+def test_default_sandbox_says_why_it_falls_back_to_local(toy_course):
+    proc = _gradehub("autograde", "toy", "--course-root", str(toy_course.root),
+                     env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert "sandbox: local" in said
+    assert re.search(r"not using docker: .*(engine|docker)", said, re.I), said
+
+
 def test_local_autograde_help_says_it_does_not_isolate():
     help_text = build_parser()._subparsers._group_actions[0].choices["autograde"].format_help()
     assert "does NOT isolate the filesystem" in " ".join(help_text.split())
