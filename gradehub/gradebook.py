@@ -123,6 +123,7 @@ def write_submission(
     comments: dict[str, dict[str, str | None]],
     status: StatusRow,
     late_penalty: float = 0.0,
+    extension: dt.timedelta | None = None,
 ) -> None:
     """Write one graded submission in a single transaction.
 
@@ -136,6 +137,7 @@ def write_submission(
             submission.timestamp = timestamp
         except MissingEntry:
             submission = _new_submission(gb, assignment, student, timestamp)
+        submission.extension = extension     # nbgrader's column: how far past the deadline
         by_name = {nb.name: nb for nb in submission.notebooks}
         # nbgrader keeps penalties per notebook; the assignment's penalty goes on the first.
         for i, nb in enumerate(sorted(submission.notebooks, key=lambda n: n.name)):

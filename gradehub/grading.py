@@ -30,6 +30,7 @@ from nbgrader.utils import determine_grade, get_partial_grade, parse_utc
 
 from .course import Course, CourseError, is_valid_id
 from .gradebook import StatusRow, open_gradebook, read_status, sync_roster, write_submission
+from .extensions import read_extensions
 from .late import late_penalty
 from .sandbox.base import Outcome, SandboxUnavailable, get_sandbox
 from .sanitize import is_solution, nbgrader_meta
@@ -340,7 +341,7 @@ def _job_spec(course: Course, sub: Submission, names: list[str], out_dir: Path, 
 
 
 def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox_name: str,
-            gb) -> GradeResult:
+            gb, extension_until: dt.datetime | None = None) -> GradeResult:
     """Score one worker reply, then write autograded/ and the gradebook."""
     assignment = course.assignment(sub.assignment)
     result = GradeResult(sub.student, sub.assignment, "graded", "")
@@ -392,7 +393,8 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
     if any(Outcome(e["outcome"]) is Outcome.SANDBOX_ERROR for e in reply["notebooks"]):
         result.platform_error = True
 
-    penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score)
+    penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score,
+                           extension_until)
     result.late_penalty = penalty.points
 
     # 1. the autograded folder, built aside ...
@@ -407,7 +409,7 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
     (staging / RESULT_FILE).write_text(json.dumps({
         "student": sub.student, "assignment": sub.assignment, "status": result.status,
         "message": result.message, "score": result.score, "max_score": result.max_score,
-        "late_penalty": result.late_penalty, "late_policy": assignment.late_policy.describe(),
+        "late_penalty": result.late_penalty, "late_policy": penalty.policy,
         "notes": result.notes, "flags": result.flags, "sandbox": sandbox_name,
         "submitted_at": _iso(sub.timestamp), "notebooks": reply["notebooks"],
     }, indent=1, default=str), encoding="utf-8")
@@ -416,6 +418,7 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
         gb, assignment=sub.assignment, student=sub.student, timestamp=sub.timestamp,
         scores=scores, comments=comments,
         late_penalty=penalty.points,
+        extension=(penalty.due - assignment.due) if penalty.extended else None,
         status=StatusRow(sub.assignment, sub.student, result.status, result.message, result.notes,
                          result.flags, sandbox_name, result.duration, _iso(sub.timestamp),
                          dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
@@ -459,6 +462,8 @@ def autograde(
     started = time.monotonic()
     with course_lock(course), open_gradebook(course) as gb:
         shutil.rmtree(course.state_dir / "tmp", ignore_errors=True)
+        # The penalty written now must already count `gradehub extend`; reports recompute it anyway.
+        extensions = read_extensions(gb.engine, assignment)
         if course.roster_path.is_file():
             sync_roster(gb, course)
         subs, summary.skipped = find_submissions(course, assignment, students)
@@ -489,7 +494,8 @@ def autograde(
                     sub, out_dir = futures[future]
                     reply = future.result()
                     try:
-                        result = _finish(course, sub, reply, out_dir, sandbox, gb)
+                        ext = extensions.get((assignment, sub.student))
+                        result = _finish(course, sub, reply, out_dir, sandbox, gb, ext.until if ext else None)
                     except Exception as exc:  # noqa: BLE001 - one submission never stops the run
                         result = GradeResult(sub.student, assignment, "error",
                                              f"could not record the grade: {type(exc).__name__}: {exc}",

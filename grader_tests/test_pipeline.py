@@ -266,3 +266,22 @@ def test_cheats_do_not_pay_and_are_flagged(graded, student, flag):
 def test_honest_students_are_not_flagged(graded):
     _, _, run = graded
     assert _result(run, "good").flags == [] and _result(run, "wrong-square").flags == []
+
+
+def test_first_grading_already_counts_an_extension(toy_course):
+    """The penalty autograde writes is final without a report run: extensions count from the start."""
+    import datetime as dt
+
+    from gradehub.extensions import grant_extension
+    due = dt.datetime(2026, 10, 23, 23, 59, tzinfo=dt.timezone.utc)
+    late = due + dt.timedelta(days=1, hours=2)             # 2 started days late: 0.5 of the points
+    grant_extension(toy_course, "alice", "toy", due + dt.timedelta(days=2), granted_by="prof", reason="ill")
+    for student in ("alice", "bob"):
+        put_submission(toy_course, student, solve(student_copy(toy_course), GOOD), when=late)
+    autograde(toy_course, "toy", jobs=1, sandbox="local")
+    with open_gradebook(toy_course) as gb:
+        alice, bob = gb.find_submission("toy", "alice"), gb.find_submission("toy", "bob")
+        assert alice.late_submission_penalty == 0.0 and alice.extension == dt.timedelta(days=2)
+        assert bob.late_submission_penalty == pytest.approx(0.5 * bob.max_score) and bob.extension is None
+    result = json.loads((toy_course.autograded_dir("alice", "toy") / "gradehub-result.json").read_text())
+    assert "deadline extended to" in result["late_policy"]
