@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .course import Course
+from .queries import TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE, comments_sql, grades_sql
 from .extensions import ensure_extensions_table, extension_history, gradebook_engine
 from .late import _as_utc, describe_applied, penalty_points
 
@@ -62,29 +63,8 @@ JOIN notebook n ON n.id = bc.notebook_id
 JOIN assignment a ON a.id = n.assignment_id
 """
 
-_GRADES_SQL = """
-SELECT sa.student_id AS student, a.name AS assignment, n.name AS notebook, bc.name AS question,
-       g.auto_score AS auto_score, g.manual_score AS manual_score, g.extra_credit AS extra_credit,
-       g.needs_manual_grade AS needs_manual_grade
-FROM grade g
-JOIN submitted_notebook sn ON sn.id = g.notebook_id
-JOIN submitted_assignment sa ON sa.id = sn.assignment_id
-JOIN assignment a ON a.id = sa.assignment_id
-JOIN notebook n ON n.id = sn.notebook_id
-JOIN base_cell bc ON bc.id = g.cell_id
-"""
-
-_COMMENTS_SQL = """
-SELECT sa.student_id AS student, a.name AS assignment, n.name AS notebook, bc.name AS cell,
-       c.manual_comment AS comment
-FROM comment c
-JOIN submitted_notebook sn ON sn.id = c.notebook_id
-JOIN submitted_assignment sa ON sa.id = sn.assignment_id
-JOIN assignment a ON a.id = sa.assignment_id
-JOIN notebook n ON n.id = sn.notebook_id
-JOIN base_cell bc ON bc.id = c.cell_id
-WHERE c.manual_comment IS NOT NULL AND c.manual_comment != ''
-"""
+_GRADES_SQL = grades_sql(cell_as="question")
+_COMMENTS_SQL = comments_sql() + " WHERE x.manual_comment IS NOT NULL AND x.manual_comment != ''"
 
 _SUBMISSIONS_SQL = """
 SELECT sa.student_id AS student, a.name AS assignment, sa.timestamp AS submitted_at
@@ -94,8 +74,7 @@ FROM submitted_assignment sa JOIN assignment a ON a.id = sa.assignment_id
 _STUDENTS_SQL = "SELECT id AS student, first_name, last_name, email FROM student"
 _STATUS_SQL = f"SELECT assignment, student, status, message, flags, graded_at FROM {STATUS_TABLE}"
 _GRADE_COUNT_SQL = "SELECT COUNT(*) FROM grade"
-# written by the tutor grading service (gradehub.tutoring.store; not imported: it imports nbgrader)
-_MARKS_TABLE, _OVERRIDES_TABLE = "gradehub_tutor_marks", "gradehub_tutor_overrides"
+_MARKS_TABLE, _OVERRIDES_TABLE = TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE
 _MARKS_SQL = f"SELECT assignment, student, notebook, cell AS question, tutor, score AS marked FROM {_MARKS_TABLE}"
 _OVERRIDES_SQL = f"SELECT student, tutor FROM {_OVERRIDES_TABLE}"
 
@@ -355,11 +334,11 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
                                 zip(comments["assignment"], comments["notebook"], comments["question"])]
         keys = ["student", "assignment", "notebook", "question"]
         several = comments.duplicated(keys, keep=False)
-        joined = pd.concat([comments.loc[~several, keys + ["comment"]],
-                            comments[several].groupby(keys)["comment"]
+        joined = pd.concat([comments.loc[~several, keys + ["manual_comment"]],
+                            comments[several].groupby(keys)["manual_comment"]
                             .agg(lambda s: "\n".join(str(x) for x in s)).reset_index()], ignore_index=True)
         q = q.merge(joined, on=["student", "assignment", "notebook", "question"], how="left")
-        q["comments"] = q["comment"].fillna("")
+        q["comments"] = q["manual_comment"].fillna("")
     else:
         q["comments"] = ""
     # did the cell run? markdown answers are not executed; a failed execution is looked up per cell

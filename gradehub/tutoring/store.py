@@ -26,10 +26,11 @@ from sqlalchemy import text
 
 from ..course import Course
 from ..gradebook import STATUS_TABLE, open_gradebook
+from ..queries import TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE, comments_sql, grades_sql
 from .permissions import NO_TUTOR, Allocation, Cell
 
-OVERRIDES = "gradehub_tutor_overrides"
-MARKS = "gradehub_tutor_marks"
+OVERRIDES = TUTOR_OVERRIDES_TABLE
+MARKS = TUTOR_MARKS_TABLE
 FLAGS = "gradehub_tutor_flags"
 MODERATION = "gradehub_moderation"
 
@@ -90,28 +91,8 @@ JOIN notebook n ON n.id = bc.notebook_id
 JOIN assignment a ON a.id = n.assignment_id
 """
 
-_GRADES_SQL = """
-SELECT sa.student_id AS student, a.name AS assignment, n.name AS notebook, bc.name AS cell,
-       g.auto_score AS auto_score, g.manual_score AS manual_score,
-       g.needs_manual_grade AS needs_manual_grade
-FROM grade g
-JOIN submitted_notebook sn ON sn.id = g.notebook_id
-JOIN submitted_assignment sa ON sa.id = sn.assignment_id
-JOIN assignment a ON a.id = sa.assignment_id
-JOIN notebook n ON n.id = sn.notebook_id
-JOIN base_cell bc ON bc.id = g.cell_id
-"""
-
-_COMMENTS_SQL = """
-SELECT sa.student_id AS student, a.name AS assignment, n.name AS notebook, bc.name AS cell,
-       c.manual_comment AS manual_comment
-FROM comment c
-JOIN submitted_notebook sn ON sn.id = c.notebook_id
-JOIN submitted_assignment sa ON sa.id = sn.assignment_id
-JOIN assignment a ON a.id = sa.assignment_id
-JOIN notebook n ON n.id = sn.notebook_id
-JOIN base_cell bc ON bc.id = c.cell_id
-"""
+_GRADES_SQL = grades_sql()
+_COMMENTS_SQL = comments_sql()
 
 
 def now() -> str:
