@@ -28,18 +28,11 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from gradehub.authoring import nbgrader_metadata as nbg  # noqa: E402
 from gradehub.course import load_course  # noqa: E402
 from gradehub.grading import autograde  # noqa: E402
 from gradehub.release import release  # noqa: E402
 from gradehub.sanitize import sanitize  # noqa: E402
-
-
-def nbg(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
 
 
 def torch_sheet() -> nbformat.NotebookNode:

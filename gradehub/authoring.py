@@ -58,6 +58,16 @@ class ValidationReport:
         return [head, *(f"  {i}" for i in self.info), *(f"  {p}" for p in self.problems)]
 
 
+def nbgrader_metadata(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
+                      points: float | None = None) -> dict:
+    """A cell's ``metadata`` for an nbgrader source notebook (schema 3), for sheets built in code."""
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
 def _label(cell, index: int) -> str:
     meta = nbgrader_meta(cell)
     return f"`{meta['grade_id']}`" if meta else f"#{index + 1}"

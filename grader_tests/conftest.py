@@ -12,17 +12,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from gradehub.authoring import nbgrader_metadata as nbg
+
 REPO = Path(__file__).resolve().parent.parent
 # nbgrader shells out to `alembic`; make the venv's bin/ visible even when not activated.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
-
-
-def nbg(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
 
 
 def toy_source() -> nbformat.NotebookNode:
