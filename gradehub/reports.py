@@ -1120,16 +1120,74 @@ def _html_table(df: pd.DataFrame, kinds: dict[str, str], left: Iterable[str] = (
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def write_html(frames: ReportFrames, path: Path, plots: bool = True) -> Path:
-    """report.html: key numbers, the policies that applied, four plots, item statistics, groups."""
+def _plot_child(frames: ReportFrames, conn) -> None:
+    try:
+        conn.send(("ok", _plots(frames)))
+    except ImportError:
+        conn.send(("no matplotlib", None))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which draws them itself
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _plots_here(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
+    def draw() -> dict[str, str] | None:
+        try:
+            return _plots(frames)
+        except ImportError:
+            return None
+    return draw
+
+
+def plots_in_background(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
+    """Start drawing the plots in a forked process; call the result to collect them.
+
+    Drawing is about half of a report's CPU time and independent of the workbook, so on a
+    machine with a second core it runs while the workbook is written. The child inherits the
+    frames through fork (nothing is pickled but the PNGs coming back). Where fork is missing or
+    there is one core, or the child fails, the plots are drawn here. ``None``: no matplotlib.
+    """
+    import multiprocessing
+    import os
+
+    here = _plots_here(frames)
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return here
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_plot_child, args=(frames, send), daemon=True, name="gradehub-plots")
+    child.start()
+    send.close()
+
+    def collect() -> dict[str, str] | None:
+        try:
+            kind, value = receive.recv()
+        except (EOFError, OSError):
+            kind, value = "error", None
+        finally:
+            receive.close()
+            child.join()
+        if kind == "ok":
+            return value
+        return None if kind == "no matplotlib" else here()
+    return collect
+
+
+def write_html(frames: ReportFrames, path: Path, plots: bool = True,
+               figures: Callable[[], dict[str, str] | None] | None = None) -> Path:
+    """report.html: key numbers, the policies that applied, four plots, item statistics, groups.
+
+    ``figures``: where the plots come from (e.g. :func:`plots_in_background`); drawn here by default.
+    """
     m = frames.meta
     ov, subs = frames.overview, frames.submissions
     done = subs[subs["status"] != "missing"]
-    try:
-        figs = _plots(frames) if plots else {}
-        plot_note = "" if plots else "Plots were switched off (--no-plots)."
-    except ImportError:
-        figs, plot_note = {}, "Plots need matplotlib (pip install matplotlib)."
+    if not plots:
+        figs, plot_note = {}, "Plots were switched off (--no-plots)."
+    else:
+        drawn = (figures or _plots_here(frames))()
+        figs, plot_note = (drawn, "") if drawn is not None else ({}, "Plots need matplotlib (pip install matplotlib).")
     esc = html.escape
     cards = [(len(ov), "students"), (len(done), "submissions"),
              (f"{ov['percent'].mean():.0%}" if len(ov) else "–", "mean course percentage"),
@@ -1230,6 +1288,7 @@ def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx"
     frames = build_frames(course, progress=lambda what, d, t: step(what, d, total_steps))
     done_steps = 4
     output.mkdir(parents=True, exist_ok=True)
+    figures = plots_in_background(frames) if html_report and plots else None
     files = [write_csv(frames, course, output / "grades.csv")]
     for fmt in formats:
         if fmt == "xlsx":
@@ -1240,7 +1299,7 @@ def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx"
         done_steps += 1
     if html_report:
         step("report.html: plots", done_steps, total_steps)
-        files.append(write_html(frames, output / "report.html", plots=plots))
+        files.append(write_html(frames, output / "report.html", plots=plots, figures=figures))
         done_steps += 1
     step(f"done in {time.monotonic() - started:.1f} s", total_steps, total_steps)
     return files

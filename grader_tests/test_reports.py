@@ -454,6 +454,24 @@ def test_parquet_round_trip(report):
 
 
 @pytest.mark.skipif(not _has("matplotlib"), reason="matplotlib is not installed")
+def test_plots_drawn_in_a_forked_process_are_the_ones_drawn_here(report, monkeypatch):
+    import multiprocessing
+
+    from gradehub import reports
+    course, _, _ = report
+    frames = reports.build_frames(course)
+    here = reports._plots(frames)
+    assert sorted(here) == ["difficulty", "distribution", "groups", "times"]
+    before = {p.pid for p in multiprocessing.active_children()}
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    collect = reports.plots_in_background(frames)
+    children = [p for p in multiprocessing.active_children() if p.pid not in before]
+    assert [p.name for p in children] == ["gradehub-plots"]            # really drawn elsewhere
+    assert collect() == here
+    assert not children[0].is_alive()
+
+
+@pytest.mark.skipif(not _has("matplotlib"), reason="matplotlib is not installed")
 def test_html_report_has_the_four_plots_and_the_policies(report):
     _, out, _ = report
     page = (out / "report.html").read_text(encoding="utf-8")
