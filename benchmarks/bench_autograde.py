@@ -127,6 +127,16 @@ def time_bare(root: Path, students: list[str], k: int) -> float:
     return sum(times) / len(times)
 
 
+def totals(root: Path) -> dict[str, float]:
+    """{student: total auto score} from a course root's gradebook."""
+    from nbgrader.api import Gradebook
+    gb = Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id=load_course(root).id)
+    try:
+        return {s.student.id: round(s.score, 3) for s in gb.assignment_submissions("bench")}
+    finally:
+        gb.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=40)
@@ -134,7 +144,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args()
     from gradehub.cli import _default_sandbox
-    sandbox = args.sandbox or _default_sandbox()
+    from gradehub.sandbox.base import get_sandbox
+    sandbox = args.sandbox or _default_sandbox()[0]
+    get_sandbox(sandbox).preflight()      # fail now, not after nbgrader's minutes
     with tempfile.TemporaryDirectory(prefix="gradehub-bench-") as tmp:
         a, b = Path(tmp) / "nbgrader", Path(tmp) / "gradehub"
         students = build(a, args.students)
@@ -146,6 +158,7 @@ def main() -> int:
         bare = time_bare(b, students, k=5)
         one = autograde(load_course(b), "bench", jobs=1, sandbox=sandbox, force=True, students=students[:5])
         per_job = sum(r.duration for r in one.results) / len(one.results)
+        differ = [sid for sid in students if totals(a).get(sid) != totals(b).get(sid)]
     scores = sorted({round(r.score, 1) for r in summary.results})
     print(f"{args.students} submissions of a torch sheet, {os.cpu_count()} cores; score levels {scores}")
     print(f"nbgrader autograde (sequential, no sandbox): {nbgrader_s:7.1f} s")
@@ -154,6 +167,8 @@ def main() -> int:
     print(f"bare nbclient execution per notebook:         {bare:6.2f} s")
     print(f"gradehub per submission (1 job, {sandbox}):      {per_job:6.2f} s")
     print(f"sandbox overhead per submission:              {per_job - bare:+6.2f} s")
+    print(f"students scored differently by the two:        {len(differ)} {differ[:5]}")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -9,9 +9,8 @@ wheels are downloaded on the host for bookworm's CPython 3.11, the build context
 (Dockerfile, pyproject.toml, gradehub/, hub/: not the whole checkout) and the engine builds
 with ``--network host`` and ``PIP_NO_INDEX``/``PIP_FIND_LINKS`` pointing at the wheelhouse.
 
-:func:`ensure_singleuser_image` checks that a notebook image can run a hub server (it needs
-the ``jupyterhub`` package for ``jupyterhub-singleuser`` and this checkout's
-``gradehub.singleuser``); where it cannot, it builds a thin layer on top that adds both.
+:func:`singleuser_ready` checks that a notebook image can run a hub server: ``jupyterhub``
+(for ``jupyterhub-singleuser``) and ``gradehub.singleuser``, both in ``images/notebook``.
 """
 
 from __future__ import annotations
@@ -22,27 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .images import (STANDIN_TAG, ImagesError, Log, _client, _docker_build, _image_exists, build_gradehub_wheel,
+from .images import (STANDIN_TAG, ImagesError, Log, _client, _docker_build, _image_exists,
                      download_wheels, repo_root, serve_wheelhouse)
 
 HUB_TAG = "gradehub/hub:latest"
 HUB_WHEELHOUSE = Path(".gradehub") / "wheels-hub"
-
-_LAYER_DOCKERFILE = """\
-# gradehub: the notebook image plus what a hub server needs (jupyterhub-singleuser, gradehub)
-ARG NOTEBOOK_IMAGE
-FROM ${NOTEBOOK_IMAGE}
-USER root
-ARG PIP_NO_INDEX
-ARG PIP_FIND_LINKS
-ARG PIP_ROOT_USER_ACTION=ignore
-COPY gradehub-*.whl /tmp/gradehub-layer/
-RUN pip install --no-cache-dir --disable-pip-version-check "jupyterhub==%(jupyterhub)s" && \\
-    pip install --no-cache-dir --disable-pip-version-check --no-deps --force-reinstall /tmp/gradehub-layer/gradehub-*.whl && \\
-    rm -rf /tmp/gradehub-layer && \\
-    python3 -c 'import jupyterhub.singleuser, gradehub.singleuser, gradehub.hub_exchange'
-USER 1000
-"""
 
 
 def hub_requirements(root: Path | None = None) -> Path:
@@ -101,30 +84,6 @@ def singleuser_ready(client, image: str) -> str | None:
         return lines[-1] if lines else "the import check failed"
     except docker.errors.ImageNotFound:
         return f"{image} is not in the engine"
-
-
-def ensure_singleuser_image(image: str, *, layer_tag: str = "gradehub/notebook-hub:latest",
-                            wheelhouse: Path | None = None, root: Path | None = None, log: Log = print) -> str:
-    """``image`` if it can run a hub server, else a thin layer on it that can (built offline)."""
-    root = root or repo_root()
-    wheelhouse = wheelhouse or root / HUB_WHEELHOUSE
-    client = _client()
-    problem = singleuser_ready(client, image)
-    if problem is None:
-        return image
-    log(f"{image} cannot run a hub server ({problem}); adding jupyterhub and gradehub in {layer_tag}")
-    import jupyterhub
-    with tempfile.TemporaryDirectory(prefix="gradehub-notebook-layer-") as tmp:
-        context = Path(tmp)
-        build_gradehub_wheel(root, context, log)
-        (context / "Dockerfile").write_text(_LAYER_DOCKERFILE % {"jupyterhub": jupyterhub.__version__})
-        with serve_wheelhouse(wheelhouse) as url:
-            _docker_build(client, context, layer_tag, {"NOTEBOOK_IMAGE": image, "PIP_NO_INDEX": "1",
-                                                       "PIP_FIND_LINKS": url}, log)
-    problem = singleuser_ready(client, layer_tag)
-    if problem:
-        raise ImagesError(f"{layer_tag} still cannot run a hub server: {problem}")
-    return layer_tag
 
 
 def main(argv: list[str] | None = None) -> int:

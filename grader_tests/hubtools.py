@@ -38,13 +38,18 @@ def with_tutors(course_toml: str, tutors: str = TUTORS) -> str:
     return stripped.rstrip("\n") + "\n" + tutors
 
 
-def make_course(root: Path, roster: str = ROSTER) -> Path:
-    """A course root with the real sheets (released), a two-student roster and two tutors."""
+def make_course(root: Path, roster: str = ROSTER, sheets: tuple[str, ...] | None = None) -> Path:
+    """A course root with the real sheets (released), a two-student roster and two tutors;
+    ``sheets`` keeps only those (a hub learns fewer sheets into an empty gradebook, faster)."""
     root.mkdir(parents=True)
     (root / "course.toml").write_text(with_tutors((REPO / "course.toml").read_text()))
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(REPO / "source", root / "source")
-    shutil.copytree(REPO / "release", root / "release")
+    for folder in ("source", "release"):
+        if sheets is None:
+            shutil.copytree(REPO / folder, root / folder)
+        else:
+            for sheet in sheets:
+                shutil.copytree(REPO / folder / sheet, root / folder / sheet)
     (root / "roster.csv").write_text(roster)
     return root
 
@@ -186,3 +191,33 @@ def start_server(hub_url: str, user: str, token: str, timeout: float = 300, opti
                 raise AssertionError(f"server of {user} did not start: {model}")
         time.sleep(1)
     raise AssertionError(f"server of {user} not ready after {timeout:.0f} s")
+
+
+def need_singleuser(client, image):
+    """The notebook image runs a hub server itself (images/notebook carries jupyterhub); an image
+    built before it did skips here with what to do, and fails in CI, which builds it fresh."""
+    import pytest
+
+    from gradehub.hub_image import singleuser_ready
+    problem = singleuser_ready(client, image)
+    if problem:
+        message = (f"{image} cannot run a hub server ({problem}): rebuild it with "
+                   "`gradehub images build --offline`")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def servers(client, image):
+    """The student servers of ``image`` (not the grader's containers, built FROM it), skipping
+    any that go away while listed (DockerSpawner removes a stopped server's container)."""
+    import docker.errors
+    out = []
+    for summary in client.api.containers(all=True, filters={"ancestor": image}):
+        if summary.get("Image") != image:
+            continue
+        try:
+            out.append(client.containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            pass
+    return out

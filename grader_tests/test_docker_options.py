@@ -339,6 +339,10 @@ def test_image_files_are_pinned():
     assert {"jupyterlab", "nbgrader", "torch", "numpy", "scipy", "matplotlib", "pandas", "ipykernel"} <= names
     assert all("==" in r for r in reqs)
     assert "nbgrader==0.9.6" in reqs and any(r.startswith("jupyterlab==4.") for r in reqs)
+    # the hub starts students' servers with jupyterhub-singleuser: the hub's own version
+    hub = (root.parent / "hub" / "requirements.txt").read_text().splitlines()
+    [jupyterhub] = [r for r in hub if r.startswith("jupyterhub==")]
+    assert jupyterhub in reqs
     notebook = (root / "notebook" / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE=quay.io/jupyter/" in notebook and "FROM ${BASE_IMAGE}" in notebook
     grader = (root / "grader" / "Dockerfile").read_text()
@@ -353,13 +357,33 @@ def test_fingerprint_follows_the_sources(tmp_path):
     (pkg / "sandbox").mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
     (pkg / "testing.py").write_text("A = 1\n")
+    (pkg / "guard.py").write_text("B = 1\n")
     first = dsb.gradehub_fingerprint(pkg)
     (pkg / "__pycache__").mkdir()
     (pkg / "__pycache__" / "testing.cpython-311.py").write_text("junk")
-    assert dsb.gradehub_fingerprint(pkg) == first
+    (pkg / "reports.py").write_text("host-side only")
+    assert dsb.gradehub_fingerprint(pkg) == first          # host-side code needs no image rebuild
     (pkg / "testing.py").write_text("A = 2\n")
     assert dsb.gradehub_fingerprint(pkg) != first
     assert dsb.gradehub_fingerprint() == dsb.gradehub_fingerprint(Path(dsb.__file__).parent.parent)
+
+
+def test_kernel_side_modules_import_nothing_else_from_gradehub():
+    """The fingerprint covers what the kernel imports; a new gradehub import there must join it."""
+    import ast
+    import re
+    pkg = Path(dsb.__file__).parent.parent
+    imported = set()
+    for name in dsb.KERNEL_SIDE_MODULES:
+        for node in ast.walk(ast.parse((pkg / name).read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("gradehub")):
+                imported.add(node.module or "")
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names if a.name.startswith("gradehub"))
+    covered = {"gradehub." + n.removesuffix(".py") for n in dsb.KERNEL_SIDE_MODULES} | {"gradehub"}
+    assert {m if m.startswith("gradehub") else "gradehub." + m for m in imported} <= covered
+    sheets = " ".join(p.read_text() for p in (pkg.parent / "source").glob("*/*.ipynb"))
+    assert set(re.findall(r"(?:from|import) (gradehub[\w.]*)", sheets)) <= covered
 
 
 def test_preflight_refuses_an_image_with_other_gradehub_sources(monkeypatch):

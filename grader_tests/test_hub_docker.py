@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from hubtools import REPO, Hub, api_token, free_port, hub_available, login, make_course, start_server
+from hubtools import (REPO, Hub, api_token, free_port, hub_available, login, make_course, need_singleuser,
+                      servers, start_server)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -79,9 +80,8 @@ def test_hub_spawns_a_student_server_from_the_notebook_image(client, tmp_path):
     if why:
         pytest.skip(why)
     _need_image(client, NOTEBOOK, "gradehub images build --offline (images/notebook)")
-    _need_wheels()
-    from gradehub.hub_image import ensure_singleuser_image
-    image = ensure_singleuser_image(NOTEBOOK, layer_tag="gradehub/notebook-hub:test", wheelhouse=WHEELHOUSE)
+    need_singleuser(client, NOTEBOOK)
+    image = NOTEBOOK
 
     volume = f"gradehub-test-{secrets.token_hex(4)}-{{username}}"
     root = make_course(tmp_path / "course")
@@ -105,7 +105,7 @@ def test_hub_spawns_a_student_server_from_the_notebook_image(client, tmp_path):
         session = login(hub.url, "demo-student", hub.passwords()["demo-student"])
         token = api_token(session, hub.url, "demo-student")
         start_server(hub.url, "demo-student", token, timeout=400)
-        [container] = client.containers.list(filters={"ancestor": image})
+        [container] = servers(client, image)
         attrs = container.attrs
         assert attrs["Config"]["Image"] == image
         assert attrs["HostConfig"]["Memory"] == 2**30
@@ -128,9 +128,9 @@ def test_hub_spawns_a_student_server_from_the_notebook_image(client, tmp_path):
         r = requests.delete(hub.url + "hub/api/users/demo-student/server", headers=h, timeout=120)
         assert r.status_code in (202, 204)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and client.containers.list(all=True, filters={"ancestor": image}):
+        while time.monotonic() < deadline and servers(client, image):
             time.sleep(1)
-        assert not client.containers.list(all=True, filters={"ancestor": image})   # removed, volume kept
+        assert not servers(client, image)   # removed, volume kept
     except Exception:
         if container is not None:
             try:
@@ -141,7 +141,7 @@ def test_hub_spawns_a_student_server_from_the_notebook_image(client, tmp_path):
         raise
     finally:
         hub.stop()
-        for c in client.containers.list(all=True, filters={"ancestor": image}):
+        for c in servers(client, image):
             c.remove(force=True)
         for v in client.volumes.list():
             if v.name.startswith(volume.split("{")[0]):
