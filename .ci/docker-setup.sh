@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make a fresh Debian 12 CI machine (root) ready for the docker sandbox tests:
-#   1. install the Docker engine (docker.io) and debootstrap,
+#   1. install the Docker engine (docker.io), debootstrap and, unless `docker compose` (v2)
+#      answers, Debian's docker-compose 1.29 (grader_tests/test_compose.py brings the stack up),
 #   2. start dockerd in the background unless an engine already answers (wait <= 60 s),
 #   3. build gradehub/notebook and gradehub/grader offline (stand-in base + host wheelhouse).
 # Idempotent: a second run finds everything in place and only rebuilds what changed
@@ -20,6 +21,9 @@ fi
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+    need+=(docker-compose)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
     echo "docker-setup: apt-get install ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

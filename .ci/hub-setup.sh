@@ -5,6 +5,7 @@
 #   - the `hub` and `dev` extras (JupyterHub 6, DockerSpawner, idle culler, the pure-Python
 #     configurable-http-proxy, playwright)
 #   - with a Docker engine: the wheelhouse for the offline hub image build (.gradehub/wheels-hub)
+#     and the PostgreSQL stand-in of docker-compose.offline.yml (apt inside the build, ~1 min)
 # Usage: bash .ci/hub-setup.sh   (PYTHON=/path/to/venv/python to use another interpreter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,13 @@ if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     if ! ls .gradehub/wheels-hub/jupyterhub-*.whl >/dev/null 2>&1; then
         echo "hub-setup: downloading the hub image's wheels (offline build)"
         "$PYTHON" -m gradehub.hub_image wheels
+    fi
+    if docker image inspect gradehub/standin-bookworm:latest >/dev/null 2>&1 \
+            && ! docker image inspect gradehub/postgres-standin:15 >/dev/null 2>&1; then
+        echo "hub-setup: building gradehub/postgres-standin:15 (docker-compose.offline.yml)"
+        started=$(date +%s)
+        docker build -q --network host -t gradehub/postgres-standin:15 images/postgres-standin
+        echo "hub-setup: gradehub/postgres-standin:15 built in $(( $(date +%s) - started )) s"
     fi
 else
     echo "hub-setup: no Docker engine answers; the docker hub tests will skip"
