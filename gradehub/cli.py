@@ -432,6 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, (GradingError, ReleaseError, SandboxUnavailable)):
             console.print(f"[red]error:[/red] {exc}", highlight=False)
             return 2
+        from sqlalchemy.exc import OperationalError
+        if isinstance(exc, OperationalError):
+            # the gradebook's database is down or refuses us: the instructor's setup, not a bug
+            reason = " ".join(str(exc.orig).split())
+            console.print(f"[red]error:[/red] cannot use the gradebook database: {escape(reason)}", highlight=False)
+            return 2
         raise
 
 

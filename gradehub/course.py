@@ -368,6 +368,32 @@ def is_valid_id(name: str) -> bool:
     return bool(_ID_PATTERN.match(name)) and name not in (".", "..")
 
 
+def gradebook_url(course: "Course") -> str:
+    """The gradebook's database URL: ``db_url`` of nbgrader_config.py (``GRADEHUB_GRADEBOOK_URL``
+    there), else ``gradebook.db`` in the course root. A malformed URL or a database driver that
+    is not installed is a :class:`CourseError` naming the fix, not a traceback from SQLAlchemy."""
+    config = load_nbgrader_config(course.root)
+    url = config.CourseDirectory.get("db_url") if "db_url" in config.CourseDirectory else None
+    url = url or f"sqlite:///{course.root / 'gradebook.db'}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise CourseError(f"gradebook URL {_hide_password(url)!r} is not a database URL SQLAlchemy knows: {exc}") from None
+    except ImportError as exc:
+        hint = (" (pip install psycopg2-binary, or gradehub's `postgres` extra, and write postgresql+psycopg2://)"
+                if parsed.get_backend_name() == "postgresql" else "")
+        raise CourseError(f"gradebook URL {_hide_password(url)!r} needs the database driver "
+                          f"{exc.name or 'for ' + parsed.drivername}, which is not installed{hint}") from None
+    return url
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
 def load_nbgrader_config(root: str | Path):
     """Load the course root's ``nbgrader_config.py`` explicitly.
 

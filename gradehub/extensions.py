@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import (Column, DateTime, Float, Interval, MetaData, String, Table, bindparam, create_engine,
                         func, inspect, select, text, update)
 
-from .course import Course, CourseError, load_nbgrader_config, parse_duration
+from .course import Course, CourseError, gradebook_url, parse_duration
 from .late import _as_utc, late_penalty
 
 _RELATIVE = re.compile(r"^\s*\+\s*(.+)$")
@@ -69,9 +69,7 @@ def gradebook_engine(course: Course):
 
     Same URL as :func:`gradehub.gradebook.db_url` (a test keeps the two in step).
     """
-    config = load_nbgrader_config(course.root)
-    url = config.CourseDirectory.get("db_url") if "db_url" in config.CourseDirectory else None
-    engine = create_engine(url or f"sqlite:///{course.root / 'gradebook.db'}")
+    engine = create_engine(gradebook_url(course))
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if database and database != ":memory:" and not Path(database).is_file():
         engine.dispose()           # connecting would leave an empty file that nbgrader then refuses

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import text
 
-from .course import Course, load_nbgrader_config
+from .course import Course, gradebook_url
 
 STATUS_TABLE = "gradehub_status"
 _STATUS_DDL = f"""
@@ -47,9 +47,7 @@ def _ensure_tools_on_path() -> None:
 
 
 def db_url(course: Course) -> str:
-    config = load_nbgrader_config(course.root)
-    url = config.CourseDirectory.get("db_url") if "db_url" in config.CourseDirectory else None
-    return url or f"sqlite:///{course.root / 'gradebook.db'}"
+    return gradebook_url(course)
 
 
 @contextmanager

@@ -44,6 +44,19 @@ def test_errors_are_one_line_with_exit_code_2(args, words):
     assert words in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("url, words", [
+    ("nonsense", "is not a database URL"),
+    ("mysql://u:secret@127.0.0.1/gb", "needs the database driver"),            # no MySQL driver installed
+    ("postgresql+psycopg2://u:secret@127.0.0.1:1/gb", "cannot use the gradebook database"),  # nothing listens
+])
+def test_a_bad_gradebook_url_is_one_line_without_the_password(toy_course, url, words):
+    proc = _gradehub("report", "--course-root", str(toy_course.root), "--output", str(toy_course.root / "r"),
+                     env={"GRADEHUB_GRADEBOOK_URL": url})
+    assert proc.returncode == 2, proc.stderr
+    said = " ".join(proc.stderr.split())
+    assert words in said and "Traceback" not in said and "secret" not in said
+
+
 def test_typo_in_course_file_is_reported(toy_course):
     path = toy_course.root / "course.toml"
     path.write_text(path.read_text().replace("cell_timeout", "cel_timeout"))
