@@ -1120,13 +1120,27 @@ def _html_table(df: pd.DataFrame, kinds: dict[str, str], left: Iterable[str] = (
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _plot_child(frames: ReportFrames, conn) -> None:
+def _plot_child(conn) -> None:
     try:
-        conn.send(("ok", _plots(frames)))
+        # matplotlib's import (~0.4 s) overlaps with the parent reading the gradebook
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
     except ImportError:
-        conn.send(("no matplotlib", None))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which draws them itself
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        result = ("no matplotlib", None)
+    else:
+        try:
+            frames = conn.recv()
+        except (EOFError, OSError):       # the parent gave up before sending the frames
+            conn.close()
+            return
+        try:
+            result = ("ok", _plots(frames))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which draws them itself
+            result = ("error", f"{type(exc).__name__}: {exc}")
+    try:
+        conn.send(result)
+    except OSError:
+        pass                              # the parent is no longer listening
     finally:
         conn.close()
 
@@ -1140,38 +1154,62 @@ def _plots_here(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
     return draw
 
 
-def plots_in_background(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
-    """Start drawing the plots in a forked process; call the result to collect them.
+class PlotWorker:
+    """Draws the report's plots in a forked process while the parent writes the workbook.
 
-    Drawing is about half of a report's CPU time and independent of the workbook, so on a
-    machine with a second core it runs while the workbook is written. The child inherits the
-    frames through fork (nothing is pickled but the PNGs coming back). Where fork is missing or
-    there is one core, or the child fails, the plots are drawn here. ``None``: no matplotlib.
+    Drawing (with matplotlib's import) is about half of a report's time and independent of the
+    workbook, so on a machine with a second core it runs beside it: start the worker first (it
+    imports matplotlib while the gradebook is read), hand it the frames with :meth:`draw`, and
+    call what that returns to collect the PNGs. Where fork is missing or there is one core, or
+    the worker fails, the plots are drawn in this process. ``None`` from the collector: no
+    matplotlib.
     """
-    import multiprocessing
-    import os
 
-    here = _plots_here(frames)
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return here
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_plot_child, args=(frames, send), daemon=True, name="gradehub-plots")
-    child.start()
-    send.close()
+    def __init__(self) -> None:
+        import multiprocessing
+        import os
+        self._child = self._conn = None
+        if (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("fork")
+            self._conn, theirs = ctx.Pipe(duplex=True)
+            self._child = ctx.Process(target=_plot_child, args=(theirs,), daemon=True, name="gradehub-plots")
+            self._child.start()
+            theirs.close()
 
-    def collect() -> dict[str, str] | None:
+    def draw(self, frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
+        here = _plots_here(frames)
+        if self._child is None:
+            return here
         try:
-            kind, value = receive.recv()
-        except (EOFError, OSError):
-            kind, value = "error", None
-        finally:
-            receive.close()
-            child.join()
-        if kind == "ok":
-            return value
-        return None if kind == "no matplotlib" else here()
-    return collect
+            self._conn.send(frames)
+        except (OSError, EOFError):   # the worker is gone (e.g. no matplotlib): it said why
+            pass
+
+        def collect() -> dict[str, str] | None:
+            try:
+                kind, value = self._conn.recv()
+            except (EOFError, OSError):
+                kind, value = "error", None
+            finally:
+                self.close()
+            if kind == "ok":
+                return value
+            return None if kind == "no matplotlib" else here()
+        return collect
+
+    def close(self) -> None:
+        """Stop the worker; after a collected result it has already ended."""
+        if self._child is not None:
+            self._conn.close()
+            if self._child.is_alive():
+                self._child.terminate()
+            self._child.join()
+            self._child = None
+
+
+def plots_in_background(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
+    """Draw the plots of ``frames`` in a forked process; call the result to collect them."""
+    return PlotWorker().draw(frames)
 
 
 def write_html(frames: ReportFrames, path: Path, plots: bool = True,
@@ -1255,22 +1293,8 @@ def write_html(frames: ReportFrames, path: Path, plots: bool = True,
 # ----------------------------------------------------------------------------- everything
 
 
-def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx",), html_report: bool = True,
-                  plots: bool = True, sync_gradebook: bool = True,
-                  progress: Progress | None = None) -> list[Path]:
-    """Write grades.csv, grades.xlsx (or parquet/*.parquet) and report.html into ``output``.
-
-    With ``sync_gradebook`` the penalties computed here are also written into nbgrader's
-    columns (see :func:`gradehub.extensions.sync_penalties`), so the formgrader agrees.
-    """
-    formats = tuple(formats) or ("xlsx",)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        from .course import CourseError
-        raise CourseError(f"unknown report format(s) {', '.join(unknown)}; use {', '.join(FORMATS)}")
-    started = time.monotonic()
-    step = progress or (lambda what, done, total: None)
-    total_steps = 4 + len(formats) + int(html_report) + 1
+def _write_all(course: Course, output: Path, formats: tuple[str, ...], html_report: bool, plots: bool,
+               sync_gradebook: bool, worker: "PlotWorker | None", step: Progress, total_steps: int) -> list[Path]:
     done_steps = 0
 
     def sub_step(what, done, total):  # map a sub-task's progress onto the whole run
@@ -1288,7 +1312,7 @@ def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx"
     frames = build_frames(course, progress=lambda what, d, t: step(what, d, total_steps))
     done_steps = 4
     output.mkdir(parents=True, exist_ok=True)
-    figures = plots_in_background(frames) if html_report and plots else None
+    figures = worker.draw(frames) if worker else None
     files = [write_csv(frames, course, output / "grades.csv")]
     for fmt in formats:
         if fmt == "xlsx":
@@ -1301,5 +1325,32 @@ def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx"
         step("report.html: plots", done_steps, total_steps)
         files.append(write_html(frames, output / "report.html", plots=plots, figures=figures))
         done_steps += 1
+    return files
+
+
+def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx",), html_report: bool = True,
+                  plots: bool = True, sync_gradebook: bool = True,
+                  progress: Progress | None = None) -> list[Path]:
+    """Write grades.csv, grades.xlsx (or parquet/*.parquet) and report.html into ``output``.
+
+    With ``sync_gradebook`` the penalties computed here are also written into nbgrader's
+    columns (see :func:`gradehub.extensions.sync_penalties`), so the formgrader agrees.
+    """
+    formats = tuple(formats) or ("xlsx",)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        from .course import CourseError
+        raise CourseError(f"unknown report format(s) {', '.join(unknown)}; use {', '.join(FORMATS)}")
+    started = time.monotonic()
+    step = progress or (lambda what, done, total: None)
+    total_steps = 4 + len(formats) + int(html_report) + 1
+    # forked first: before any database connection exists, and so that it imports matplotlib
+    # while this process syncs the penalties and reads the gradebook
+    worker = PlotWorker() if html_report and plots else None
+    try:
+        files = _write_all(course, output, formats, html_report, plots, sync_gradebook, worker, step, total_steps)
+    finally:
+        if worker:
+            worker.close()          # a failure before collecting must not leave the worker behind
     step(f"done in {time.monotonic() - started:.1f} s", total_steps, total_steps)
     return files

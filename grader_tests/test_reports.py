@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, TOY_COURSE_TOML
 
 UTC = dt.timezone.utc
 DUE1 = dt.datetime(2026, 10, 23, 23, 59, tzinfo=UTC)
@@ -469,6 +469,22 @@ def test_plots_drawn_in_a_forked_process_are_the_ones_drawn_here(report, monkeyp
     assert [p.name for p in children] == ["gradehub-plots"]            # really drawn elsewhere
     assert collect() == here
     assert not children[0].is_alive()
+
+
+def test_a_failing_report_leaves_no_plot_worker_behind(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from gradehub import reports
+    from gradehub.course import CourseError
+    from gradehub.course import load_course
+    root = tmp_path / "empty"
+    (root / "source").mkdir(parents=True)
+    (root / "course.toml").write_text(TOY_COURSE_TOML)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    with pytest.raises(CourseError, match="no gradebook"):
+        reports.write_reports(load_course(root), tmp_path / "out")
+    assert [p.name for p in multiprocessing.active_children()] == []
 
 
 @pytest.mark.skipif(not _has("matplotlib"), reason="matplotlib is not installed")
