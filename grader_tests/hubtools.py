@@ -193,6 +193,19 @@ def start_server(hub_url: str, user: str, token: str, timeout: float = 300, opti
     raise AssertionError(f"server of {user} not ready after {timeout:.0f} s")
 
 
+def docker_client(timeout: int = 30):
+    """A client of the Docker engine, or a skip naming what is missing (a failure in CI: conftest)."""
+    import pytest
+
+    try:
+        import docker
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any way of not answering means the same here
+        pytest.skip(f"no Docker engine answers ({type(exc).__name__}); CI starts one with .ci/docker-setup.sh")
+
+
 def need_singleuser(client, image):
     """The notebook image runs a hub server itself (images/notebook carries jupyterhub); an image
     built before it did skips here with what to do, and fails in CI, which builds it fresh."""

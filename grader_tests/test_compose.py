@@ -26,7 +26,7 @@ import time
 
 import pytest
 
-from hubtools import REPO, api_token, free_port, login, make_course, need_singleuser, start_server
+from hubtools import REPO, api_token, docker_client, free_port, login, make_course, need_singleuser, start_server
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -57,16 +57,6 @@ def missing(message: str):
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the compose test: {message}")
     pytest.skip(message)
-
-
-def _engine():
-    try:
-        import docker
-        client = docker.from_env(timeout=30)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001
-        missing(f"no Docker engine answers ({type(exc).__name__}); CI starts one with .ci/docker-setup.sh")
 
 
 class Stack:
@@ -109,7 +99,7 @@ def _containers(client, **filters) -> list:
 
 @pytest.fixture(scope="module")
 def client():
-    return _engine()
+    return docker_client()
 
 
 def test_compose_up_brings_up_the_platform(client, tmp_path):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from hubtools import (REPO, Hub, api_token, free_port, hub_available, login, make_course, need_singleuser,
+from hubtools import (REPO, Hub, api_token, docker_client, free_port, hub_available, login, make_course, need_singleuser,
                       servers, start_server)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -21,16 +21,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 NOTEBOOK = "gradehub/notebook:latest"
 STANDIN = "gradehub/standin-bookworm:latest"
 WHEELHOUSE = REPO / ".gradehub" / "wheels-hub"
-
-
-def _engine():
-    try:
-        import docker
-        client = docker.from_env(timeout=20)
-        client.ping()
-        return client
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"no Docker engine answers ({type(exc).__name__}); CI starts one with .ci/docker-setup.sh")
 
 
 def _need_image(client, tag, how):
@@ -49,7 +39,7 @@ def _need_wheels():
 
 @pytest.fixture(scope="module")
 def client():
-    return _engine()
+    return docker_client()
 
 
 def test_hub_image_builds_offline_and_runs(client):
