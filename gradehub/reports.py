@@ -1207,16 +1207,11 @@ class PlotWorker:
             self._child = None
 
 
-def plots_in_background(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
-    """Draw the plots of ``frames`` in a forked process; call the result to collect them."""
-    return PlotWorker().draw(frames)
-
-
 def write_html(frames: ReportFrames, path: Path, plots: bool = True,
                figures: Callable[[], dict[str, str] | None] | None = None) -> Path:
     """report.html: key numbers, the policies that applied, four plots, item statistics, groups.
 
-    ``figures``: where the plots come from (e.g. :func:`plots_in_background`); drawn here by default.
+    ``figures``: where the plots come from (e.g. :meth:`PlotWorker.draw`); drawn here by default.
     """
     m = frames.meta
     ov, subs = frames.overview, frames.submissions
