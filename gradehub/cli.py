@@ -25,12 +25,17 @@ def _course(args):
     return load_course(args.course_root)
 
 
-def _default_sandbox() -> tuple[str, str | None]:
-    """Docker when an engine answers and the grader image is there; otherwise local, with
-    the reason Docker was not used (an instructor must know why grading is unsandboxed)."""
+def _default_sandbox(fall_back_without_image: bool = False) -> tuple[str, str | None]:
+    """Docker when an engine answers, else local with the reason (an instructor must know why
+    grading runs unsandboxed). For real grading an engine without a usable grader image is no
+    reason to fall back: the Docker sandbox's preflight then stops with what to build. The demo
+    (``fall_back_without_image``) grades a synthetic class and falls back then too."""
     from .sandbox.base import SandboxUnavailable, get_sandbox
+    from .sandbox.docker import ping_engine
     try:
-        get_sandbox("docker").preflight()
+        ping_engine()
+        if fall_back_without_image:
+            get_sandbox("docker").preflight()
         return "docker", None
     except SandboxUnavailable as exc:
         return "local", str(exc)

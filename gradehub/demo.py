@@ -172,7 +172,7 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     console.print(f"{len(collected)} students submitted; collected into {course.submitted_dir()}")
     console.print("archetypes: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(kinds.values()).items())))
 
-    chosen, docker_missing = (sandbox, None) if sandbox else _default_sandbox()
+    chosen, docker_missing = (sandbox, None) if sandbox else _default_sandbox(fall_back_without_image=True)
     if chosen == "local":
         console.print("[yellow]warning: grading in the local sandbox (no filesystem isolation; fine for "
                       "this synthetic class)[/yellow]")

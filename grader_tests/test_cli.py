@@ -80,6 +80,20 @@ def test_default_sandbox_says_why_it_falls_back_to_local(toy_course):
     assert re.search(r"not using docker: .*(engine|docker)", said, re.I), said
 
 
+def test_an_engine_without_the_grader_image_stops_grading_instead_of_falling_back(toy_course, monkeypatch, capsys):
+    """Real grading never drops to the unsandboxed backend just because the image is missing."""
+    from gradehub.sandbox import docker as docker_sandbox
+    from gradehub.sandbox.base import SandboxUnavailable
+
+    def no_image(self):
+        raise SandboxUnavailable("image gradehub/grader:latest not found: run `gradehub images build --offline`")
+    monkeypatch.setattr(docker_sandbox, "ping_engine", lambda: None)           # an engine answers
+    monkeypatch.setattr(docker_sandbox.DockerSandbox, "preflight", no_image)
+    assert main(["autograde", "toy", "--course-root", str(toy_course.root)]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "gradehub images build" in said and "sandbox: local" not in said
+
+
 def test_local_autograde_help_says_it_does_not_isolate():
     help_text = build_parser()._subparsers._group_actions[0].choices["autograde"].format_help()
     assert "does NOT isolate the filesystem" in " ".join(help_text.split())

@@ -163,6 +163,11 @@ def get_client() -> docker.DockerClient:
         return client
 
 
+def ping_engine() -> None:
+    """Return when a Docker engine answers; else :class:`SandboxUnavailable` saying where it looked."""
+    _docker("ping", get_client().api.ping)
+
+
 # ----------------------------------------------------------------------------- container options
 
 
@@ -446,8 +451,8 @@ class DockerSandbox(Sandbox):
         return _docker("inspect image", client.api.inspect_image, self.image, gone=None)
 
     def preflight(self) -> None:
+        ping_engine()
         client = get_client()
-        _docker("ping", client.api.ping)
         info = self._image_info(client)
         if info is None:
             raise SandboxUnavailable(f"image {self.image} not found: run `gradehub images build --offline`")
