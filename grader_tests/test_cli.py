@@ -110,3 +110,20 @@ def test_autograde_and_report_through_the_cli(toy_course, tmp_path):
     assert main(["report", "--course-root", root, "--output", str(tmp_path)]) == 0
     csv = (tmp_path / "grades.csv").read_text()
     assert "alice" in csv and (tmp_path / "grades.xlsx").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_the_readmes_first_command_runs_the_whole_pipeline(tmp_path):
+    """`make demo` is `gradehub demo`: a synthetic class released, submitted, collected, graded
+    (Docker when an engine answers, as in CI) and reported, with every kind of student in it."""
+    root = tmp_path / "demo"
+    proc = _gradehub("demo", "--course-root", str(root), "--students", "30")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("grades.csv", "grades.xlsx", "report.html"):
+        assert (root / "reports" / name).stat().st_size > 0
+    said = " ".join(proc.stdout.split())
+    counts = {m[0]: int(m[1]) for m in re.findall(r"│ ([a-z][a-z ]*?) +│ +(\d+) │", proc.stdout)}
+    for status in ("graded", "failed", "invalid", "missing", "needs manual grading"):
+        assert counts.get(status, 0) >= 1, counts
+    assert sum(counts.values()) == 30
+    assert re.search(r"class mean \d+\.\d\d of 15 points", said)
