@@ -19,7 +19,7 @@ group              rights
 =================  =============================================================================
 ``students``       their own server and the exchange service (fetch, submit, feedback: their own)
 ``students-<G>``   the same; only used to scope what the tutors of group G may see
-``tutors``         the formgrader service, the exchange service, the grading service
+``tutors``         the grading service (their own groups' answers only), the exchange service
 ``tutors-<G>``     list/read the users and group of ``students-<G>``
 ``instructors``    course admin: the admin page, all users, servers, groups, every service
 =================  =============================================================================
@@ -431,12 +431,14 @@ ADMIN_SERVICE_SCOPES = ("list:users", "read:users", "admin:users", "list:groups"
 def hub_roles(accounts: Accounts, settings: HubSettings) -> list[dict[str, Any]]:
     """``JupyterHub.load_roles``: what each group (and each gradehub service) may do."""
     exchange = f"access:services!service={EXCHANGE_SERVICE}"
-    formgrader = f"access:services!service={FORMGRADER_SERVICE}"
     roles: list[dict[str, Any]] = [
         {"name": "gradehub-student", "description": "A student: own server, the exchange for own work",
          "scopes": ["self", exchange], "groups": [GROUP_STUDENTS]},
-        {"name": "gradehub-tutor", "description": "A tutor: the formgrader and the exchange",
-         "scopes": ["self", exchange, formgrader, f"access:services!service={GRADING_SERVICE}"],
+        # Not the formgrader: it shows and lets one edit every student's grades and also
+        # releases and collects; nbgrader cannot limit it to a group. Tutors grade in the
+        # grading service, which shows them their own groups' answers only.
+        {"name": "gradehub-tutor", "description": "A tutor: the grading service and the exchange",
+         "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}"],
          "groups": [GROUP_TUTORS]},
         {"name": "gradehub-instructor", "description": "An instructor: admin of the course",
          "scopes": ["self", *INSTRUCTOR_SCOPES], "groups": [GROUP_INSTRUCTORS]},

@@ -154,12 +154,14 @@ def test_student_role_is_own_server_and_the_exchange_only(course):
     assert not any("formgrader" in s for s in r["scopes"])
 
 
-def test_tutor_roles_give_the_formgrader_and_their_own_group(course):
+def test_tutor_roles_give_the_grading_service_and_their_own_group_not_the_formgrader(course):
+    from gradehub.hub import GRADING_SERVICE
     c = config(course)
     t = role(c, "gradehub-tutor")
     assert t["groups"] == ["tutors"]
-    assert f"access:services!service={FORMGRADER_SERVICE}" in t["scopes"]
+    assert f"access:services!service={GRADING_SERVICE}" in t["scopes"]
     assert f"access:services!service={EXCHANGE_SERVICE}" in t["scopes"]
+    assert not any("formgrader" in s for s in t["scopes"])     # it would show every student
     assert not any(s.startswith(("admin", "access:servers")) for s in t["scopes"])
     a = role(c, "gradehub-tutor-a")
     assert a["groups"] == ["tutors-A"]

@@ -7,7 +7,7 @@ One hub for the module (starting it is the slow part). The story:
 2. bob cannot list, read, fetch feedback of, or overwrite alice's submission, and cannot choose
    the time of his own; he cannot reach alice's server or the formgrader;
 3. the instructor collects and autogrades (``--sandbox local``); alice's score is in the
-   gradebook; the formgrader service answers the instructor and the tutor;
+   gradebook; the formgrader service answers the instructor, not the tutor;
 4. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
 """
 
@@ -197,8 +197,18 @@ def test_students_have_no_formgrader(hub, people):
     assert r.status_code == 403
 
 
-def test_staff_reach_the_formgrader_from_the_hub_home(hub, people):
-    for user in ("demo-instructor", "tina"):
+def test_tutors_have_no_formgrader(hub, people):
+    """The formgrader shows and edits every student's grades: tutors grade in the grading service."""
+    import requests
+    home = people["tina"]["session"].get(hub.url + "hub/home", timeout=30)
+    assert "services/formgrader" not in home.text
+    r = requests.get(hub.url + "services/formgrader/formgrader", headers=_h(people["tina"]["token"]),
+                     timeout=30, allow_redirects=False)
+    assert r.status_code == 403
+
+
+def test_the_instructor_reaches_the_formgrader_from_the_hub_home(hub, people):
+    for user in ("demo-instructor",):
         s = people[user]["session"]
         home = s.get(hub.url + "hub/home", timeout=30)
         assert "services/formgrader" in home.text, user
