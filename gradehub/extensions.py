@@ -67,7 +67,7 @@ _submitted_notebook = Table("submitted_notebook", _md, Column("id", String(32), 
 def gradebook_engine(course: Course):
     """An SQLAlchemy engine on the course's gradebook, without importing nbgrader.
 
-    Same URL as :func:`gradehub.gradebook.db_url` (a test keeps the two in step).
+    The URL is :func:`gradehub.course.gradebook_url`'s, as for nbgrader's ``Gradebook``.
     """
     engine = create_engine(gradebook_url(course))
     database = engine.url.database if engine.dialect.name == "sqlite" else None

@@ -46,14 +46,10 @@ def _ensure_tools_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-def db_url(course: Course) -> str:
-    return gradebook_url(course)
-
-
 @contextmanager
 def open_gradebook(course: Course) -> Iterator[Gradebook]:
     _ensure_tools_on_path()
-    gb = Gradebook(db_url(course), course_id=course.id)
+    gb = Gradebook(gradebook_url(course), course_id=course.id)
     try:
         with gb.engine.begin() as conn:
             conn.execute(text(_STATUS_DDL))

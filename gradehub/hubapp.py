@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .course import Course, CourseError
+from .course import Course, CourseError, gradebook_url
 from .hub import (Accounts, HubSettings, Runtime, apply_config, build_accounts, hub_groups,
                   load_settings, settings_path)
 
@@ -249,7 +249,7 @@ def ensure_gradebook_assignments(course: Course, log: Callable[[str], None] = pr
 
     from nbgrader.api import MissingEntry
 
-    from .gradebook import db_url, open_gradebook, sync_assignment_dates
+    from .gradebook import open_gradebook, sync_assignment_dates
     from .release import generate
 
     wanted = [a.id for a in course.assignments
@@ -266,7 +266,7 @@ def ensure_gradebook_assignments(course: Course, log: Callable[[str], None] = pr
             root = Path(tmp)
             shutil.copy2(course.root / "nbgrader_config.py", root / "nbgrader_config.py")
             shutil.copytree(course.source_dir(aid), root / "source" / aid)
-            generate(course, aid, root=root, db=db_url(course))
+            generate(course, aid, root=root, db=gradebook_url(course))
         log(f"the gradebook now knows {aid}")
     if missing:
         with open_gradebook(course) as gb:

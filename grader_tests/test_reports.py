@@ -541,8 +541,8 @@ def test_nbgrader_penalty_columns_follow_gradehub(course):
     assert pens[("bob", "w1")] == pytest.approx(1.5) and pens[("bob", "w2")] == pytest.approx(1.5)
     assert pens[("dave", "w2")] == 0.0 and pens[("carol", "w1")] == 0.0
     from nbgrader.api import Gradebook
-    from gradehub.gradebook import db_url
-    gb = Gradebook(db_url(course), course_id=course.id)
+    from gradehub.course import gradebook_url
+    gb = Gradebook(gradebook_url(course), course_id=course.id)
     try:
         sub = gb.find_submission("w2", "dave")
         assert sub.extension == dt.timedelta(days=4)
@@ -618,9 +618,9 @@ def test_reports_do_not_import_nbgrader():
 
 def test_engine_url_matches_the_gradebook_module(course):
     from gradehub.extensions import gradebook_engine
-    from gradehub.gradebook import db_url
+    from gradehub.course import gradebook_url
     engine = gradebook_engine(course)
-    assert engine.url.render_as_string(hide_password=False) == db_url(course)
+    assert engine.url.render_as_string(hide_password=False) == gradebook_url(course)
     engine.dispose()
 
 
