@@ -21,7 +21,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 
-if ! "$PYTHON" -c 'import jupyterhub, dockerspawner, jupyterhub_idle_culler, configurable_http_proxy, playwright, psutil' 2>/dev/null; then
+if ! "$PYTHON" -c 'import jupyterhub, dockerspawner, jupyterhub_idle_culler, configurable_http_proxy, playwright, psutil, nh3, jupyter_server_mathjax' 2>/dev/null; then
     echo "hub-setup: installing the hub and dev extras"
     "$PYTHON" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[hub,dev]'
 fi

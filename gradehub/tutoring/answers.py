@@ -30,7 +30,8 @@ MAX_ANSWER_CHARS = 100_000
 _ALLOWED_TAGS = ["p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
                  "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "table", "thead", "tbody", "tr",
                  "th", "td", "del", "sup", "sub"]
-_ALLOWED_ATTRS = {"a": ["href", "title"], "span": ["class"], "code": ["class"], "ol": ["start"]}
+_ALLOWED_TAGS = set(_ALLOWED_TAGS)
+_ALLOWED_ATTRS = {"a": {"href", "title"}, "span": {"class"}, "code": {"class"}, "ol": {"start"}}
 _MATH = re.compile(r"\$\$.+?\$\$|\$(?=\S)[^$\n]+?(?<=\S)\$", re.DOTALL)
 _RUBRIC_LINE = re.compile(r"^[ \t>]*(?:#+[ \t]*|\*\*|__)?[ \t]*rubric\b", re.IGNORECASE | re.MULTILINE)
 
@@ -43,7 +44,7 @@ def _markdown():
 
 def render_markdown(source: str) -> str:
     """Untrusted markdown → safe HTML (raw HTML escaped, then an allow-list sanitizer)."""
-    import bleach
+    import nh3
 
     nonce = secrets.token_hex(6)
     maths: list[str] = []
@@ -55,8 +56,9 @@ def render_markdown(source: str) -> str:
     rendered = _markdown().render(_MATH.sub(hide, source))
     rendered = re.sub(rf"gradehubmath{nonce}x(\d+)x",
                       lambda m: f'<span class="math">{html.escape(maths[int(m.group(1))])}</span>', rendered)
-    return bleach.clean(rendered, tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRS,
-                        protocols=["http", "https", "mailto"], strip=True, strip_comments=True)
+    return nh3.clean(rendered, tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRS,
+                     url_schemes={"http", "https", "mailto"}, strip_comments=True,
+                     link_rel="noopener noreferrer nofollow")
 
 
 def render_code(source: str) -> str:
