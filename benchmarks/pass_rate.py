@@ -2,8 +2,10 @@
 
 Sheets with stochastic training put ``TRAINING_SEED = <int>`` on a line of their own in a
 read-only setup cell and seed every random generator of the training from it. This script
-replaces that value with 0..N-1, executes the source notebook each time (local sandbox) and
-counts the runs in which every autograded test passes. Run on demand (minutes per sheet):
+runs the sheet once as it is (the reference a grader compares with), then with that value
+replaced by 0..N-1, and counts the runs in which every autograded test passes against the
+reference: a correct solution whose training draws other random numbers must pass. Run on
+demand (minutes per sheet):
 
     .venv/bin/python benchmarks/pass_rate.py week07 week08 --seeds 20
 
@@ -26,31 +28,41 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gradehub.authoring import _run  # noqa: E402
+from gradehub.authoring import _run, kernel_copy  # noqa: E402
+from gradehub.checks import notebook_verdicts  # noqa: E402
 from gradehub.course import load_course  # noqa: E402
-from gradehub.grading import score_notebook  # noqa: E402
+from gradehub.sandbox.executor import grade_id_statuses, test_records  # noqa: E402
 
 SEED_LINE = re.compile(r"^TRAINING_SEED\s*=\s*\d+\s*$", re.M)
 
 
-def run_seed(course, assignment: str, seed: int) -> tuple[bool, float, list[str]]:
+def _run_source(course, assignment: str, seed: int | None):
     path = course.source_dir(assignment) / f"{assignment}.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    hits = [c for c in nb.cells if c.cell_type == "code" and SEED_LINE.search(c.source)]
-    if not hits:
-        raise SystemExit(f"{assignment}: no 'TRAINING_SEED = <int>' line in a code cell")
-    for c in hits:
-        c.source = SEED_LINE.sub(f"TRAINING_SEED = {seed}", c.source)
-    for c in nb.cells:
-        if c.cell_type == "code":
-            c.outputs, c.execution_count = [], None
+    source = nbformat.read(path, as_version=4)
+    nb = kernel_copy(source)
+    if seed is not None:
+        hits = [c for c in nb.cells if c.cell_type == "code" and SEED_LINE.search(c.source)]
+        if not hits:
+            raise SystemExit(f"{assignment}: no 'TRAINING_SEED = <int>' line in a code cell")
+        for c in hits:
+            c.source = SEED_LINE.sub(f"TRAINING_SEED = {seed}", c.source)
     started = time.monotonic()
     run = _run(nb, course, timeout=600, data_dir=course.source_dir(assignment))
-    elapsed = time.monotonic() - started
-    records = {str(i): {"status": r.status} for i, r in run.cells.items()}
-    failed = [gid for gid, score, max_points, manual in score_notebook(run.executed, records, invalid=False)
-              if not manual and (score or 0) < max_points]
-    return not failed, elapsed, failed
+    return source, run, time.monotonic() - started
+
+
+def reference_records(course, assignment: str):
+    """The sheet as released (its own seed): what a grader's reference run records."""
+    _, run, _ = _run_source(course, assignment, None)
+    return test_records(run)
+
+
+def run_seed(course, assignment: str, seed: int, ref) -> tuple[bool, float, list[str]]:
+    source, run, elapsed = _run_source(course, assignment, seed)
+    verdicts, problems = notebook_verdicts(assignment, source, run.executed, grade_id_statuses(run),
+                                           test_records(run), ref)
+    failed = [v.grade_id for v in verdicts if v.points is not None and v.points < v.max_points]
+    return not failed and not problems, elapsed, failed + problems
 
 
 def record(out: Path, assignment: str, entry: dict) -> None:
@@ -76,8 +88,9 @@ def main() -> int:
     worst = 0
     for aid in args.assignments:
         passed, times, failures = 0, [], {}
+        ref = reference_records(course, aid)
         for seed in range(args.seeds):
-            ok, elapsed, failed = run_seed(course, aid, seed)
+            ok, elapsed, failed = run_seed(course, aid, seed, ref)
             passed += ok
             times.append(elapsed)
             if failed:

@@ -17,15 +17,18 @@ from pathlib import Path
 
 import nbformat
 
+from .checks import AuthoringError, forgeable_share, notebook_verdicts, run_host_checks
 from .course import Course
-from .grading import score_notebook
+from .metadata import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, MarkerError, host_checks_of,
+                       is_solution, nbgrader_meta, strip_host_checks)
+from .protocol import FORGEABLE, MANUAL, UNVERIFIED
 from .release import generate
 from .sandbox.base import Outcome, SandboxJob, get_sandbox
-from .sandbox.executor import execute_notebook
-from .sanitize import is_solution, nbgrader_meta, sanitize
+from .sandbox.executor import cell_records, execute_notebook, grade_id_statuses, test_records
+from .sanitize import sanitize
 
-BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
-BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+#: validate fails a sheet on which forged records could earn this share of the autograded points
+MAX_FORGEABLE_SHARE = 0.10
 _MIN_LEAK_LINE = 12
 
 
@@ -170,6 +173,15 @@ def find_leaks(source, release, name: str, report: ValidationReport) -> None:
             report.add(name, where, f"solution or hidden test leaks into the release: {line[:60]!r}")
 
 
+def kernel_copy(source):
+    """The source notebook as a kernel may run it: outputs cleared, host checks removed."""
+    nb = nbformat.from_dict(source)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return strip_host_checks(nb)
+
+
 def _run(nb, course: Course, timeout: float, data_dir: Path):
     """Execute trusted author code in the local sandbox, with the sheet's data files beside it."""
     limits = replace(course.limits, notebook_timeout=timeout, cell_timeout=timeout)
@@ -221,31 +233,47 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
         budget = a.time_budget
         for name, source in sources.items():
             label = f"{name}.ipynb"
-            ref = nbformat.from_dict(source)
-            for cell in ref.cells:
-                if cell.cell_type == "code":
-                    cell.outputs, cell.execution_count = [], None
+            try:
+                host_checks_of(source)
+            except MarkerError as exc:
+                report.add(label, "-", str(exc))
+                continue
             started = time.monotonic()
-            run = _run(ref, course, timeout=max(budget * 3, 60), data_dir=source_dir)
+            run = _run(kernel_copy(source), course, timeout=max(budget * 3, 60), data_dir=source_dir)
             elapsed = time.monotonic() - started
             report.info.append(f"{label}: reference solution ran in {elapsed:.1f} s (budget {budget:g} s)")
             if run.outcome is not Outcome.COMPLETED:
                 report.add(label, run.failed_cell or "-", f"reference solution did not complete: {run.message}")
-            records = {str(i): {"status": r.status} for i, r in run.cells.items()}
             for i, cell in enumerate(run.executed.cells):
                 meta = nbgrader_meta(cell)
-                rec = records.get(str(i), {}).get("status")
-                if cell.cell_type == "code" and rec == "error":
+                rec = run.cells.get(i)
+                status = rec.status if rec else None
+                if cell.cell_type == "code" and status == "error":
                     err = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
                     report.add(label, _label(cell, i), "reference solution raises "
                                f"{err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}")
-                elif meta and rec == "timeout":
+                elif meta and status == "timeout":
                     report.add(label, _label(cell, i), "reference solution hits the cell time limit")
-            for gid, score, max_points, manual in score_notebook(run.executed, records, invalid=False):
-                if not manual and score is not None and score < max_points:
-                    report.add(label, f"`{gid}`", f"reference solution scores {score:g} of {max_points:g}")
+            ref = test_records(run)
+            verdicts, problems = notebook_verdicts(name, source, run.executed, grade_id_statuses(run), ref, ref,
+                                                   reference_run=True)
+            for problem in problems:
+                report.add(label, "-", problem)
+            for v in verdicts:
+                if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
+                    report.add(label, f"`{v.grade_id}`", f"reference solution scores {v.points:g} of {v.max_points:g}"
+                               + (f": {v.reason}" if v.reason else ""))
             if elapsed > budget:
                 report.add(label, "-", f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s")
+            share = forgeable_share(verdicts)
+            unverified = [v.grade_id for v in verdicts if v.kind == UNVERIFIED]
+            forgeable = [v.grade_id for v in verdicts if v.kind == FORGEABLE]
+            report.info.append(f"{label}: a forged record could earn {share:.0%} of the autograded points"
+                               + (f" (unverified: {', '.join(unverified)})" if unverified else "")
+                               + (f" (forgeable: {', '.join(forgeable)})" if forgeable else ""))
+            if share >= MAX_FORGEABLE_SHARE:
+                report.add(label, "-", f"a forged record could earn {share:.0%} of the autograded points "
+                           f"(at most {MAX_FORGEABLE_SHARE:.0%}): add verified host checks (docs/authoring.md)")
 
             rel_path = root / "release" / assignment / f"{name}.ipynb"
             clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes)
@@ -254,15 +282,15 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
                 continue
             run = _run(clean.notebook, course, timeout=max(budget * 3, 60),
                        data_dir=root / "release" / assignment)
-            records = {str(i): {"status": r.status} for i, r in run.cells.items()}
-            for gid, score, max_points, manual in score_notebook(run.executed, records, invalid=False):
-                if not manual and score:
-                    report.add(label, f"`{gid}`", f"the unanswered student version scores {score:g} "
-                                                 f"of {max_points:g}; its tests pass without an answer")
+            blank, _ = notebook_verdicts(name, source, run.executed, grade_id_statuses(run), test_records(run), ref)
+            for v in blank:
+                if v.kind != MANUAL and v.points:
+                    report.add(label, f"`{v.grade_id}`", f"the unanswered student version scores {v.points:g} "
+                                                        f"of {v.max_points:g}; its tests pass without an answer")
             for i, cell in enumerate(run.executed.cells):
                 meta = nbgrader_meta(cell)
-                status = records.get(str(i), {}).get("status")
-                if meta and not meta.get("grade") and not meta.get("solution") and status == "error":
+                rec = run.cells.get(i)
+                if meta and not meta.get("grade") and not meta.get("solution") and rec and rec.status == "error":
                     report.add(label, _label(cell, i), "a read-only cell fails in the student version "
                                "(plots and setup must survive unanswered tasks)")
             report.info.append(f"{label}: student version scores 0 on every autograded test"
@@ -299,21 +327,34 @@ def _tasks(nb) -> list[tuple[int, int, list[int]]]:
 
 def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]],
                   notebook: str | None = None) -> list[MutantResult]:
-    """Run every wrong implementation against its task's tests, in one kernel per sheet.
+    """Run every replacement of a task's answer against the task's tests, in one kernel per sheet.
 
-    After the reference block of a task (answer, the cells up to its last test), each mutant
-    replaces the answer and the block is run again; the reference block then runs once more,
-    so later tasks see correct earlier answers. A mutant is *caught* when a test cell fails.
+    After the reference block of a task (answer, the cells up to its last test), each
+    replacement is run, then the block's test cells again; the reference block then runs once
+    more, so later tasks see correct earlier answers. The verdicts are decided on the host, as
+    in grading: the replacement's records against the reference's records of the same run. A
+    replacement is *caught* when a test cell fails: wrong answers (grader_tests/mutants) must
+    be, correct alternatives (grader_tests/alternatives) must not.
     """
     name = notebook or assignment
     source = nbformat.read(course.source_dir(assignment) / f"{name}.ipynb", as_version=4)
+    host = host_checks_of(source)
     tasks = {nbgrader_meta(source.cells[a])["grade_id"]: (a, last, tests) for a, last, tests in _tasks(source)}
     unknown = sorted(set(mutants) - set(tasks))
     if unknown:
         raise ValueError(f"no autograded answer with id {', '.join(unknown)} in {name}.ipynb")
-    cells, probes = [], []   # probes: (task, mutant index, [positions of its test cells], points)
+    kernel = kernel_copy(source)
+    cells, probes = [], []   # probes: (task, mutant index, [(position, source index of its test)])
     by_end = {last: gid for gid, (_, last, _) in tasks.items()}
-    for i, cell in enumerate(source.cells):
+    reference_positions: dict[int, int] = {}
+
+    def plain_copy(j: int):
+        copy = nbformat.from_dict(kernel.cells[j])
+        copy.metadata = {}
+        return copy
+
+    for i, cell in enumerate(kernel.cells):
+        reference_positions[i] = len(cells)
         cells.append(nbformat.from_dict(cell))
         gid = by_end.get(i)
         if gid is None or gid not in mutants:
@@ -322,34 +363,36 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
         block = list(range(answer + 1, last + 1))
         for k, code in enumerate(mutants[gid]):
             cells.append(nbformat.v4.new_code_cell(code))
-            positions, points = [], 0.0
+            positions = []
             for j in block:
-                copy = nbformat.from_dict(source.cells[j])
-                copy.metadata = {}
                 if j in tests:
-                    positions.append(len(cells))
-                    points += float(nbgrader_meta(source.cells[j]).get("points", 0))
-                cells.append(copy)
-            probes.append((gid, k, positions, points))
+                    positions.append((len(cells), j))
+                cells.append(plain_copy(j))
+            probes.append((gid, k, positions))
         for j in [answer, *block]:   # restore the reference for later tasks
-            copy = nbformat.from_dict(source.cells[j])
-            copy.metadata = {}
-            cells.append(copy)
+            cells.append(plain_copy(j))
     nb = nbformat.v4.new_notebook(cells=cells, metadata=source.metadata)
-    for c in nb.cells:
-        if c.cell_type == "code":
-            c.outputs, c.execution_count = [], None
     budget = course.assignment(assignment).time_budget
     run = _run(nb, course, timeout=max(budget * (2 + len(probes)), 120), data_dir=course.source_dir(assignment))
     results = []
-    for gid, k, positions, points in probes:
-        statuses = [run.cells.get(p).status if run.cells.get(p) else "not_run" for p in positions]
-        failed = [p for p, s in zip(positions, statuses) if s != "ok"]
-        lost = sum(float(nbgrader_meta(source.cells[tasks[gid][2][n]]).get("points", 0))
-                   for n, p in enumerate(positions) if p in failed)
-        detail = ""
-        for p in failed[:1]:
-            err = next((o for o in run.executed.cells[p].get("outputs", []) if o.get("output_type") == "error"), {})
-            detail = f"{err.get('ename', statuses[positions.index(p)])}: {str(err.get('evalue', ''))[:160]}"
-        results.append(MutantResult(gid, k, bool(failed), lost, detail))
+    for gid, k, positions in probes:
+        lost, reasons = 0.0, []
+        for position, j in positions:
+            meta = nbgrader_meta(source.cells[j])
+            got = cell_records(run, position)
+            checks = host.get(meta["grade_id"])
+            if checks is None:   # an old-style test: the kernel's reply decides
+                passed = got.status == "ok" and not any(
+                    o.get("output_type") == "error" for o in run.executed.cells[position].get("outputs", []))
+                reason = "" if passed else f"{got.error_name or got.status}"
+            else:
+                ref = cell_records(run, reference_positions[j])
+                outcome = run_host_checks(checks, got, ref, f"`{meta['grade_id']}`")
+                if outcome.authoring_error:
+                    raise AuthoringError(f"{name}.ipynb `{meta['grade_id']}`: {outcome.authoring_error}")
+                passed, reason = outcome.passed, outcome.reason
+            if not passed:
+                lost += float(meta.get("points", 0) or 0)
+                reasons.append(f"`{meta['grade_id']}`: {reason}")
+        results.append(MutantResult(gid, k, bool(reasons), lost, "; ".join(reasons)[:300]))
     return results

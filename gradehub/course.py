@@ -69,6 +69,8 @@ class Limits:
     pids: int = 256
     output_bytes: int = 2**20
     max_notebook_bytes: int = 20 * 2**20
+    record_bytes: int = 64 * 2**20    # values the hidden tests record, per notebook
+    job_disk_bytes: int = 512 * 2**20  # the job directory's size-limited mount
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def load_course(root: str | Path = ".") -> Course:
     course_id = _expect(course_t, "id", str, "[course]")
     limits_t = _expect(data, "limits", dict, COURSE_FILE, {})
     _reject_unknown(limits_t, {"cell_timeout", "notebook_timeout", "memory", "cpus", "pids",
-                               "output_cap", "max_notebook_size"}, "[limits]")
+                               "output_cap", "max_notebook_size", "record_cap", "job_disk"}, "[limits]")
     d = Limits()
     limits = Limits(
         cell_timeout=parse_duration(limits_t.get("cell_timeout", d.cell_timeout), "[limits].cell_timeout"),
@@ -253,6 +255,8 @@ def load_course(root: str | Path = ".") -> Course:
         output_bytes=parse_size(limits_t.get("output_cap", d.output_bytes), "[limits].output_cap"),
         max_notebook_bytes=parse_size(limits_t.get("max_notebook_size", d.max_notebook_bytes),
                                       "[limits].max_notebook_size"),
+        record_bytes=parse_size(limits_t.get("record_cap", d.record_bytes), "[limits].record_cap"),
+        job_disk_bytes=parse_size(limits_t.get("job_disk", d.job_disk_bytes), "[limits].job_disk"),
     )
     if limits.cell_timeout <= 0 or limits.notebook_timeout <= 0:
         raise CourseError("[limits]: timeouts must be positive")

@@ -4,10 +4,9 @@ nbgrader's feedback converts the graded notebook, hidden tests included. Here th
 built from pieces, each of which is safe on its own:
 
 - the student's answers: the text of their answer cells (from the executed notebook);
-- per task: points, whether the tests passed, the *visible* test code (from the release,
-  which never held the hidden tests), the test cell's output with every line of hidden-test
-  source removed, and for an error only the exception type and message — and only when the
-  error came from a visible test; a failing hidden test shows as "failed" and its points;
+- per task: points, the *visible* test code (from the release, which never held the hidden
+  tests), and the grader's verdict: passed or failed, with the reason the grader wrote itself
+  on the host (see :mod:`gradehub.checks`). No output of a test cell is shown, in any form;
 - tutor comments, the late penalty with the policy and deadline that applied (extensions
   included, recomputed now), and for a failed execution what happened, in plain words.
 
@@ -30,14 +29,11 @@ from sqlalchemy import inspect, text
 
 from .course import Course, CourseError, format_size
 from .extensions import gradebook_engine
+from .protocol import UNVERIFIED, Verdict, verdicts_from_json
 
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_TB_LINE = re.compile(r"(?:Cell In\s*\[\d*\]|Input In\s*\[\d*\]|<ipython-input-[^>]*>)\s*,?\s*line (\d+)")
-_PRINTS = re.compile(r"\b(print|display|pprint|sys\.std(out|err)|logging)\b")
 MIN_MATCH = 6                  # normalised characters below which a hidden line is matched only exactly
-MAX_OUTPUT = 3000              # characters of test output shown per cell
-MAX_MESSAGE = 400              # characters of an exception message shown
 
 
 def _norm(value: str) -> str:
@@ -123,10 +119,6 @@ def _meta(cell: dict) -> dict:
 def _source(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _text_of(data) -> str:
-    return "".join(data) if isinstance(data, list) else str(data or "")
 
 
 def build_redactor(course: Course, assignment: str) -> Redactor:
@@ -239,69 +231,34 @@ def _when(ts, tz: str) -> str:
     return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _error_location(tb: list, visible_lines: int) -> str:
-    """'visible' or 'hidden': where in the test cell an error was raised (hidden when unsure)."""
-    for entry in tb or []:
-        match = _TB_LINE.search(_strip_ansi(str(entry)))
-        if match:
-            return "visible" if int(match.group(1)) <= visible_lines else "hidden"
-    return "hidden"
+def _test_task_html(task: Task, verdict: Verdict | None, release_cell: dict, redactor: Redactor,
+                    not_run_reason: str) -> str:
+    """A test cell as the student sees it: the visible tests, and the grader's verdict.
 
-
-def _test_task_html(task: Task, executed_cell: dict | None, record: dict | None, release_cell: dict,
-                    redactor: Redactor, has_hidden: bool, hidden_prints: bool, not_run_reason: str) -> str:
+    Built only from the release (which never held the hidden tests) and the verdict, whose
+    reason the grader wrote itself. No output of the test cell is shown, in any form: the
+    kernel that produced it is the student's, and a function the tests call can print
+    anything it finds there.
+    """
     esc = html.escape
     parts = []
     visible = _source(release_cell).strip("\n")
     if visible:
         parts.append(f"<div class='muted'>Visible tests:</div><pre>{esc(redactor.clean(visible))}</pre>")
-    status = (record or {}).get("status")
-    outputs = (executed_cell or {}).get("outputs", []) if executed_cell else []
-    error = next((o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"), None)
-    full = task.points is not None and task.points >= task.max_points > 0
-    if executed_cell is None or status in (None, "not_run", "timeout", "aborted", "untrusted"):
-        reason = {"timeout": "this cell was stopped at the time limit",
-                  "untrusted": "the cells before this test did not run as written, so its result cannot be trusted",
-                  "aborted": "the run stopped before this cell"}.get(status or "", not_run_reason)
-        parts.append(f"<p><span class='bad'>Not run</span> — {esc(reason)}. "
-                     f"{_fmt_points(task.points)} of {_fmt_points(task.max_points)} points.</p>")
+    points = f"{_fmt_points(task.points)} of {_fmt_points(task.max_points)} points"
+    if verdict is None:
+        parts.append(f"<p><span class='bad'>Not run</span> — {esc(not_run_reason)}. {points}.</p>")
         return "".join(parts)
-    where = _error_location(error.get("traceback", []), len(visible.splitlines())) if error else None
-    if error is None and (full or status == "ok"):
-        verdict = "<span class='ok'>All tests passed</span>"
-    elif where == "visible":
-        verdict = "<span class='bad'>A visible test failed</span>"
+    if verdict.passed:
+        parts.append(f"<p><span class='ok'>Tests passed</span> — {points}.</p>")
     else:
-        verdict = "<span class='bad'>Tests failed</span>" if not has_hidden else \
-            "<span class='ok'>Visible tests passed</span>; <span class='bad'>hidden tests failed</span>"
-    parts.append(f"<p>{verdict} — {_fmt_points(task.points)} of {_fmt_points(task.max_points)} points.</p>")
-    if has_hidden:
-        hidden_state = ("passed" if error is None else "failed" if where == "hidden" else
-                        "not reached (a visible test failed first)")
-        parts.append(f"<p class='muted'>Hidden tests: {hidden_state}. Their code is not shown.</p>")
-    # the test cell's output: stream text and plain-text results, hidden-test lines removed
-    shown = []
-    for o in outputs:
-        if not isinstance(o, dict):
-            continue
-        if o.get("output_type") == "stream":
-            shown.append(_text_of(o.get("text")))
-        elif o.get("output_type") in ("execute_result", "display_data"):
-            shown.append(_text_of((o.get("data") or {}).get("text/plain")))
-    if hidden_prints and shown:
-        parts.append("<p class='muted'>Output of this test cell is not shown: its hidden tests print.</p>")
-    elif shown:
-        cleaned = redactor.clean("".join(shown)).strip("\n")
-        if len(cleaned) > MAX_OUTPUT:
-            cleaned = cleaned[:MAX_OUTPUT] + "\n… (output shortened)"
-        if cleaned:
-            parts.append(f"<div class='muted'>Test output:</div><pre>{esc(cleaned)}</pre>")
-    if error is not None and where == "visible":
-        ename = redactor.clean(str(error.get("ename", "Error")))[:100] or "Error"
-        evalue = redactor.clean(_strip_ansi(str(error.get("evalue", ""))))
-        if len(evalue) > MAX_MESSAGE:
-            evalue = evalue[:MAX_MESSAGE] + " …"
-        parts.append(f"<pre>{esc(ename)}: {esc(evalue)}</pre>")
+        parts.append(f"<p><span class='bad'>Tests failed</span> — {points}.</p>")
+        if verdict.reason:
+            parts.append(f"<pre>{esc(redactor.clean(verdict.reason))}</pre>")
+    if verdict.kind == UNVERIFIED:
+        parts.append("<p class='muted'>This test ran the old way, inside your notebook's kernel.</p>")
+    parts.append("<p class='muted'>Hidden tests are shown only as passed or failed; their code and output "
+                 "are not shown.</p>")
     return "".join(parts)
 
 
@@ -368,7 +325,7 @@ def _title_of(heading: str | None, grade_id: str) -> str:
     return f"{heading} · {grade_id}" if heading else grade_id
 
 
-def _tasks_for_notebook(release_nb: dict, source_nb: dict, executed_nb: dict | None, records: dict,
+def _tasks_for_notebook(release_nb: dict, executed_nb: dict | None, verdicts: dict[str, Verdict],
                         scores: dict[str, tuple[float | None, float, str, str]], redactor: Redactor,
                         not_run_reason: str) -> list[Task]:
     esc = html.escape
@@ -378,8 +335,6 @@ def _tasks_for_notebook(release_nb: dict, source_nb: dict, executed_nb: dict | N
             gid = _meta(cell).get("grade_id")
             if gid and gid not in executed_by_id and not (cell.get("metadata") or {}).get("gradehub", {}).get("guard"):
                 executed_by_id[gid] = cell
-        index_of = {id(c): i for i, c in enumerate(executed_nb.get("cells", []))}
-    source_by_id = {_meta(c).get("grade_id"): c for c in source_nb.get("cells", []) if _meta(c).get("grade_id")}
     tasks: list[Task] = []
     pending: list[tuple[str, str]] = []
     heading = None
@@ -405,12 +360,7 @@ def _tasks_for_notebook(release_nb: dict, source_nb: dict, executed_nb: dict | N
                     _title_of(heading, gid), answers=pending)
         pending = []
         if task.kind == "tests":
-            src = _source(source_by_id.get(gid, cell))
-            regions = _hidden_regions(src)
-            hidden_prints = any(_PRINTS.search(ln) for r in regions for ln in r)
-            record = records.get(str(index_of[id(executed)])) if executed is not None else None
-            task.html = _test_task_html(task, executed, record, cell, redactor, bool(regions), hidden_prints,
-                                        not_run_reason)
+            task.html = _test_task_html(task, verdicts.get(gid), cell, redactor, not_run_reason)
         else:
             state = ("<span class='wait'>waiting for your tutor</span>" if points is None else
                      f"{_fmt_points(points)} of {_fmt_points(max_points)} points")
@@ -451,13 +401,16 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
         folder = course.autograded_dir(student, assignment)
         result = _read_json(folder / "gradehub-result.json") or {}
         entries = {e.get("name"): e for e in result.get("notebooks", []) if isinstance(e, dict)}
+        try:
+            verdicts = verdicts_from_json(result.get("verdicts"))
+        except (KeyError, TypeError, ValueError):
+            verdicts = []
         mine = questions[questions["student"] == student]
         tasks_by_nb = []
         outcomes = []
         for path in release_paths:
             nb_name = path.stem
             release_nb = _read_json(path) or {}
-            source_nb = _read_json(course.source_dir(assignment) / path.name) or {}
             executed_nb = _read_json(folder / path.name)
             entry = entries.get(nb_name, {})
             if entry.get("outcome"):
@@ -469,9 +422,9 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
                                         row.comments or "", row.execution)
             not_run_reason = ("your notebook could not be read" if status == "invalid" else
                               "the run stopped before this cell")
-            tasks_by_nb.append((nb_name, _tasks_for_notebook(release_nb, source_nb, executed_nb,
-                                                             entry.get("cells") or {}, scores, redactor,
-                                                             not_run_reason)))
+            mine_verdicts = {v.grade_id: v for v in verdicts if v.notebook == nb_name}
+            tasks_by_nb.append((nb_name, _tasks_for_notebook(release_nb, executed_nb, mine_verdicts, scores,
+                                                             redactor, not_run_reason)))
         failure = None
         if status in ("failed", "invalid", "error"):
             outcome = next((o for o in outcomes if o not in ("completed",)), None)

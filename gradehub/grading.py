@@ -26,14 +26,17 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import nbformat
-from nbgrader.utils import determine_grade, get_partial_grade, parse_utc
+from nbgrader.utils import parse_utc
 
 from .course import Course, CourseError, is_valid_id
 from .gradebook import StatusRow, open_gradebook, read_status, sync_roster, write_submission
 from .extensions import read_extensions
 from .late import late_penalty
+from .checks import notebook_verdicts
+from .metadata import is_solution, nbgrader_meta
+from .protocol import UNVERIFIED, Verdict, read_records, verdicts_to_json
+from .reference import REFERENCE_ID, Reference, ReferenceError, reference_key, run_reference
 from .sandbox.base import Outcome, SandboxUnavailable, get_sandbox
-from .sanitize import is_solution, nbgrader_meta
 
 RESULT_FILE = "gradehub-result.json"
 
@@ -136,57 +139,12 @@ class GradeResult:
     duration: float = 0.0
     late_penalty: float = 0.0
     platform_error: bool = False
+    verdicts: list[Verdict] = field(default_factory=list)
 
-
-def score_notebook(nb: nbformat.NotebookNode, records: dict[str, dict], invalid: bool
-                   ) -> list[tuple[str, float | None, float, bool]]:
-    """(grade_id, score, max_points, needs_manual) for every graded cell of an executed notebook.
-
-    A test cell scores only if the kernel replied to it; cells that never ran (after a crash,
-    a timeout or a kill) score 0. Free-response answers are left for a human unless blank.
-    """
-    out = []
-    for index, cell in enumerate(nb.cells):
-        meta = nbgrader_meta(cell)
-        if not meta or not meta.get("grade"):
-            continue
-        max_points = float(meta.get("points", 0) or 0)
-        if invalid:
-            out.append((meta["grade_id"], 0.0, max_points, False))
-            continue
-        if is_solution(cell):
-            score, _ = determine_grade(cell)
-            out.append((meta["grade_id"], score, max_points, score is None))
-            continue
-        if cell.cell_type != "code":
-            out.append((meta["grade_id"], None, max_points, True))
-            continue
-        record = records.get(str(index))
-        # Only a cell the kernel answered "ok" can score: a crash, a timeout, a cell that never
-        # ran, an untrusted one, or an error whose traceback was suppressed all score 0.
-        if record is None or record.get("status") != "ok":
-            out.append((meta["grade_id"], 0.0, max_points, False))
-            continue
-        out.append((meta["grade_id"], test_cell_score(cell, max_points), max_points, False))
-    return out
-
-
-def test_cell_score(cell: nbformat.NotebookNode, max_points: float) -> float:
-    """Points of a test cell the kernel answered "ok".
-
-    Like nbgrader: an error output scores 0, a numeric result is partial credit, anything else
-    is full marks. Unlike nbgrader, output on stderr (a warning from numpy or torch, say) costs
-    nothing: a correct answer that happens to warn keeps its points.
-    """
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return 0.0
-        if output.get("output_type") == "execute_result" and "text/plain" in output.get("data", {}):
-            try:
-                return float(get_partial_grade(output, max_points))
-            except (KeyError, ValueError, TypeError):
-                return max_points
-    return max_points
+    @property
+    def unverified_points(self) -> float:
+        """Points awarded by old-style tests, which the kernel itself decided."""
+        return sum(v.points or 0.0 for v in self.verdicts if v.kind == UNVERIFIED)
 
 
 def _graded_cells_of(nb: nbformat.NotebookNode) -> list[tuple[str, float, bool]]:
@@ -281,6 +239,8 @@ class RunSummary:
     skipped: list[Skipped] = field(default_factory=list)
     up_to_date: int = 0
     duration: float = 0.0
+    reference_duration: float = 0.0
+    reference_cached: bool = False
 
     @property
     def platform_failed(self) -> bool:
@@ -341,7 +301,8 @@ def _job_spec(course: Course, sub: Submission, names: list[str], out_dir: Path, 
 
 
 def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox_name: str,
-            gb, extension_until: dt.datetime | None = None) -> GradeResult:
+            gb, reference: Reference, sources: dict[str, nbformat.NotebookNode],
+            extension_until: dt.datetime | None = None) -> GradeResult:
     """Score one worker reply, then write autograded/ and the gradebook."""
     assignment = course.assignment(sub.assignment)
     result = GradeResult(sub.student, sub.assignment, "graded", "")
@@ -370,14 +331,18 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
             result.notes.append(f"{name}: output was cut at {course.limits.output_bytes} bytes")
         if entry.get("executed"):
             nb = nbformat.read(entry["executed"], as_version=4)
-            cells = score_notebook(nb, entry.get("cells", {}), invalid=False)
+            verdicts, _problems = notebook_verdicts(name, sources[name], nb, entry.get("statuses", {}),
+                                                    read_records(entry.get("records")),
+                                                    reference.records.get(name, {}))
         else:
-            release_nb = nbformat.read(course.release_dir(sub.assignment) / f"{name}.ipynb", as_version=4)
-            cells = [(gid, 0.0, pts, False) for gid, pts, _ in _graded_cells_of(release_nb)]
-        scores[name] = {gid: (score, manual) for gid, score, _, manual in cells}
-        comments[name] = {gid: None for gid, _, _, _ in cells}
-        for gid, score, max_points, manual in cells:
-            result.cells.append(CellScore(name, gid, score or 0.0, max_points, manual))
+            verdicts = [Verdict(name, gid, 0.0, pts, "manual" if solution else UNVERIFIED, False,
+                                entry.get("message") or "not run")
+                        for gid, pts, solution in _graded_cells_of(sources[name])]
+        result.verdicts.extend(verdicts)
+        scores[name] = {v.grade_id: (v.points, v.needs_manual) for v in verdicts}
+        comments[name] = {v.grade_id: None for v in verdicts}
+        for v in verdicts:
+            result.cells.append(CellScore(name, v.grade_id, v.points or 0.0, v.max_points, v.needs_manual))
     result.max_score = sum(c.max_points or 0 for c in result.cells)
     result.score = sum(c.points for c in result.cells)
     result.duration = float(reply.get("duration", 0.0))
@@ -404,6 +369,7 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
     for entry in reply["notebooks"]:
         if entry.get("executed"):
             shutil.copyfile(entry["executed"], staging / f"{entry['name']}.ipynb")
+        entry.pop("records", None)   # a path in the work dir; the verdicts are what stays
     if (sub.path / "timestamp.txt").is_file() and sub.timestamp is not None:
         (staging / "timestamp.txt").write_text(str(sub.timestamp), encoding="utf-8")
     (staging / RESULT_FILE).write_text(json.dumps({
@@ -412,6 +378,7 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
         "late_penalty": result.late_penalty, "late_policy": penalty.policy,
         "notes": result.notes, "flags": result.flags, "sandbox": sandbox_name,
         "submitted_at": _iso(sub.timestamp), "notebooks": reply["notebooks"],
+        "verdicts": verdicts_to_json(result.verdicts),
     }, indent=1, default=str), encoding="utf-8")
     # 2. ... the gradebook in one transaction ...
     write_submission(
@@ -482,7 +449,22 @@ def autograde(
         shutil.rmtree(work_root, ignore_errors=True)
         pool = WorkerPool(min(jobs, len(todo)), course.state_dir / "logs")
         timeout = course.limits.notebook_timeout * len(names) + 120
+        sources = {n: nbformat.read(course.source_dir(assignment) / f"{n}.ipynb", as_version=4) for n in names}
         try:
+            # The reference run: once per run (or from the cache), in the same sandbox and with the
+            # same thread count as the students' runs, before any of them.
+            ref_sub = Submission(REFERENCE_ID, assignment, course.source_dir(assignment), None)
+            ref_out = work_root / "reference"
+            ref_spec = _job_spec(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus)
+            ref_spec["label"] = f"{assignment}-reference"
+            key = reference_key(course, assignment, names, ref_spec["data_files"],
+                                {**backend.describe(), "threads": threads, "gpus": gpus})
+            try:
+                reference = run_reference(course, assignment, names, key, lambda: pool.run(ref_spec, timeout))
+            except ReferenceError as exc:
+                raise GradingError(str(exc)) from None
+            summary.reference_duration = reference.duration
+            summary.reference_cached = reference.cached
             with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="grade") as ex:
                 futures = {}
                 for sub in todo:
@@ -495,7 +477,8 @@ def autograde(
                     reply = future.result()
                     try:
                         ext = extensions.get((assignment, sub.student))
-                        result = _finish(course, sub, reply, out_dir, sandbox, gb, ext.until if ext else None)
+                        result = _finish(course, sub, reply, out_dir, sandbox, gb, reference, sources,
+                                         ext.until if ext else None)
                     except Exception as exc:  # noqa: BLE001 - one submission never stops the run
                         result = GradeResult(sub.student, assignment, "error",
                                              f"could not record the grade: {type(exc).__name__}: {exc}",
@@ -514,5 +497,5 @@ def autograde(
     return summary
 
 
-__all__ = ["autograde", "find_submissions", "score_notebook", "GradeResult", "RunSummary",
+__all__ = ["autograde", "find_submissions", "GradeResult", "RunSummary",
            "GradingError", "SandboxUnavailable", "CourseError"]

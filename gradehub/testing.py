@@ -1,4 +1,10 @@
-"""Assertion helpers for hidden and visible tests.
+"""What tests use inside the kernel: ``record`` for hidden tests, assertion helpers for visible ones.
+
+``record(name, value)`` is the only thing a hidden test does with the student's answer in the
+kernel: it sends the value to the grader as plain data (numbers and arrays as ``.npy`` bytes,
+never pickle). The verdict is computed by the grader, outside the kernel (see
+:mod:`gradehub.checks`), so nothing here needs to be trusted: a student who patches this module
+can only send other values, and a forged value earns a point only if it is the right one.
 
 Every helper first *coerces* the student's answer to an exact, well-known type (``float``,
 ``int``, ``bool`` or a fresh float64/int64 ``numpy.ndarray``) and only then compares. A value
@@ -23,6 +29,7 @@ import numpy as _np
 
 __all__ = [
     "GradingError",
+    "record",
     "as_float",
     "as_int",
     "as_bool",
@@ -289,3 +296,79 @@ def assert_true(condition: Any, message: str) -> None:
     """Check a condition that must be a real boolean (a lying ``__bool__`` is refused)."""
     if not as_bool(condition, "condition"):
         raise GradingError(message)
+
+
+# ----------------------------------------------------------------------------- records
+
+#: The MIME type of a recorded value in a ``display_data`` message; the executor on the host
+#: takes these out of the cell's outputs (they never reach a notebook or a feedback page).
+RECORD_MIME = "application/vnd.gradehub.record.v1+json"
+_MAX_DEPTH = 8
+
+
+def _npy_base64(arr: _ndarray) -> str:
+    import base64
+    import io
+
+    kind = arr.dtype.kind
+    if kind == "b":
+        arr = arr.astype(bool)
+    elif kind in "iu":
+        if arr.dtype.itemsize == 8 and kind == "u" and arr.size and int(arr.max()) > 2**63 - 1:
+            raise GradingError("record: integer too large")
+        arr = arr.astype(_int64)
+    elif kind == "f":
+        arr = arr.astype(_float64)
+    else:
+        raise GradingError(f"record: expected real numbers, got dtype {arr.dtype}")
+    buf = io.BytesIO()
+    _np.save(buf, arr.copy(order="C"), allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _encode(value: Any, name: str, depth: int) -> Any:
+    """Plain, JSON-able data: null, bool, str, {"npy": ...}, {"list": [...]}, {"dict": {...}}."""
+    if depth > _MAX_DEPTH:
+        raise GradingError(f"{name}: nested too deeply to record")
+    t = _type(value)
+    if value is None or t is bool or t is str:
+        return value
+    if t is _NUMPY_BOOL:
+        return bool(_NUMPY_BOOL.__bool__(value))
+    if t in (list, tuple):
+        return {"list": [_encode(v, name, depth + 1) for v in value]}
+    if t is dict:
+        if not all(_type(k) is str for k in value):
+            raise GradingError(f"{name}: only dicts with string keys can be recorded")
+        return {"dict": {k: _encode(v, name, depth + 1) for k, v in value.items()}}
+    if t is int:
+        if not -(2**63) <= value < 2**63:
+            raise GradingError(f"{name}: integer too large to record")
+        return {"npy": _npy_base64(_np.array(value, dtype=_int64))}
+    if t is float or t in _NUMPY_NUMBER_TYPES:
+        return {"npy": _npy_base64(_np.array(value))}
+    if t is _ndarray:
+        return {"npy": _npy_base64(_as_plain_array(value, name))}
+    tensor = _torch_tensor_to_numpy(value)
+    if tensor is not None:
+        return {"npy": _npy_base64(tensor)}
+    raise GradingError(f"{name}: cannot record a {_describe(value)}; record numbers, arrays, "
+                       "tensors, strings, booleans or lists/dicts of them")
+
+
+def record(name: str, value: Any) -> None:
+    """Send ``value`` to the grader under ``name`` (hidden tests; see docs/authoring.md).
+
+    The grader compares it, outside the kernel, with what the reference solution recorded
+    under the same name. If ``value`` cannot be recorded (an object, a complex array), the
+    value is recorded as missing, and the check that needs it fails with the reason.
+    """
+    if _type(name) is not str or not name or len(name) > 200:
+        raise GradingError("record: the name must be a non-empty string of at most 200 characters")
+    try:
+        payload: Any = {"name": name, "value": _encode(value, name, 0)}
+    except GradingError as exc:
+        payload = {"name": name, "error": str(exc)[:500]}
+    from IPython.display import publish_display_data
+
+    publish_display_data({RECORD_MIME: payload, "text/plain": f"[recorded {name}]"})

@@ -19,22 +19,36 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
-def toy_source() -> nbformat.NotebookNode:
-    """A two-task sheet that runs in a second: square() (2 points), add() (1), one essay (1)."""
+def toy_source(legacy: bool = False) -> nbformat.NotebookNode:
+    """A two-task sheet that runs in a second: square() (2 points), add() (1), one essay (1).
+
+    Its hidden tests record values and are decided by host checks; ``legacy`` gives the same
+    sheet with old-style in-kernel asserts (graded, and reported as unverified).
+    """
+    if legacy:
+        square_tests = ("assert_close(square(3), 9)\n### BEGIN HIDDEN TESTS\n"
+                        "assert_close(square(-4.5), 20.25)\nassert_close(square(0), 0)\n### END HIDDEN TESTS")
+        add_tests = "assert_equal(add(1, 2), 3)\n### BEGIN HIDDEN TESTS\nassert_equal(add(-7, BASE), 3)\n### END HIDDEN TESTS"
+    else:
+        square_tests = ("assert_close(square(3), 9)\n### BEGIN HIDDEN TESTS\n"
+                        "record('neg', square(-4.5))\nrecord('zero', square(0))\n"
+                        "### BEGIN HOST CHECKS\n"
+                        "assert_close(got['neg'], ref['neg'], name='square of a negative number')\n"
+                        "assert_close(got['zero'], ref['zero'], name='square of zero')\n"
+                        "### END HOST CHECKS\n### END HIDDEN TESTS")
+        add_tests = ("assert_equal(add(1, 2), 3)\n### BEGIN HIDDEN TESTS\nrecord('sum', add(-7, BASE))\n"
+                     "### BEGIN HOST CHECKS\nassert_equal(got['sum'], ref['sum'], name='add with a negative number')\n"
+                     "### END HOST CHECKS\n### END HIDDEN TESTS")
     cells = [
         nbformat.v4.new_markdown_cell("# Toy sheet\nSquare and add.", metadata=nbg("intro", locked=True)),
-        nbformat.v4.new_code_cell("from gradehub.testing import assert_close, assert_equal\nBASE = 10",
+        nbformat.v4.new_code_cell("from gradehub.testing import assert_close, assert_equal, record\nBASE = 10",
                                   metadata=nbg("setup", locked=True)),
         nbformat.v4.new_code_cell('def square(x):\n    """x squared."""\n    ### BEGIN SOLUTION\n'
                                   '    return x * x\n    ### END SOLUTION', metadata=nbg("square", solution=True)),
-        nbformat.v4.new_code_cell("assert_close(square(3), 9)\n### BEGIN HIDDEN TESTS\n"
-                                  "assert_close(square(-4.5), 20.25)\nassert_close(square(0), 0)\n"
-                                  "### END HIDDEN TESTS", metadata=nbg("square_tests", grade=True, locked=True, points=2)),
+        nbformat.v4.new_code_cell(square_tests, metadata=nbg("square_tests", grade=True, locked=True, points=2)),
         nbformat.v4.new_code_cell('def add(a, b):\n    """a + b."""\n    ### BEGIN SOLUTION\n'
                                   '    return a + b\n    ### END SOLUTION', metadata=nbg("add", solution=True)),
-        nbformat.v4.new_code_cell("assert_equal(add(1, 2), 3)\n### BEGIN HIDDEN TESTS\n"
-                                  "assert_equal(add(-7, BASE), 3)\n### END HIDDEN TESTS",
-                                  metadata=nbg("add_tests", grade=True, locked=True, points=1)),
+        nbformat.v4.new_code_cell(add_tests, metadata=nbg("add_tests", grade=True, locked=True, points=1)),
         nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nModel answer: squaring is a product.\n"
                                       "Rubric: 1 point for 'product'.\n### END SOLUTION",
                                       metadata=nbg("explain", grade=True, solution=True, points=1)),

@@ -162,6 +162,7 @@ class CellRecord:
     index: int
     status: str                  # "ok", "error", "aborted", "not_run", "timeout"
     duration: float = 0.0
+    error_name: str | None = None  # a builtin exception's name, never the kernel's free text
 
 
 @dataclass
@@ -176,3 +177,4 @@ class Execution:
     duration: float = 0.0
     output_capped: bool = False
     flags: list[str] = field(default_factory=list)
+    records: dict[int, list] = field(default_factory=dict)   # cell index -> [protocol.Recorded]

@@ -28,6 +28,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from ..course import format_size
+from ..metadata import is_test_cell
+from ..protocol import RECORD_MIME, CellRecords, NotebookRecords, Recorded, safe_error_name
 from .base import CellRecord, Execution, KernelHandle, Outcome, Sandbox, SandboxJob
 from ..sanitize import nbgrader_meta
 
@@ -79,13 +81,17 @@ class SandboxProvisioner(LocalProvisioner):
 
 
 class _CappedClient(NotebookClient):
-    """nbclient with a cap on the output it keeps, and a record of each cell's reply."""
+    """nbclient with a cap on the output it keeps, a record of each cell's reply, and the
+    values each cell recorded for the grader (taken out of its outputs, capped as well)."""
 
-    def __init__(self, *args: Any, output_cap: int, **kwargs: Any):
+    def __init__(self, *args: Any, output_cap: int, record_cap: int = 64 * 2**20, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.output_cap = output_cap
         self.output_bytes = 0
         self.output_capped = False
+        self.record_cap = record_cap
+        self.record_bytes = 0
+        self.recorded: dict[int, list[Recorded]] = {}
         self.records: dict[int, CellRecord] = {}
         self.current_cell: int | None = None
         self._cell_started = 0.0
@@ -116,9 +122,26 @@ class _CappedClient(NotebookClient):
             if self.on_unresponsive:
                 self.on_unresponsive()
         self._last_index = cell_index
-        self.records[cell_index] = CellRecord(cell_index, status, time.monotonic() - self._cell_started)
+        self.records[cell_index] = CellRecord(cell_index, status, time.monotonic() - self._cell_started,
+                                              safe_error_name(content.get("ename")) if status == "error" else None)
+
+    def _take_record(self, cell_index: int, payload: Any) -> None:
+        rec = Recorded.from_message(payload)
+        if rec is None:
+            return
+        size = len(json.dumps(payload, default=str))
+        if self.record_bytes + size > self.record_cap:
+            rec = Recorded(rec.name, error=f"the recorded values exceeded {format_size(self.record_cap)}")
+        else:
+            self.record_bytes += size
+        self.recorded.setdefault(cell_index, []).append(rec)
 
     def output(self, outs, msg, display_id, cell_index):  # noqa: D102 - nbclient hook
+        data = msg.get("content", {}).get("data")
+        if isinstance(data, dict) and RECORD_MIME in data:
+            # A value for the grader, not an output: it never reaches the executed notebook.
+            self._take_record(cell_index, data[RECORD_MIME])
+            return None
         size = len(json.dumps(msg.get("content", {}), default=str))
         if self.output_bytes + size > self.output_cap:
             if not self.output_capped:
@@ -207,14 +230,16 @@ def _read_guards(nb: NotebookNode, records: dict[int, CellRecord], guards: dict[
         if match is None:
             untrusted.add(test_index)
             flags.append(f"cells did not run as written before test {label} (the guard check never "
-                         "reported); that test scores 0")
+                         "reported)")
             continue
         try:
             restored = json.loads(match.group(2))
         except ValueError:
             restored = ["(unreadable)"]
-        if restored:
-            flags.append(f"before test {label} the grader had to restore: {', '.join(restored)}")
+        # The line comes from the kernel: whatever it holds is text to show, never to obey.
+        names = [str(r)[:80] for r in restored][:20] if isinstance(restored, list) else ["(unreadable)"]
+        if names:
+            flags.append(f"before test {label} the grader had to restore: {', '.join(names)}")
     return flags, untrusted
 
 
@@ -227,13 +252,14 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
     if guard:
         guarded, original, guards = add_guards(nb)
         result = execute_notebook(guarded, sandbox, job, guard=False)
-        flags, untrusted = _read_guards(result.executed, result.cells, guards)
-        for index in untrusted:
-            result.cells[index] = CellRecord(index, "untrusted", result.cells[index].duration)
+        # The guard is a tripwire: what it finds is flagged for a person; no point depends on it
+        # (verdicts are decided on the host from recorded values).
+        flags, _untrusted = _read_guards(result.executed, result.cells, guards)
         executed = nbformat.v4.new_notebook(metadata=nb.metadata)
         executed.cells = [result.executed.cells[new] for new in sorted(original)]
-        result.cells = {original[new]: CellRecord(original[new], rec.status, rec.duration)
+        result.cells = {original[new]: CellRecord(original[new], rec.status, rec.duration, rec.error_name)
                         for new, rec in result.cells.items() if new in original}
+        result.records = {original[new]: recs for new, recs in result.records.items() if new in original}
         result.executed = executed
         result.flags.extend(flags)
         return result
@@ -259,6 +285,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
                           "traceback": []},
         record_timing=False,
         output_cap=limits.output_bytes,
+        record_cap=limits.record_bytes,
         iopub_timeout=2,
     )
 
@@ -338,15 +365,49 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
         outcome = Outcome.CELL_TIMEOUT
         message = (f"cell {', '.join(timed_out)} stopped after {limits.cell_timeout:g} s "
                    "(cell time limit); the rest ran")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            # A record slipped in through update_display_data is dropped like the others.
+            cell.outputs = [o for o in cell.get("outputs", []) if RECORD_MIME not in o.get("data", {})]
     return Execution(
         outcome=outcome,
         message=message,
         executed=nb,
         cells=client.records,
+        records=client.recorded,
         failed_cell=where if outcome not in (Outcome.COMPLETED, Outcome.CELL_TIMEOUT) else None,
         duration=time.monotonic() - started,
         output_capped=client.output_capped,
     )
+
+
+def test_records(execution: Execution, cells: list[int] | None = None) -> NotebookRecords:
+    """What each test cell of the executed notebook recorded, keyed by grade id.
+
+    Values recorded in any other cell (a student's own cell, say) are ignored. ``cells``
+    restricts the result to those indices (the mutant harness runs a task's tests repeatedly).
+    """
+    out: NotebookRecords = {}
+    for index, cell in enumerate(execution.executed.cells):
+        if not is_test_cell(cell) or (cells is not None and index not in cells):
+            continue
+        out[nbgrader_meta(cell)["grade_id"]] = cell_records(execution, index)
+    return out
+
+
+def cell_records(execution: Execution, index: int) -> CellRecords:
+    """What the cell at ``index`` recorded, and how it ended."""
+    rec = execution.cells.get(index)
+    entry = CellRecords(status=rec.status if rec else "not_run", error_name=rec.error_name if rec else None)
+    for value in execution.records.get(index, []):
+        entry.add(value)
+    return entry
+
+
+def grade_id_statuses(execution: Execution) -> dict[str, str]:
+    """grade id -> how the kernel ended that cell (old-style tests are scored from it)."""
+    return {m["grade_id"]: (execution.cells[i].status if i in execution.cells else "not_run")
+            for i, c in enumerate(execution.executed.cells) if (m := nbgrader_meta(c))}
 
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:

@@ -15,6 +15,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +29,8 @@ import nbformat
 from ..course import Limits
 from ..sanitize import sanitize
 from .base import Execution, Outcome, SandboxJob, die_with_parent, get_sandbox
-from .executor import execute_notebook, write_notebook
+from ..protocol import write_records
+from .executor import execute_notebook, grade_id_statuses, test_records, write_notebook
 
 _WORKER_ADDRESS_SPACE = 6 * 2**30
 
@@ -37,6 +39,26 @@ def _job_root() -> Path:
     # Short: ZeroMQ IPC socket paths must stay under ~100 bytes.
     base = Path(os.environ.get("GRADEHUB_JOB_ROOT", "/tmp"))
     return Path(tempfile.mkdtemp(prefix="gh-", dir=base))
+
+
+def mount_job_dir(job_dir: Path, size_bytes: int) -> bool:
+    """Put a size-limited tmpfs on ``job_dir``, so no submission can fill the host's disk.
+
+    Needs root (as the grading nodes and CI run); elsewhere the directory stays a plain one
+    and the caller notes it. Mode 1777 (sticky): the sandbox user writes its own files but
+    cannot replace the data files and the notebook the grader put there.
+    """
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_bytes)},mode=1777,nosuid,nodev",
+                           "gradehub-job", str(job_dir)], capture_output=True)
+    return done.returncode == 0
+
+
+def release_job_dir(job_dir: Path, mounted: bool) -> None:
+    if mounted:
+        subprocess.run(["umount", "-l", str(job_dir)], capture_output=True)
+    shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def run_job(spec: dict[str, Any]) -> dict[str, Any]:
@@ -65,21 +87,29 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             results.append(entry)
             continue
         job_dir = _job_root()
+        mounted = mount_job_dir(job_dir, limits.job_disk_bytes)
+        if not mounted:
+            print(f"gradehub worker: {job_dir} has no size limit (mounting a tmpfs needs root)", file=sys.stderr)
         try:
-            os.chmod(job_dir, 0o777)  # the sandbox user (uid 1000 in Docker) writes here
+            os.chmod(job_dir, 0o1777)  # the sandbox user (uid 1000 in Docker) writes here, sticky
             for data in spec.get("data_files", []):
                 src = Path(data["path"])
                 dst = job_dir / data["name"]
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
+                os.chmod(dst, 0o444)   # read-only data; sticky dir: it cannot be replaced either
             job = SandboxJob(job_dir=job_dir, limits=limits, threads=spec.get("threads", 1),
                              gpus=spec.get("gpus", False), label=spec.get("label", name))
             execution: Execution = execute_notebook(clean.notebook, sandbox, job)
         finally:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            release_job_dir(job_dir, mounted)
         executed_path = out_dir / f"{name}.ipynb"
         write_notebook(execution.executed, executed_path)
+        records_path = out_dir / f"{name}.records.json"
+        write_records(test_records(execution), records_path)
         entry.update(
+            records=str(records_path),
+            statuses=grade_id_statuses(execution),
             outcome=execution.outcome.value,
             message=execution.message,
             executed=str(executed_path),
