@@ -192,7 +192,7 @@ _API_GRADEHUB = """
 import json, sys, time
 from pathlib import Path
 from gradehub.course import load_course
-from gradehub.reports import write_reports
+from gradehub.report import write_reports
 import matplotlib.figure, matplotlib.backends.backend_agg   # imported up front, like pandas and nbgrader
 course = load_course(sys.argv[1])
 wall, cpu = time.perf_counter(), time.process_time()
@@ -249,7 +249,7 @@ def main() -> int:
     report_cmd = [str(BIN / "gradehub"), "report", "--course-root", str(root), "--output", str(root / "reports")]
     export_cmd = [str(BIN / "nbgrader"), "export", "--to", str(root / "nbgrader-grades.csv")]
     library_cmd = [sys.executable, "-c", "import sys; from pathlib import Path; from gradehub.course import "
-                   "load_course; from gradehub.reports import write_reports; c = load_course(sys.argv[1]); "
+                   "load_course; from gradehub.report import write_reports; c = load_course(sys.argv[1]); "
                    "write_reports(c, Path(sys.argv[1]) / 'reports-lib')", str(root)]
     results = {"gradehub report": [], "write_reports()": [], "nbgrader export": []}
     for i in range(args.repeat):

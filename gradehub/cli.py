@@ -135,7 +135,7 @@ def print_summary(summary) -> None:
 
 
 def cmd_report(args) -> int:
-    from .reports import LARGE_GRADEBOOK, gradebook_size, write_reports
+    from .report import LARGE_GRADEBOOK, gradebook_size, write_reports
     course = _course(args)
     output = Path(args.output) if args.output else course.root / "reports"
     options = dict(formats=args.format or ["xlsx"], html_report=not args.no_html, plots=not args.no_plots)

@@ -136,7 +136,7 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     from .exchange import collect, publish, submit
     from .grading import autograde
     from .release import release
-    from .reports import build_frames, write_reports
+    from .report import build_frames, write_reports
 
     started = time.monotonic()
     root = Path(course_root) if course_root else Path(tempfile.mkdtemp(prefix="gradehub-demo-"))

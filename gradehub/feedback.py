@@ -375,7 +375,7 @@ def _tasks_for_notebook(release_nb: dict, executed_nb: dict | None, verdicts: di
 def generate_feedback(course: Course, assignment: str, students: list[str] | None = None,
                       frames=None) -> FeedbackRun:
     """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every graded submission."""
-    from .reports import build_frames
+    from .report import build_frames
 
     course.assignment(assignment)
     release_paths = sorted(course.release_dir(assignment).glob("*.ipynb"))

@@ -187,7 +187,7 @@ def course(built, tmp_path):
 
 @pytest.fixture
 def report(course, tmp_path):
-    from gradehub.reports import write_reports
+    from gradehub.report import write_reports
     out = tmp_path / "out"
     files = write_reports(course, out, formats=("xlsx", "parquet") if _has("pyarrow") else ("xlsx",),
                           plots=_has("matplotlib"))
@@ -424,7 +424,7 @@ def test_grades_csv_follows_the_export_mapping(report):
 
 def test_grades_csv_without_mapping_is_the_overview(course, tmp_path):
     from gradehub.course import load_course
-    from gradehub.reports import write_reports
+    from gradehub.report import write_reports
     toml = course.root / "course.toml"
     text = toml.read_text()
     start, end = text.index("[export]"), text.index("[tutors]")
@@ -444,7 +444,7 @@ def test_export_mapping_is_validated(course):
 
 @pytest.mark.skipif(not _has("pyarrow"), reason="pyarrow is not installed")
 def test_parquet_round_trip(report):
-    from gradehub.reports import build_frames
+    from gradehub.report import build_frames
     course, out, _ = report
     frames = build_frames(course)
     back = pd.read_parquet(out / "parquet" / "questions.parquet")
@@ -457,10 +457,10 @@ def test_parquet_round_trip(report):
 def test_plots_drawn_in_a_forked_process_are_the_ones_drawn_here(report, monkeypatch):
     import multiprocessing
 
-    from gradehub import reports
+    from gradehub import report as reports
     course, _, _ = report
     frames = reports.build_frames(course)
-    here = reports._plots(frames)
+    here = reports.draw_plots(frames)
     assert sorted(here) == ["difficulty", "distribution", "groups", "times"]
     before = {p.pid for p in multiprocessing.active_children()}
     monkeypatch.setattr("os.cpu_count", lambda: 2)
@@ -474,7 +474,7 @@ def test_plots_drawn_in_a_forked_process_are_the_ones_drawn_here(report, monkeyp
 def test_a_failing_report_leaves_no_plot_worker_behind(tmp_path, monkeypatch):
     import multiprocessing
 
-    from gradehub import reports
+    from gradehub import report as reports
     from gradehub.course import CourseError
     from gradehub.course import load_course
     root = tmp_path / "empty"
@@ -502,7 +502,7 @@ def test_grader_is_who_the_tutoring_service_recorded(course, tmp_path):
     from sqlalchemy import text
 
     from gradehub.extensions import gradebook_engine
-    from gradehub.reports import write_reports
+    from gradehub.report import write_reports
     from gradehub.tutoring.store import _DDL, MARKS, OVERRIDES
     engine = gradebook_engine(course)
     with engine.begin() as conn:
@@ -554,7 +554,7 @@ def test_nbgrader_penalty_columns_follow_gradehub(course):
 
 def test_deadline_change_recomputes_every_penalty(course, tmp_path):
     from gradehub.course import load_course
-    from gradehub.reports import build_frames, write_reports
+    from gradehub.report import build_frames, write_reports
     toml = course.root / "course.toml"
     toml.write_text(toml.read_text().replace('due = "2026-10-23T23:59:00+00:00"', 'due = "2026-10-24T12:00:00+00:00"')
                     .replace('due = "2026-10-30T23:59:00+00:00"', 'due = "2026-10-30T20:00:00+00:00"'))
@@ -572,7 +572,7 @@ def test_deadline_change_recomputes_every_penalty(course, tmp_path):
 
 def test_extension_grant_and_revoke_recompute(course, tmp_path):
     from gradehub.cli import main
-    from gradehub.reports import build_frames
+    from gradehub.report import build_frames
     root = str(course.root)
     assert main(["extend", "bob", "w1", "--until", "+1d", "--reason", "train strike", "--by", "tutor_b1",
                  "--course-root", root]) == 0
@@ -610,7 +610,7 @@ def test_extension_mistakes_are_refused(course, capsys, args, words):
 def test_reports_do_not_import_nbgrader():
     import subprocess
     import sys
-    code = ("import sys, gradehub.reports, gradehub.extensions, gradehub.feedback; "
+    code = ("import sys, gradehub.report, gradehub.extensions, gradehub.feedback; "
             "print(any(m == 'nbgrader' or m.startswith('nbgrader.') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
@@ -625,7 +625,7 @@ def test_engine_url_matches_the_gradebook_module(course):
 
 
 def test_cli_report_shows_progress_for_large_gradebooks(course, monkeypatch, tmp_path):
-    import gradehub.reports as reports
+    import gradehub.report as reports
     from gradehub.cli import main
     monkeypatch.setattr(reports, "LARGE_GRADEBOOK", 1)
     seen = []
@@ -643,7 +643,7 @@ def test_cli_report_shows_progress_for_large_gradebooks(course, monkeypatch, tmp
 
 def test_xlsx_writer_escapes_text_and_keeps_columns_aligned(tmp_path):
     from openpyxl import load_workbook
-    from gradehub.reports import XlsxWriter
+    from gradehub.report import XlsxWriter
     df = pd.DataFrame({"a": ["<b>&\"x\"</b>", None, " lead", "bad\x01char", "{s}"], "n": [1.5, np.nan, 3, 4, 5],
                        "t": pd.to_datetime(["2026-01-01 10:00", None, "2026-01-02 00:00", "2026-01-03 00:00",
                                             "2026-01-04 00:00"]),
