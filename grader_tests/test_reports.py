@@ -641,20 +641,27 @@ def test_cli_report_shows_progress_for_large_gradebooks(course, monkeypatch, tmp
     assert (tmp_path / "o" / "grades.xlsx").is_file() and (tmp_path / "o" / "report.html").is_file()
 
 
-def test_xlsx_writer_escapes_text_and_keeps_columns_aligned(tmp_path):
+def test_workbook_escapes_text_and_keeps_columns_aligned(tmp_path):
     from openpyxl import load_workbook
-    from gradehub.report import XlsxWriter
-    df = pd.DataFrame({"a": ["<b>&\"x\"</b>", None, " lead", "bad\x01char", "{s}"], "n": [1.5, np.nan, 3, 4, 5],
+    from gradehub.report import Workbook
+    df = pd.DataFrame({"a": ["<b>&\"x\"</b>", None, " lead", "bad\x01char", "{s}", "=1+1", "https://x.org",
+                             "_x0041_"],
+                       "n": [1.5, np.nan, 3, 4, 5, np.inf, 0.1 + 0.2, 7],
                        "t": pd.to_datetime(["2026-01-01 10:00", None, "2026-01-02 00:00", "2026-01-03 00:00",
-                                            "2026-01-04 00:00"]),
-                       "b": [True, False, True, False, True]})
-    book = XlsxWriter()
+                                            "2026-01-04 00:00", None, None, None]),
+                       "b": [True, False, True, False, True, True, True, True]})
+    book = Workbook(tmp_path / "x.xlsx")
     book.add("we:ird/name[1]", df)
     book.add("we:ird/name[1]", df)
-    book.save(tmp_path / "x.xlsx")
+    assert book.close() == tmp_path / "x.xlsx" and not (tmp_path / "x.xlsx.tmp").exists()
     wb = load_workbook(tmp_path / "x.xlsx")
     assert wb.sheetnames == ["we_ird_name_1_", "we_ird_name_1_ (2)"]
     rows = list(wb.worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == ("a", "n", "t", "b")
     assert rows[1] == ("<b>&\"x\"</b>", 1.5, dt.datetime(2026, 1, 1, 10, 0), "yes")
     assert rows[2] == (None, None, None, "no")
     assert rows[3][0] == " lead" and rows[4][0] == "badchar" and rows[5][0] == "{s}"
+    # text stays text: no formula, no hyperlink
+    assert rows[6][:2] == ("=1+1", None) and wb.worksheets[0]["A7"].data_type == "s"
+    assert rows[7][0] == "https://x.org" and wb.worksheets[0]["A8"].hyperlink is None
+    assert rows[7][1] == pytest.approx(0.3)

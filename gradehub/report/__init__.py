@@ -9,7 +9,7 @@ One module per job, in the order ``gradehub report`` runs them (:func:`write_rep
 | :mod:`.summaries` | item statistics, tutor groups, weeks and policies, extensions |
 | :mod:`.penalties` | the one gradebook write: nbgrader's penalty columns follow the report |
 | :mod:`.export` | grades.csv per ``[export]`` in course.toml; Parquet |
-| :mod:`.workbook` | grades.xlsx (a small streaming XLSX writer) |
+| :mod:`.workbook` | grades.xlsx with XlsxWriter |
 | :mod:`.plots` | the four figures, drawn in a forked worker while the workbook is written |
 | :mod:`.html` | report.html |
 | :mod:`.write` | :func:`write_reports`: the steps above, with progress |
@@ -23,9 +23,9 @@ from .html import write_html
 from .penalties import sync_nbgrader_penalties
 from .plots import PlotWorker, draw_plots
 from .read import LARGE_GRADEBOOK, gradebook_size
-from .workbook import SHEET_NOTES, XlsxWriter, write_xlsx
+from .workbook import SHEET_NOTES, Workbook, write_xlsx
 from .write import FORMATS, write_reports
 
-__all__ = ["FORMATS", "LARGE_GRADEBOOK", "SHEET_NOTES", "PlotWorker", "Progress", "ReportFrames", "XlsxWriter",
+__all__ = ["FORMATS", "LARGE_GRADEBOOK", "SHEET_NOTES", "PlotWorker", "Progress", "ReportFrames", "Workbook",
            "build_frames", "draw_plots", "export_frame", "gradebook_size", "sync_nbgrader_penalties",
            "write_csv", "write_html", "write_parquet", "write_reports", "write_xlsx"]

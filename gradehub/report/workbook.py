@@ -1,19 +1,25 @@
-"""grades.xlsx: one sheet per frame (and per tutor group), formatted.
+"""grades.xlsx, written with XlsxWriter: one sheet per frame (and per tutor group), formatted.
 
-The workbook is written by a small streaming XLSX writer (:class:`XlsxWriter`) instead of
-openpyxl, which needs about a minute for the 36,000 rows of a 300-student course.
+Every sheet has a bold header row on a blue fill, a frozen header (and first column), an
+autofilter over the whole table and column widths that fit the values. Shares are shown as
+``0.0%``, times as ``yyyy-mm-dd hh:mm`` (in the course's time zone), a few measures as
+``0.00``; booleans as yes/no; an empty value (missing, NaN, infinite) is an empty cell.
+
+Text is always written as text (``write_string``): a comment that starts with ``=`` or looks
+like a URL or a number stays what the student or tutor wrote, never a formula or a link.
+XlsxWriter runs in ``constant_memory`` mode (rows are streamed to disk and strings written
+inline), which keeps a 300-student course's 36,000 question rows fast and small in memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterable
-from xml.sax.saxutils import escape as _xml_escape
 
 import pandas as pd
+import xlsxwriter
 
 from .frames import DECIMAL_COLUMNS, Progress, ReportFrames, is_percent_column
 
@@ -36,230 +42,144 @@ SHEET_NOTES = {
 }
 
 
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")   # not allowed in XML 1.0: dropped
 _INVALID_SHEET = re.compile(r"[\[\]:*?/\\]")
-_CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                  '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-                  '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                  '<Default Extension="xml" ContentType="application/xml"/>'
-                  '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-                  'spreadsheetml.sheet.main+xml"/>'
-                  '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-                  'spreadsheetml.styles+xml"/>'
-                  '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.'
-                  'core-properties+xml"/>'
-                  '{sheets}</Types>')
-_STYLES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-           '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-           '<numFmts count="3"><numFmt numFmtId="164" formatCode="0.0%"/>'
-           '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm"/><numFmt numFmtId="166" formatCode="0.00"/></numFmts>'
-           '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-           '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font></fonts>'
-           '<fills count="3"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
-           '</fill><fill><patternFill patternType="solid"><fgColor rgb="FFDDEBF7"/><bgColor indexed="64"/>'
-           '</patternFill></fill></fills>'
-           '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-           '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-           '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-           '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-           '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-           '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-           '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
-           '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-           '</styleSheet>')
-_S_HEADER, _S_PERCENT, _S_DATETIME, _S_DECIMAL = 1, 2, 3, 4
+_RESERVED_SHEETS = ("history",)                       # Excel's own; XlsxWriter refuses it
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+_MAX_WIDTH = 60.0
 
 
-def _col_letter(i: int) -> str:
-    """0 → A, 25 → Z, 26 → AA."""
-    out = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        out = chr(65 + r) + out
-    return out
-
-
-def _text_cell(value: str, style: str = "") -> str:
-    value = _ILLEGAL_XML.sub("", value)[:32767]
-    space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() or "\n" in value else ""
-    return f'<c t="inlineStr"{style}><is><t{space}>{_xml_escape(value)}</t></is></c>'
-
-
-class XlsxWriter:
-    """A small streaming XLSX writer: inline strings, numbers, dates; frozen header, widths, filters.
-
-    Cells carry no ``r`` reference (optional in SpreadsheetML): they fill their row left to
-    right, and an empty value is written as an empty ``<c/>``, so columns never shift.
-    """
-
-    def __init__(self) -> None:
-        self.sheets: list[tuple[str, bytes, str]] = []     # (name, xml, filter range)
-
-    @staticmethod
-    def sheet_name(name: str, taken: Iterable[str] = ()) -> str:
-        base = _INVALID_SHEET.sub("_", name).strip("'")[:31] or "sheet"
-        candidate, i = base, 2
-        lowered = {t.lower() for t in taken}
-        while candidate.lower() in lowered:
-            suffix = f" ({i})"
-            candidate, i = base[:31 - len(suffix)] + suffix, i + 1
-        return candidate
-
-    def add(self, name: str, df: pd.DataFrame, freeze: str = "B2", percent: Iterable[str] = (),
-            decimal: Iterable[str] = ()) -> str:
-        name = self.sheet_name(name, [s[0] for s in self.sheets])
-        percent, decimal = set(percent), set(decimal)
-        n, ncols = len(df), max(1, len(df.columns))
-        columns: list[list[str]] = []
-        widths: list[float] = []
-        for col in df.columns:
-            series = df[col]
-            label = str(col)
-            style = ""
-            if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
-                values = series.dt.tz_localize(None) if isinstance(series.dtype, pd.DatetimeTZDtype) else series
-                serial = ((values - _EXCEL_EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float)
-                cells = ["<c/>" if v != v else f'<c s="{_S_DATETIME}"><v>{v!r}</v></c>' for v in serial.tolist()]
-                width = 17
-            elif pd.api.types.is_bool_dtype(series):
-                cells = [f'<c t="inlineStr"><is><t>{"yes" if v else "no"}</t></is></c>' for v in series.tolist()]
-                width = 5
-            elif pd.api.types.is_numeric_dtype(series):
-                if col in percent:
-                    style = f' s="{_S_PERCENT}"'
-                elif col in decimal:
-                    style = f' s="{_S_DECIMAL}"'
-                values = series.astype(float).tolist()
-                num_cache: dict[float, str] = {}
-                cells = []
-                for v in values:
-                    cell = num_cache.get(v)        # NaN never hits the cache: it is handled below
-                    if cell is None:
-                        cell = ("<c/>" if (v != v or v in (float("inf"), float("-inf"))) else
-                                f"<c{style}><v>{int(v) if v.is_integer() and abs(v) < 1e15 else v!r}</v></c>")
-                        if v == v:
-                            num_cache[v] = cell
-                    cells.append(cell)
-                sample = series.dropna().head(500)
-                if col in percent:
-                    width = 8
-                elif len(sample):
-                    width = max(len(f"{x:g}") for x in sample.astype(float).tolist()) + 1
-                else:
-                    width = 6
-            else:
-                cache: dict[str, str] = {}
-                cells = []
-                for v in series.tolist():
-                    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT or v is pd.NA:
-                        cells.append("<c/>")
-                        continue
-                    if isinstance(v, (dt.datetime, pd.Timestamp)):
-                        v = v.isoformat(sep=" ", timespec="minutes")
-                    text = v if isinstance(v, str) else str(v)
-                    cell = cache.get(text)
-                    if cell is None:
-                        cell = cache[text] = _text_cell(text)
-                    cells.append(cell)
-                lengths = [len(x) for x in cache] or [0]
-                width = min(max(lengths), 60)
-            widths.append(min(60.0, max(6.0, width + 2, len(label) + 3)))
-            columns.append(cells)
-        header = "".join(_text_cell(str(c), f' s="{_S_HEADER}"') for c in df.columns)
-        last = f"{_col_letter(ncols - 1)}{n + 1}"
-        cols_xml = "".join(f'<col min="{i + 1}" max="{i + 1}" width="{w:.1f}" customWidth="1"/>'
-                           for i, w in enumerate(widths))
-        split = _freeze_split(freeze)
-        pane = ""
-        if split != (0, 0):
-            xs, ys = split
-            active = "bottomRight" if xs and ys else ("bottomLeft" if ys else "topRight")
-            attrs = (f' xSplit="{xs}"' if xs else "") + (f' ySplit="{ys}"' if ys else "")
-            pane = (f'<pane{attrs} topLeftCell="{freeze}" activePane="{active}" state="frozen"/>'
-                    f'<selection pane="{active}" activeCell="{freeze}" sqref="{freeze}"/>')
-        parts = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                 '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">',
-                 f'<dimension ref="A1:{last}"/>',
-                 f'<sheetViews><sheetView workbookViewId="0">{pane}</sheetView></sheetViews>',
-                 '<sheetFormatPr defaultRowHeight="15"/>',
-                 f"<cols>{cols_xml}</cols>" if cols_xml else "",
-                 '<sheetData>', f'<row r="1">{header}</row>']
-        if columns:
-            for r, row in enumerate(zip(*columns), start=2):
-                parts.append(f'<row r="{r}">{"".join(row)}</row>')
-        parts.append("</sheetData>")
-        ref = f"A1:{last}"
-        if len(df.columns):
-            parts.append(f'<autoFilter ref="{ref}"/>')
-        parts.append('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-                     "</worksheet>")
-        self.sheets.append((name, "".join(parts).encode("utf-8"), ref if len(df.columns) else ""))
-        return name
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        sheets = "".join(f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
-                         f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-                         for i in range(1, len(self.sheets) + 1))
-        names = "".join(f'<sheet name="{_xml_escape(name, {chr(34): "&quot;"})}" sheetId="{i}" r:id="rId{i}"/>'
-                        for i, (name, _, _) in enumerate(self.sheets, start=1))
-        defined = "".join(
-            f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
-            f"'{_xml_escape(name.replace(chr(39), chr(39) * 2))}'!{_absolute(ref)}</definedName>"
-            for i, (name, _, ref) in enumerate(self.sheets) if ref)
-        workbook = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-                    '<bookViews><workbookView activeTab="0"/></bookViews>'
-                    f"<sheets>{names}</sheets>" + (f"<definedNames>{defined}</definedNames>" if defined else "")
-                    + "</workbook>")
-        rels = "".join(f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-                       f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>'
-                       for i in range(1, len(self.sheets) + 1))
-        rels += (f'<Relationship Id="rId{len(self.sheets) + 1}" Type="http://schemas.openxmlformats.org/'
-                 'officeDocument/2006/relationships/styles" Target="styles.xml"/>')
-        now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        core = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/'
-                'core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/'
-                'dc/terms/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><dc:creator>gradehub</dc:creator>'
-                f'<dcterms:created xsi:type="dcterms:W3CDTF">{now}</dcterms:created></cp:coreProperties>')
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-            z.writestr("[Content_Types].xml", _CONTENT_TYPES.format(sheets=sheets))
-            z.writestr("_rels/.rels",
-                       '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                       '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                       '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-                       'relationships/officeDocument" Target="xl/workbook.xml"/>'
-                       '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/'
-                       'relationships/metadata/core-properties" Target="docProps/core.xml"/></Relationships>')
-            z.writestr("docProps/core.xml", core)
-            z.writestr("xl/workbook.xml", workbook)
-            z.writestr("xl/_rels/workbook.xml.rels",
-                       '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                       '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-                       f"{rels}</Relationships>")
-            z.writestr("xl/styles.xml", _STYLES)
-            for i, (_, xml, _) in enumerate(self.sheets, start=1):
-                z.writestr(f"xl/worksheets/sheet{i}.xml", xml)
-        tmp.replace(path)
+def sheet_name(name: str, taken: Iterable[str] = ()) -> str:
+    """A valid, unused sheet name: Excel's forbidden characters replaced, 31 characters, ``" (2)"`` on a clash."""
+    base = _INVALID_SHEET.sub("_", name).strip("'")[:31] or "sheet"
+    candidate, i = base, 2
+    lowered = {t.lower() for t in taken} | set(_RESERVED_SHEETS)
+    while candidate.lower() in lowered:
+        suffix = f" ({i})"
+        candidate, i = base[:31 - len(suffix)] + suffix, i + 1
+    return candidate
 
 
 def _freeze_split(cell: str) -> tuple[int, int]:
+    """``"B2"`` → (1, 1): rows and columns above and left of the cell stay in view."""
     match = re.fullmatch(r"([A-Z]+)(\d+)", cell)
     if not match:
         return (0, 0)
     col = 0
     for ch in match.group(1):
         col = col * 26 + ord(ch) - 64
-    return col - 1, int(match.group(2)) - 1
+    return int(match.group(2)) - 1, col - 1
 
 
-def _absolute(ref: str) -> str:
-    return ":".join(re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", part) for part in ref.split(":"))
+def _text(value) -> str | None:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        value = value.isoformat(sep=" ", timespec="minutes")
+    text = value if isinstance(value, str) else str(value)
+    return _ILLEGAL_XML.sub("", text)
+
+
+class Workbook:
+    """grades.xlsx under construction: :meth:`add` a DataFrame per sheet, then :meth:`close`.
+
+    Written to ``<path>.tmp`` and moved into place on :meth:`close`, so a reader never sees
+    half a workbook.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tmp = path.with_name(path.name + ".tmp")
+        self.book = xlsxwriter.Workbook(str(self._tmp), {
+            "constant_memory": True,
+            # only write_string/write_number are called; these say so once more
+            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+        })
+        self.book.set_properties({"author": "gradehub"})
+        add = self.book.add_format
+        self.header = add({"bold": True, "bg_color": "#DDEBF7"})
+        self.percent = add({"num_format": "0.0%"})
+        self.datetime = add({"num_format": "yyyy-mm-dd hh:mm"})
+        self.decimal = add({"num_format": "0.00"})
+        self.names: list[str] = []
+
+    def _column(self, col, series: pd.Series, percent: set, decimal: set):
+        """(values with None for an empty cell, write method, format, width) of one column."""
+        ws_number, ws_string = "number", "string"
+        if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
+            values = series.dt.tz_localize(None) if isinstance(series.dtype, pd.DatetimeTZDtype) else series
+            serial = ((values - _EXCEL_EPOCH) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+            return [None if v != v else v for v in serial.tolist()], ws_number, self.datetime, 17
+        if pd.api.types.is_bool_dtype(series):
+            return ["yes" if v else "no" for v in series.tolist()], ws_string, None, 5
+        if pd.api.types.is_numeric_dtype(series):
+            fmt = self.percent if col in percent else self.decimal if col in decimal else None
+            values = [None if (v != v or v in (float("inf"), float("-inf"))) else v
+                      for v in series.astype(float).tolist()]
+            sample = series.dropna().head(500)
+            if col in percent:
+                width = 8
+            elif len(sample):
+                width = max(len(f"{x:g}") for x in sample.astype(float).tolist()) + 1
+            else:
+                width = 6
+            return values, ws_number, fmt, width
+        cache: dict[str, str] = {}         # most text repeats (names, statuses, policies)
+        values = []
+        for v in series.tolist():
+            if isinstance(v, str):
+                text = cache.get(v)
+                if text is None:
+                    text = cache[v] = _ILLEGAL_XML.sub("", v)
+            else:
+                text = _text(v)
+                if text is not None:
+                    cache.setdefault(text, text)
+            values.append(text)
+        lengths = [len(t) for t in cache.values()] or [0]
+        return values, ws_string, None, min(max(lengths), _MAX_WIDTH)
+
+    def add(self, name: str, df: pd.DataFrame, freeze: str = "B2", percent: Iterable[str] = (),
+            decimal: Iterable[str] = ()) -> str:
+        """One sheet holding ``df`` (header + rows); returns the sheet's name as written."""
+        name = sheet_name(name, self.names)
+        self.names.append(name)
+        ws = self.book.add_worksheet(name)
+        percent, decimal = set(percent), set(decimal)
+        columns = []
+        for c, col in enumerate(df.columns):
+            values, kind, fmt, width = self._column(col, df[col], percent, decimal)
+            ws.set_column(c, c, min(_MAX_WIDTH, max(6.0, width + 2, len(str(col)) + 3)))
+            columns.append((c, values, ws.write_number if kind == "number" else ws.write_string, fmt))
+        rows, cols = _freeze_split(freeze)
+        if rows or cols:
+            ws.freeze_panes(rows, cols)
+        if len(df.columns):
+            ws.autofilter(0, 0, len(df), len(df.columns) - 1)
+        for c, col in enumerate(df.columns):
+            ws.write_string(0, c, _text(col) or "", self.header)
+        # constant_memory: strictly row by row
+        for r in range(len(df)):
+            row = r + 1
+            for c, values, write, fmt in columns:
+                v = values[r]
+                if v is not None:
+                    write(row, c, v, fmt)
+        return name
+
+    def close(self) -> Path:
+        self.book.close()
+        self._tmp.replace(self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """After a failure: close XlsxWriter's files and leave no ``.tmp`` behind."""
+        try:
+            self.book.close()
+        except Exception:  # noqa: BLE001 - already failing; the first error is the one to report
+            pass
+        self._tmp.unlink(missing_ok=True)
+
 
 def about_frame(frames: ReportFrames) -> pd.DataFrame:
     m = frames.meta
@@ -289,7 +209,7 @@ def write_xlsx(frames: ReportFrames, path: Path, progress: Progress | None = Non
     """grades.xlsx: overview, questions, groups (+ one sheet per group), items, submissions, scores,
     policies, extensions, about."""
     step = progress or (lambda what, done, total: None)
-    book = XlsxWriter()
+    book = Workbook(path)
     group_names = [g for g in frames.groups["group"]] if len(frames.groups) else []
     sheets: list[tuple[str, Callable[[], pd.DataFrame], str]] = [
         ("overview", lambda: frames.overview, "B2"),
@@ -312,11 +232,14 @@ def write_xlsx(frames: ReportFrames, path: Path, progress: Progress | None = Non
     sheets += [("items", lambda: frames.items, "D2"), ("submissions", lambda: frames.submissions, "B2"),
                ("scores", lambda: frames.scores, "B2"), ("policies", lambda: frames.policies, "B2"),
                ("extensions", lambda: frames.extensions, "A2"), ("about", lambda: about_frame(frames), "A2")]
-    for i, (name, make, freeze) in enumerate(sheets):
-        step(f"grades.xlsx: sheet {name}", i, len(sheets) + 1)
-        df = make()
-        book.add(name, df, freeze=freeze, percent=[c for c in df.columns if is_percent_column(c)],
-                 decimal=[c for c in df.columns if c in DECIMAL_COLUMNS])
-    step("grades.xlsx: compressing", len(sheets), len(sheets) + 1)
-    book.save(path)
-    return path
+    try:
+        for i, (name, make, freeze) in enumerate(sheets):
+            step(f"grades.xlsx: sheet {name}", i, len(sheets) + 1)
+            df = make()
+            book.add(name, df, freeze=freeze, percent=[c for c in df.columns if is_percent_column(c)],
+                     decimal=[c for c in df.columns if c in DECIMAL_COLUMNS])
+        step("grades.xlsx: compressing", len(sheets), len(sheets) + 1)
+        return book.close()
+    except BaseException:
+        book.discard()
+        raise
