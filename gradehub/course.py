@@ -109,12 +109,31 @@ class ExportConfig:
 
 
 @dataclass(frozen=True)
+class ExchangeLimits:
+    """``[exchange]``: what the hub's exchange service accepts from one student.
+
+    Sizes and counts are per student and assignment; the rate is per student over all
+    assignments (at most ``rate_count`` submissions in any ``rate_window`` seconds).
+    """
+
+    max_submission_bytes: int = 20 * 2**20
+    max_total_bytes: int = 100 * 2**20
+    max_submissions: int = 20
+    rate_count: int = 5
+    rate_window: float = 600.0
+
+    def describe_rate(self) -> str:
+        return f"{self.rate_count} submissions per {self.rate_window / 60:g} min"
+
+
+@dataclass(frozen=True)
 class Assignment:
     id: str
     title: str
     due: dt.datetime | None
     late_policy: LatePolicy
     time_budget: float = 60.0
+    release: dt.datetime | None = None    # listed and fetchable from then on (None: when published)
 
 
 @dataclass(frozen=True)
@@ -138,6 +157,7 @@ class Course:
     tutors: dict[str, tuple[str, ...]] = field(default_factory=dict)
     timezone: str = "UTC"
     export: ExportConfig = field(default_factory=ExportConfig)
+    exchange: ExchangeLimits = field(default_factory=ExchangeLimits)
 
     # --- paths (nbgrader's layout) ---
     def source_dir(self, assignment: str) -> Path:
@@ -236,7 +256,8 @@ def load_course(root: str | Path = ".") -> Course:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
-    _reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export"}, COURSE_FILE)
+    _reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export",
+                           "exchange"}, COURSE_FILE)
 
     course_t = _expect(data, "course", dict, COURSE_FILE)
     _reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
@@ -271,7 +292,7 @@ def load_course(root: str | Path = ".") -> Course:
         where = f"[[assignment]] #{i + 1}"
         if not isinstance(a, dict):
             raise CourseError(f"{where}: expected a table")
-        _reject_unknown(a, {"id", "title", "due", "late_policy", "time_budget"}, where)
+        _reject_unknown(a, {"id", "title", "due", "release", "late_policy", "time_budget"}, where)
         aid = _expect(a, "id", str, where)
         if not _ID_PATTERN.match(aid):
             raise CourseError(f"{where}.id: {aid!r} is not a valid assignment id")
@@ -286,6 +307,7 @@ def load_course(root: str | Path = ".") -> Course:
             late_policy=_parse_late_policy(_expect(a, "late_policy", dict, where, {}),
                                            f"{where}.late_policy", default_policy),
             time_budget=parse_duration(a.get("time_budget", 60), f"{where}.time_budget"),
+            release=_parse_datetime(a["release"], f"{where}.release") if "release" in a else None,
         ))
     tutors_t = _expect(data, "tutors", dict, COURSE_FILE, {})
     tutors = {}
@@ -312,6 +334,7 @@ def load_course(root: str | Path = ".") -> Course:
         tutors=tutors,
         timezone=timezone,
         export=export,
+        exchange=_parse_exchange(_expect(data, "exchange", dict, COURSE_FILE, {})),
     )
 
 
@@ -341,6 +364,29 @@ def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
         raise CourseError(f"{where}.encoding: use utf-8, utf-8-sig (Excel), latin-1 or cp1252")
     return ExportConfig(columns=tuple(columns), delimiter=delimiter, decimal=decimal,
                         exam_bonus_labels=(labels[0], labels[1]), encoding=encoding)
+
+
+def _parse_exchange(table: dict) -> ExchangeLimits:
+    where = "[exchange]"
+    _reject_unknown(table, {"max_submission_size", "max_total_size", "max_submissions", "rate_limit"}, where)
+    d = ExchangeLimits()
+    one = parse_size(table.get("max_submission_size", d.max_submission_bytes), f"{where}.max_submission_size")
+    total = parse_size(table.get("max_total_size", d.max_total_bytes), f"{where}.max_total_size")
+    count = _expect(table, "max_submissions", int, where, d.max_submissions)
+    rate_count, rate_window = d.rate_count, d.rate_window
+    if "rate_limit" in table:
+        text = table["rate_limit"]
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\S.*)", text) if isinstance(text, str) else None
+        if not match:
+            raise CourseError(f"{where}.rate_limit: cannot read {text!r}; write submissions/duration, e.g. \"5/10min\"")
+        rate_count = int(match.group(1))
+        rate_window = parse_duration(match.group(2), f"{where}.rate_limit")
+    if one <= 0 or total <= 0 or count <= 0 or rate_count <= 0 or rate_window <= 0:
+        raise CourseError(f"{where}: sizes, max_submissions and rate_limit must be positive")
+    if total < one:
+        raise CourseError(f"{where}: max_total_size is smaller than max_submission_size")
+    return ExchangeLimits(max_submission_bytes=one, max_total_bytes=total, max_submissions=count,
+                          rate_count=rate_count, rate_window=rate_window)
 
 
 def read_roster(path: Path) -> list[Student]:

@@ -64,8 +64,45 @@ def submit(course: Course, student: str, assignment: str, files: Path, when: dt.
     return dest
 
 
+def staff_accounts(course: Course) -> set[str]:
+    """Tutors (``[tutors]``), instructors (hub settings) and the demo staff accounts: their
+    submissions are tries of the platform, not students' work. Roster students are never staff."""
+    from .hub import DEMO_INSTRUCTOR, DEMO_TUTOR, load_settings, settings_path
+
+    staff = {name for names in course.tutors.values() for name in names}
+    try:
+        accounts = load_settings(settings_path(course.root)).accounts
+        staff |= set(accounts.instructors) | ({DEMO_TUTOR, DEMO_INSTRUCTOR} if accounts.demo else set())
+    except CourseError:
+        staff |= {DEMO_TUTOR, DEMO_INSTRUCTOR}
+    if course.roster_path.is_file():
+        staff -= {s.id for s in course.roster()}
+    return staff
+
+
+def _students_only_collect(staff: set[str]):
+    """nbgrader's collect, leaving out the submissions of ``staff``."""
+    from nbgrader.exchange.default import ExchangeCollect
+
+    class StudentsOnlyCollect(ExchangeCollect):
+        skipped: list[str] = []
+
+        def init_src(self):
+            super().init_src()
+            kept = [r for r in self.src_records if r["username"] not in staff]
+            type(self).skipped = sorted({r["username"] for r in self.src_records} - {r["username"] for r in kept})
+            for name in type(self).skipped:
+                self.log.warning("not collected: %s is a staff account (tutor or instructor)", name)
+            self.src_records = kept
+
+    return StudentsOnlyCollect
+
+
 def collect(course: Course, assignment: str) -> list[str]:
-    """nbgrader collect (newest submission per student) into ``submitted/``; returns students."""
+    """nbgrader collect (newest submission per student) into ``submitted/``; returns students.
+
+    Staff accounts' submissions (:func:`staff_accounts`) stay in the exchange, uncollected.
+    """
     course.assignment(assignment)
     with open_gradebook(course) as gb:
         if course.roster_path.is_file():
@@ -73,7 +110,9 @@ def collect(course: Course, assignment: str) -> list[str]:
     inbound = exchange_root(course) / course.id / "inbound"
     if not inbound.is_dir():
         raise CourseError(f"the exchange has no inbound folder at {inbound}; publish the assignment first")
-    result = _api(course).collect(assignment, update=True)
+    api = _api(course)
+    api.exchange.collect = _students_only_collect(staff_accounts(course))
+    result = api.collect(assignment, update=True)
     if not result.get("success"):
         raise CourseError(f"nbgrader collect failed: {(result.get('log') or '') + (result.get('error') or '')}")
     submitted = course.submitted_dir()

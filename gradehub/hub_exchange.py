@@ -11,8 +11,15 @@ runs; students reach it through this service:
 * **when**: the service stamps the submission time itself (UTC) and ignores any
   ``timestamp.txt`` sent along; the folder name's random suffix makes every submission a new
   folder, so nothing is ever overwritten.
-* **what**: paths are checked (no ``..``, no absolute paths, no links), sizes and file counts
-  are capped, and only released assignments accept submissions.
+* **what**: paths are checked (no ``..``, no absolute paths, no links, no name that is both a
+  file and a folder), and only released assignments accept submissions. A malformed request is
+  a 400, never a 500.
+* **how much**: ``[exchange]`` of ``course.toml`` caps the bytes of one submission and of all of
+  a student's submissions to one assignment (413), the submissions per student and assignment,
+  and their rate per student (429, with ``Retry-After``). The client in the student's server
+  shows the service's message in JupyterLab's Assignments panel.
+* **from when**: an assignment is listed and handed out only from its ``release`` date, unless
+  the instructor released or unreleased it in the formgrader (``gradehub.releases``).
 
 On disk the service writes nbgrader's own layout (``<exchange>/<course>/inbound/<student>+
 <assignment>+<timestamp>+<random>/`` with ``timestamp.txt`` and ``submission_secret.txt``), so
@@ -44,6 +51,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -65,9 +73,35 @@ _SKIP_DIRS = {".ipynb_checkpoints", "__pycache__", "feedback", ".git"}
 class ExchangeRejected(Exception):
     """A request the exchange refuses; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit}".replace(".0 ", " ")
+    return f"{n} bytes"
+
+
+def _parse_stamp(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(text.replace(" UTC", ""), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def _valid_id(name: str) -> bool:
@@ -85,14 +119,76 @@ class ExchangeStore:
     """nbgrader's exchange layout under ``root/course_id``, with per-student access rules."""
 
     def __init__(self, root: Path, course_id: str, *, max_upload: int = 50 * 2**20, max_files: int = 200,
-                 clock=None):
+                 clock=None, course_root: Path | None = None):
         if not _valid_id(course_id):
             raise ValueError(f"invalid course id {course_id!r}")
         self.course_dir = Path(root) / course_id
         self.course_id = course_id
-        self.max_upload = max_upload
+        self.max_upload = max_upload          # the service's own cap; course.toml's [exchange] is within it
         self.max_files = max_files
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.course_root = Path(course_root) if course_root else None
+        self._course: tuple[Any, Any] = (None, None)     # (course.toml's mtime, Course)
+
+    # --- the course: limits and release dates, re-read when course.toml changes
+    def course(self):
+        if self.course_root is None:
+            return None
+        from .course import CourseError, load_course
+        try:
+            mtime = (self.course_root / "course.toml").stat().st_mtime_ns
+        except OSError:
+            return self._course[1]
+        if self._course[0] != mtime:
+            try:
+                self._course = (mtime, load_course(self.course_root))
+            except CourseError as exc:   # keep serving with the last good file
+                print(f"gradehub exchange: course.toml not reloaded: {exc}", file=sys.stderr, flush=True)
+                self._course = (mtime, self._course[1])
+        return self._course[1]
+
+    def limits(self):
+        from .course import ExchangeLimits
+        course = self.course()
+        return course.exchange if course is not None else ExchangeLimits()
+
+    def submission_cap(self) -> int:
+        return min(self.max_upload, self.limits().max_submission_bytes)
+
+    def limits_info(self) -> dict[str, Any]:
+        lim = self.limits()
+        return {"max_submission_bytes": self.submission_cap(), "max_total_bytes": lim.max_total_bytes,
+                "max_submissions": lim.max_submissions, "max_files": self.max_files,
+                "rate_count": lim.rate_count, "rate_window": lim.rate_window}
+
+    def is_visible(self, assignment: str, now: dt.datetime | None = None) -> bool:
+        from .releases import is_released, read_overrides
+        course = self.course()
+        if course is None and not self.course_root:
+            return True       # no course file: whatever is published is released
+        overrides = read_overrides(self.course_root) if self.course_root else {}
+        return is_released(course, assignment, now or self.clock(), overrides)
+
+    def _published(self, assignment: str) -> Path | None:
+        """outbound/<assignment>; a sheet whose release date has come is published from release/."""
+        path = self.outbound / assignment
+        if path.is_dir():
+            return path
+        course = self.course()
+        if course is None or assignment not in {a.id for a in course.assignments}:
+            return None
+        source = course.release_dir(assignment)
+        if not source.is_dir():
+            return None
+        self.outbound.mkdir(parents=True, exist_ok=True)
+        tmp = self.outbound / f".publishing-{secrets.token_hex(8)}"
+        shutil.copytree(source, tmp, symlinks=False,
+                        ignore=shutil.ignore_patterns(*_SKIP_DIRS, "*.pyc"))
+        try:
+            os.rename(tmp, path)
+        except OSError:   # published meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+        return path
 
     @property
     def inbound(self) -> Path:
@@ -114,20 +210,26 @@ class ExchangeStore:
 
     # --- released assignments
     def released(self) -> list[dict[str, Any]]:
-        if not self.outbound.is_dir():
-            return []
+        """The assignments students may see now (published, and released by date or instructor)."""
+        now = self.clock()
+        names = {d.name for d in self.outbound.iterdir() if d.is_dir()} if self.outbound.is_dir() else set()
+        course = self.course()
+        if course is not None:
+            names |= {a.id for a in course.assignments}
         out = []
-        for d in sorted(self.outbound.iterdir()):
-            if d.is_dir() and _valid_id(d.name):
-                out.append({"assignment_id": d.name,
-                            "notebooks": sorted(p.stem for p in d.glob("*.ipynb"))})
+        for name in sorted(n for n in names if _valid_id(n)):
+            if not self.is_visible(name, now):
+                continue
+            d = self._published(name)
+            if d is not None:
+                out.append({"assignment_id": name, "notebooks": sorted(p.stem for p in d.glob("*.ipynb"))})
         return out
 
-    def _released_dir(self, assignment: str) -> Path:
+    def _released_dir(self, assignment: str, now: dt.datetime | None = None) -> Path:
         if not _valid_id(assignment):
             raise ExchangeRejected(400, f"invalid assignment id {assignment!r}")
-        path = self.outbound / assignment
-        if not path.is_dir():
+        path = self._published(assignment) if self.is_visible(assignment, now) else None
+        if path is None:
             raise ExchangeRejected(404, f"assignment {assignment!r} is not released")
         return path
 
@@ -142,36 +244,81 @@ class ExchangeStore:
     # --- submissions
     @staticmethod
     def _clean_path(name: str) -> str:
+        if not isinstance(name, str) or not name or len(name) > 1024:
+            raise ExchangeRejected(400, f"invalid file name {name!r}")
         p = PurePosixPath(name)
-        if (not name or "\\" in name or "\x00" in name or p.is_absolute()
-                or any(part in ("", ".", "..") for part in p.parts)):
+        try:
+            too_long = any(len(part.encode("utf-8")) > 255 for part in name.split("/"))
+        except UnicodeEncodeError:
+            raise ExchangeRejected(400, f"invalid file name {name!r} (not UTF-8)") from None
+        if ("\\" in name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or p.is_absolute()
+                or p.as_posix() != name or too_long or len(p.parts) > 16
+                or any(part in ("", ".", "..") for part in name.split("/"))):
             raise ExchangeRejected(400, f"invalid file name {name!r}")
         if set(p.parts) & _SKIP_DIRS:
             raise ExchangeRejected(400, f"file {name!r} is in a folder that is not submitted")
         return p.as_posix()
 
+    @staticmethod
+    def _check_tree(names: list[str]) -> None:
+        """No name is also a folder of another one (``a.ipynb`` and ``a.ipynb/b``)."""
+        files = set(names)
+        for name in names:
+            parts = name.split("/")
+            for i in range(1, len(parts)):
+                folder = "/".join(parts[:i])
+                if folder in files:
+                    raise ExchangeRejected(400, f"{folder!r} is sent both as a file and as a folder (of {name!r})")
+
+    def _check_quota(self, student: str, assignment: str, size: int, now: dt.datetime) -> None:
+        lim = self.limits()
+        cap = self.submission_cap()
+        if size > cap:
+            raise ExchangeRejected(413, f"this submission has {_size(size)}; the course accepts at most {_size(cap)} "
+                                        "per submission (remove large data files or outputs)")
+        own = self._own_submissions(student, assignment)
+        if len(own) >= lim.max_submissions:
+            raise ExchangeRejected(429, f"you have submitted {assignment} {len(own)} times, as often as the course "
+                                        "accepts; ask your instructor if you need to submit again")
+        used = sum(_tree_bytes(d) for d in own)
+        if used + size > lim.max_total_bytes:
+            raise ExchangeRejected(413, f"your submissions of {assignment} take {_size(used)}; with this one "
+                                        f"({_size(size)}) they would exceed the {_size(lim.max_total_bytes)} the "
+                                        "course keeps per student and assignment")
+        window = dt.timedelta(seconds=lim.rate_window)
+        recent = sorted(t for t in (_parse_stamp(d.name.split("+")[2]) for d in self._own_submissions(student))
+                        if t is not None and now - window < t <= now + dt.timedelta(seconds=5))
+        if len(recent) >= lim.rate_count:
+            wait = max(1, int((recent[-lim.rate_count] + window - now).total_seconds()) + 1)
+            raise ExchangeRejected(429, f"you have submitted {len(recent)} times in the last "
+                                        f"{lim.rate_window / 60:g} min, the most the course accepts "
+                                        f"({lim.describe_rate()}); try again in {wait} s", retry_after=wait)
+
     def submit(self, student: str, assignment: str, files: dict[str, bytes]) -> str:
         """Store a new submission; returns the server's timestamp (nbgrader format, UTC)."""
         if not _valid_id(student):
             raise ExchangeRejected(403, f"{student!r} cannot submit (not a valid student id)")
-        self._released_dir(assignment)
+        now = self.clock().astimezone(dt.timezone.utc)      # one reading: the submission's time
+        self._released_dir(assignment, now)
         if not files:
             raise ExchangeRejected(400, "a submission needs at least one file")
         if len(files) > self.max_files:
             raise ExchangeRejected(413, f"{len(files)} files; at most {self.max_files} are accepted")
-        total = sum(len(v) for v in files.values())
-        if total > self.max_upload:
-            raise ExchangeRejected(413, f"{total} bytes; at most {self.max_upload} are accepted")
         clean = {}
         for name, data in files.items():
             name = self._clean_path(name)
+            if not isinstance(data, (bytes, bytearray)):
+                raise ExchangeRejected(400, f"the contents of {name!r} are not bytes")
             if name in _RESERVED:
                 continue  # the service writes these itself
+            if name in clean:
+                raise ExchangeRejected(400, f"file {name!r} is sent twice")
             clean[name] = data
+        self._check_tree(list(clean))
         if not any(n.endswith(".ipynb") for n in clean):
             raise ExchangeRejected(400, "a submission needs at least one notebook")
+        self._check_quota(student, assignment, sum(len(v) for v in clean.values()), now)
         self.ensure()
-        now = self.clock().astimezone(dt.timezone.utc)
         stamp = now.strftime(TIMESTAMP_FORMAT)
         suffix = base64.urlsafe_b64encode(os.urandom(9)).decode("ascii")
         final = self.inbound / f"{student}+{assignment}+{stamp}+{suffix}"
@@ -180,8 +327,13 @@ class ExchangeStore:
         try:
             for name, data in clean.items():
                 target = tmp / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise ExchangeRejected(507, "the exchange has no space left; tell your instructor") from None
+                    raise ExchangeRejected(400, f"cannot store {name!r}: {exc.strerror}") from None
             (tmp / "timestamp.txt").write_text(stamp, encoding="utf-8")
             (tmp / "submission_secret.txt").write_text(secrets.token_hex(64), encoding="utf-8")
             os.rename(tmp, final)   # never replaces: the name is new
@@ -292,7 +444,14 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
 
         def write_error(self, status_code: int, **kwargs) -> None:
             exc = kwargs.get("exc_info", (None, None, None))[1]
-            message = getattr(exc, "log_message", None) or self._reason
+            message = getattr(exc, "log_message", None)
+            if message and getattr(exc, "args", None):
+                message = message % exc.args
+            elif message:
+                message = message.replace("%%", "%")
+            message = message or self._reason
+            if getattr(exc, "retry_after", None):
+                self.set_header("Retry-After", str(exc.retry_after))
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"message": message, "status": status_code}))
 
@@ -300,12 +459,15 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             try:
                 return fn(*args)
             except ExchangeRejected as exc:
-                raise web.HTTPError(exc.status, str(exc)) from None
+                error = web.HTTPError(exc.status, str(exc).replace("%", "%%"))
+                error.retry_after = exc.retry_after
+                raise error from None
 
     class Assignments(Handler):
         @web.authenticated
         def get(self):
-            self.write_json({"course_id": store.course_id, "assignments": store.released()})
+            self.write_json({"course_id": store.course_id, "assignments": store.released(),
+                             "limits": store.limits_info()})
 
     class Assignment(Handler):
         @web.authenticated
@@ -320,15 +482,47 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             self.write_json({"student_id": self.username,
                              "submissions": store.submissions(self.username, aid)})
 
+    @web.stream_request_body
     class Submit(Handler):
+        """The body is read in chunks and refused (413) as soon as it exceeds the course's cap."""
+
+        def _body_cap(self) -> int:
+            return store.submission_cap() * 4 // 3 + 2**20     # base64, names and JSON around it
+
+        def prepare(self):
+            self._chunks: list[bytes] = []
+            self._received = 0
+            self._too_large = False
+            if self.request.method != "POST":
+                return
+            if not self.current_user:
+                raise web.HTTPError(403)
+            length = self.request.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self._body_cap():
+                self._too_large = True
+                raise web.HTTPError(413, f"this submission has about {_size(int(length) * 3 // 4)}; the course "
+                                         f"accepts at most {_size(store.submission_cap())} per submission")
+
+        def data_received(self, chunk: bytes) -> None:
+            if self._too_large:
+                return
+            self._received += len(chunk)
+            if self._received > self._body_cap():
+                self._too_large = True
+                self._chunks.clear()
+                return
+            self._chunks.append(chunk)
+
         @web.authenticated
         def post(self, assignment):
-            if len(self.request.body) > store.max_upload * 4 // 3 + 65536:
-                raise web.HTTPError(413, "submission too large")
+            if self._too_large:
+                raise web.HTTPError(413, f"the course accepts at most {_size(store.submission_cap())} per submission")
             try:
-                body = json.loads(self.request.body or b"{}")
-            except ValueError:
+                body = json.loads(b"".join(self._chunks) or b"{}")
+            except (ValueError, UnicodeDecodeError):
                 raise web.HTTPError(400, "the body is not JSON") from None
+            if not isinstance(body, dict):
+                raise web.HTTPError(400, "expected a JSON object {\"files\": {path: base64}}")
             files = self.run(_unb64, body.get("files"))
             # body["timestamp"], if a client sends one, is ignored: the time is the server's
             stamp = self.run(store.submit, self.username, assignment, files)
@@ -357,7 +551,9 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             (rf"{prefix}/api/assignments/{aid}/feedback", Feedback),
             (rf"{prefix}/api/submissions", Submissions),
         ]
-    return web.Application(routes, cookie_secret=secrets.token_bytes(32), max_body_size=store.max_upload * 2)
+    # bodies are capped per request by Submit (a 413 with a message, not a dropped connection)
+    return web.Application(routes, cookie_secret=secrets.token_bytes(32),
+                           max_body_size=max(store.max_upload, 2**20) * 2)
 
 
 def serve(argv: list[str] | None = None) -> None:
@@ -383,7 +579,8 @@ def serve(argv: list[str] | None = None) -> None:
 
         course = load_course(args.course_root)
         course_id, root = course.id, exchange_root(course)
-    store = ExchangeStore(root, course_id, max_upload=args.max_upload, max_files=args.max_files)
+    store = ExchangeStore(root, course_id, max_upload=args.max_upload, max_files=args.max_files,
+                          course_root=Path(args.course_root))
     store.ensure()
     url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
@@ -391,7 +588,13 @@ def serve(argv: list[str] | None = None) -> None:
     app = make_app(store, ("/", prefix))
     app.listen(url.port or 80, url.hostname or "127.0.0.1")
     print(f"gradehub exchange for {course_id} at {url.geturl()} (exchange {store.course_dir})", flush=True)
-    ioloop.IOLoop.current().start()
+    loop = ioloop.IOLoop.current()
+    import signal
+    for sig in (signal.SIGINT, signal.SIGTERM):   # the hub's stop: at once, without a traceback
+        loop.asyncio_loop.add_signal_handler(sig, loop.stop)
+    loop.start()
+    sys.stdout.flush()
+    os._exit(0)    # every submission is already on disk (renamed into place); skip the slow teardown
 
 
 # =========================================================================== the client (in servers)
@@ -442,6 +645,9 @@ if _ABCExchange is not None:
                 except ValueError:
                     message = exc.reason
                 self.fail(f"the exchange refused ({exc.code}): {message}")
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                self.fail(f"the exchange closed the connection ({exc}); a submission that is too large "
+                          "is refused like this")
             except (urllib.error.URLError, OSError) as exc:
                 self.fail(f"the exchange at {self.url} does not answer: {exc}")
 
@@ -497,9 +703,15 @@ if _ABCExchange is not None:
                     files[os.path.relpath(path, src).replace(os.sep, "/")] = open(path, "rb").read()
                     if len(files) > self.max_files:
                         self.fail(f"{src} holds more than {self.max_files} files")
-            released = {a["assignment_id"]: a["notebooks"] for a in self.call("GET", "/api/assignments")["assignments"]}
+            listing = self.call("GET", "/api/assignments")
+            released = {a["assignment_id"]: a["notebooks"] for a in listing["assignments"]}
             if aid not in released:
                 self.fail(f"{aid} is not a released assignment of {self.course_id()}")
+            cap = (listing.get("limits") or {}).get("max_submission_bytes")
+            size = sum(len(v) for v in files.values())
+            if cap and size > cap:   # the service refuses it too (413); this spares the upload
+                self.fail(f"this submission has {_size(size)}; the course accepts at most {_size(cap)} "
+                          "per submission (remove large data files or outputs)")
             submitted = {n[:-6] for n in files if n.endswith(".ipynb") and "/" not in n}
             missing = sorted(set(released[aid]) - submitted)
             if missing:

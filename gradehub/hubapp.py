@@ -212,14 +212,27 @@ def prepare_runtime(course: Course, settings: HubSettings) -> Runtime:
 
 
 def ensure_released(course: Course, log: Callable[[str], None] = print) -> list[str]:
-    """Publish every released sheet whose exchange copy is missing or differs; returns their ids."""
+    """Publish every released sheet whose exchange copy is missing or differs; returns their ids.
+
+    Not those the instructor unreleased (``gradehub.releases``), nor those whose release date
+    has not come (the exchange service publishes them then).
+    """
+    import datetime as dt
+
     from .exchange import exchange_root, publish
+    from .releases import is_released, read_overrides
 
     done = []
     outbound = exchange_root(course) / course.id / "outbound"
+    overrides = read_overrides(course.root)
+    now = dt.datetime.now(dt.timezone.utc)
     for a in course.assignments:
         release = course.release_dir(a.id)
         if not release.is_dir():
+            continue
+        if not is_released(course, a.id, now, overrides):
+            state = overrides.get(a.id, {}).get("state")
+            log(f"{a.id} is unreleased by the instructor" if state else f"{a.id} is released on {a.release}")
             continue
         target = outbound / a.id
         if target.is_dir() and _same_tree(release, target):

@@ -43,6 +43,15 @@ c.CourseDirectory.course_id = {course_id!r}
 c.HubExchange.path_includes_course = False
 '''
 
+# The formgrader's Release and Unrelease buttons are remembered (gradehub.releases), so a sheet
+# unreleased there stays unreleased when the hub restarts and publishes release/.
+FORMGRADER_NBGRADER_CONFIG = '''\
+# written by gradehub.singleuser: release/unrelease in the formgrader are recorded
+c = get_config()  # noqa: F821
+c.ExchangeFactory.release_assignment = "gradehub.releases.RecordingReleaseAssignment"
+c.ExchangeFactory.list = "gradehub.releases.RecordingList"
+'''
+
 XSRF_JS = """\
 // gradehub: send the XSRF token with every formgrader request (JupyterHub >= 4.1 checks it on
 // cookie-authenticated GETs as well; without it the formgrader's panels stay blank).
@@ -90,6 +99,8 @@ def write_config(folder: Path, role: str, course_id: str) -> Path:
         json.dumps({"disabledExtensions": {name: True for name in HIDDEN_LAB_PLUGINS}}, indent=1))
     if role == "student":
         (folder / "nbgrader_config.py").write_text(STUDENT_NBGRADER_CONFIG.format(course_id=course_id))
+    else:
+        (folder / "nbgrader_config.py").write_text(FORMGRADER_NBGRADER_CONFIG)
     return folder
 
 

@@ -442,7 +442,9 @@ def test_formgrader_service_config_and_xsrf_patch(tmp_path):
                       "nbgrader.server_extensions.assignment_list": False,
                       "nbgrader.server_extensions.course_list": False,
                       "nbgrader.server_extensions.validate_assignment": False}
-    assert not (folder / "nbgrader_config.py").exists()   # the course's own config applies
+    # the course's own config applies; this one only records release/unrelease (gradehub.releases)
+    nbconf = (folder / "nbgrader_config.py").read_text()
+    assert "gradehub.releases.RecordingList" in nbconf and "CourseDirectory" not in nbconf
     original = handlers.static_path
     try:
         static = patch_formgrader_static(folder)
