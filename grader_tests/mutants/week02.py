@@ -73,11 +73,6 @@ MUTANTS = {
         "    data = f(x_train) + rng.normal(0.0, noise, size=(n_datasets, len(x_train)))\n"
         "    F = (np.asarray(x_test)[:, None] ** np.arange(degree + 1)) @ poly_fit(x_train, data.T, degree)\n"
         "    return float(np.mean(np.abs(F.mean(axis=1) - f(x_test)))), float(np.mean(F.var(axis=1)))",
-        # noise drawn with the transposed shape (other data sets)
-        "def bias_variance(f, x_train, x_test, degree, noise, n_datasets, rng):\n"
-        "    data = f(x_train)[:, None] + rng.normal(0.0, noise, size=(len(x_train), n_datasets))\n"
-        "    F = (np.asarray(x_test)[:, None] ** np.arange(degree + 1)) @ poly_fit(x_train, data, degree)\n"
-        "    return float(np.mean((F.mean(axis=1) - f(x_test)) ** 2)), float(np.mean(F.var(axis=1)))",
         # variance across the test points instead of across the data sets
         "def bias_variance(f, x_train, x_test, degree, noise, n_datasets, rng):\n"
         "    data = f(x_train) + rng.normal(0.0, noise, size=(n_datasets, len(x_train)))\n"
@@ -134,8 +129,6 @@ MUTANTS = {
     "double_descent": [
         # explicit ridge regularisation: no interpolation, other numbers
         _rf("np.linalg.solve(phi_train.T @ phi_train + np.eye(p), phi_train.T @ y_train)"),
-        # W drawn as (p, d) and transposed: other features for the same generator
-        _rf(_LSTSQ, W="rng.normal(size=(p, d)).T"),
         # tanh instead of ReLU
         _rf(_LSTSQ, act="np.tanh({})"),
         # the "test" error on the training data
