@@ -665,3 +665,45 @@ def test_workbook_escapes_text_and_keeps_columns_aligned(tmp_path):
     assert rows[6][:2] == ("=1+1", None) and wb.worksheets[0]["A7"].data_type == "s"
     assert rows[7][0] == "https://x.org" and wb.worksheets[0]["A8"].hyperlink is None
     assert rows[7][1] == pytest.approx(0.3)
+
+
+def test_html_report_runs_no_script_and_escapes_what_people_wrote(course, tmp_path):
+    """Reasons, grantor names and group names reach the page only as text, under a CSP without script."""
+    import base64
+    import hashlib
+    import re
+
+    from gradehub.extensions import grant_extension
+    from gradehub.report import write_reports
+    from gradehub.report.html import _CSS
+    hostile = "<script>alert('x')</script>"
+    grant_extension(course, "bob", "w1", DUE1 + dt.timedelta(days=1), granted_by="<img src=x onerror=alert(1)>",
+                    reason=hostile + '" onmouseover="alert(2)')
+    roster = course.root / "roster.csv"
+    roster.write_text(roster.read_text().replace(",B\n", ",<b onclick=alert(3)>B</b>\n"))
+    from gradehub.course import load_course
+    write_reports(load_course(course.root), tmp_path / "o", plots=False)
+    page = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    from html.parser import HTMLParser
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.seen: set[str] = set()
+
+        def handle_starttag(self, tag, attrs):
+            self.seen |= {tag, *(f"{tag}[{name}]" for name, _ in attrs)}
+
+    parser = Tags()
+    parser.feed(page)
+    assert not [t for t in parser.seen if t in ("script", "iframe", "object", "embed") or "[on" in t], parser.seen
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&quot; onmouseover=&quot;alert(2)" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "&lt;b onclick=alert(3)&gt;B&lt;/b&gt;" in page
+    csp = re.search(r"<meta http-equiv='Content-Security-Policy' content=\"([^\"]+)\">", page).group(1)
+    assert page.index("Content-Security-Policy") < page.index("<style>")      # in force before anything else
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["default-src"] == "'none'" and "script-src" not in directives   # no script at all
+    assert directives["img-src"] == "data:"
+    digest = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+    assert directives["style-src"] == f"'sha256-{digest}'" and f"<style>{_CSS}</style>" in page
+    assert page.count("<style") == 1 and " style=" not in page

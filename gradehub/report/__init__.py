@@ -11,7 +11,7 @@ One module per job, in the order ``gradehub report`` runs them (:func:`write_rep
 | :mod:`.export` | grades.csv per ``[export]`` in course.toml; Parquet |
 | :mod:`.workbook` | grades.xlsx with XlsxWriter |
 | :mod:`.plots` | the four figures, drawn in a forked worker while the workbook is written |
-| :mod:`.html` | report.html |
+| :mod:`.html` | report.html under a strict Content-Security-Policy |
 | :mod:`.write` | :func:`write_reports`: the steps above, with progress |
 
 nbgrader is never imported here (its import alone takes longer than the whole report).
