@@ -15,7 +15,10 @@ Each runs in a fresh process from the course root, as the user runs it:
 - ``nbgrader export``: nbgrader's CSV export of assignment totals.
 
 Wall time and CPU time (user + system, of the child process) are printed for both, with the
-ratio. CPU time is the steadier number on a shared machine. Run:
+ratio. CPU time is the steadier number on a shared machine. With ``--baseline SRC`` (a copy of
+another revision's sources, e.g. ``git archive HEAD~3 gradehub | tar -x -C SRC``) each run of
+``gradehub report`` is followed by one with that revision's ``gradehub`` package, so that
+both see the same load. Run:
 
     .venv/bin/python benchmarks/bench_report.py [--repeat 3] [--students 300] [--keep DIR]
 """
@@ -175,11 +178,11 @@ def build(root: Path, students: int, sheets: int, cells: int, seed: int = 7) -> 
             "grades": len(grade_rows), "extensions": len(ext_rows), "setup_s": round(time.monotonic() - started, 1)}
 
 
-def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+def _timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child) for one run; raises when the command fails."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, "PATH": os.environ["PATH"]})
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -220,6 +223,23 @@ def _api(code: str, *argv: str) -> tuple[float, float]:
     return wall, cpu
 
 
+def _write_json(args, info: dict, results: dict) -> None:
+    """With --json: every run's (wall, CPU) pairs, the medians and the load they were measured under."""
+    if not args.json:
+        return
+    Path(args.json).write_text(json.dumps({
+        **info, "gradehub_report": results["gradehub report"], "write_reports": results["write_reports()"],
+        "nbgrader_export": results["nbgrader export"], "api": results.get("api"),
+        "median_gradehub_wall": statistics.median(w for w, _ in results["gradehub report"]),
+        "median_gradehub_cpu": statistics.median(c for _, c in results["gradehub report"]),
+        **({"baseline": args.baseline, "baseline_gradehub_report": results["baseline gradehub report"],
+            "median_baseline_wall": statistics.median(w for w, _ in results["baseline gradehub report"]),
+            "median_baseline_cpu": statistics.median(c for _, c in results["baseline gradehub report"])}
+           if args.baseline else {}),
+        "loadavg": os.getloadavg(), "cpus": os.cpu_count(),
+        "when": dt.datetime.now(dt.timezone.utc).isoformat()}, indent=1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300)
@@ -230,6 +250,8 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="with --keep: reuse the course built there before")
     parser.add_argument("--keep", metavar="DIR", help="build the course here and keep it")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    parser.add_argument("--baseline", metavar="SRC",
+                        help="a folder holding another revision's gradehub/ package: timed interleaved with this one")
     parser.add_argument("--api", action="store_true",
                         help="also time the two export calls alone (imports and start-up excluded)")
     args = parser.parse_args()
@@ -252,10 +274,18 @@ def main() -> int:
                    "load_course; from gradehub.report import write_reports; c = load_course(sys.argv[1]); "
                    "write_reports(c, Path(sys.argv[1]) / 'reports-lib')", str(root)]
     results = {"gradehub report": [], "write_reports()": [], "nbgrader export": []}
+    runs = [("gradehub report", report_cmd, None), ("write_reports()", library_cmd, None)]
+    if args.baseline:
+        src = str(Path(args.baseline).resolve())
+        if not (Path(src) / "gradehub" / "__init__.py").is_file():
+            raise SystemExit(f"--baseline {src}: no gradehub/ package there")
+        results["baseline gradehub report"] = []
+        runs.insert(1, ("baseline gradehub report", report_cmd[:-1] + [str(root / "reports-baseline")],
+                        {"PYTHONPATH": src}))
     for i in range(args.repeat):
-        for name, cmd in (("gradehub report", report_cmd), ("write_reports()", library_cmd)):
-            results[name].append(_timed(cmd, root))
-            print(f"  {name:16} run {i + 1}: {results[name][-1][0]:7.2f} s wall, "
+        for name, cmd, env in runs:
+            results[name].append(_timed(cmd, root, env))
+            print(f"  {name:24} run {i + 1}: {results[name][-1][0]:7.2f} s wall, "
                   f"{results[name][-1][1]:7.2f} s CPU", flush=True)
     for i in range(args.nbgrader_repeat):
         results["nbgrader export"].append(_timed(export_cmd, root))
@@ -276,6 +306,15 @@ def main() -> int:
     if not results["nbgrader export"]:
         print(f"gradehub report: {g_wall:.2f} s wall, {g_cpu:.2f} s CPU; write_reports(): {l_wall:.2f} s wall, "
               f"{l_cpu:.2f} s CPU (best of {args.repeat}); nbgrader skipped")
+        if args.baseline:
+            b, g = results["baseline gradehub report"], results["gradehub report"]
+            print(f"baseline gradehub report: {min(w for w, _ in b):.2f} s wall, {min(c for _, c in b):.2f} s CPU "
+                  f"(best of {args.repeat}); medians: this {statistics.median(w for w, _ in g):.2f} s wall / "
+                  f"{statistics.median(c for _, c in g):.2f} s CPU, baseline {statistics.median(w for w, _ in b):.2f} "
+                  f"s wall / {statistics.median(c for _, c in b):.2f} s CPU")
+        print(f"load average while measuring: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} CPU(s)")
+        _write_json(args, info, results)
         return 0
     n_wall = min(w for w, _ in results["nbgrader export"])
     n_cpu = min(c for _, c in results["nbgrader export"])
@@ -299,12 +338,7 @@ def main() -> int:
               f"CsvExportPlugin.export() {n_api[0]:.2f} s wall, {n_api[1]:.2f} s CPU; ratio "
               f"{n_api[0] / g_api[0]:.1f} × wall, {n_api[1] / g_api[1]:.1f} × CPU")
         results["api"] = [g_api, n_api]
-    if args.json:
-        Path(args.json).write_text(json.dumps({
-            **info, "gradehub_report": results["gradehub report"], "write_reports": results["write_reports()"],
-            "nbgrader_export": results["nbgrader export"], "api": results.get("api"),
-            "median_gradehub_wall": statistics.median(w for w, _ in results["gradehub report"]),
-            "loadavg": os.getloadavg(), "when": dt.datetime.now(dt.timezone.utc).isoformat()}, indent=1))
+    _write_json(args, info, results)
     if not args.keep:
         shutil.rmtree(root.parent, ignore_errors=True)
     return 0
