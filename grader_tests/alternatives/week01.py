@@ -64,4 +64,20 @@ ALTERNATIVES = {
         "    Xt = np.column_stack([np.ones(len(X)), X])\n"
         "    return (2 * (Xt @ w >= 0) - 1).astype(np.int8)",
     ],
+    "interval": [
+        # closed form: u = tau_hat / tau solves u - log u = 1 + 1/(2N), the two branches of Lambert W
+        "import scipy.special\n"
+        "def likelihood_interval(t):\n    t = np.asarray(t, dtype=float)\n    tau_hat, n = t.mean(), t.size\n"
+        "    arg = -np.exp(-(1.0 + 0.5 / n))\n"
+        "    u_low_tau = -scipy.special.lambertw(arg, -1).real   # u > 1: tau < tau_hat\n"
+        "    u_high_tau = -scipy.special.lambertw(arg, 0).real   # u < 1: tau > tau_hat\n"
+        "    return tau_hat / u_low_tau, tau_hat / u_high_tau",
+        # bisection by hand on Delta NLL written out, as an array
+        "def likelihood_interval(t):\n    t = np.asarray(t, dtype=float)\n    n, tau_hat = t.size, t.mean()\n"
+        "    f = lambda tau: n * (np.log(tau / tau_hat) + tau_hat / tau - 1.0) - 0.5\n"
+        "    def bisect(a, b):\n        for _ in range(200):\n            m = 0.5 * (a + b)\n"
+        "            if (f(m) > 0) == (f(a) > 0):\n                a = m\n            else:\n                b = m\n"
+        "        return 0.5 * (a + b)\n"
+        "    return np.array([bisect(tau_hat / 1000, tau_hat), bisect(tau_hat, 1000 * tau_hat)])",
+    ],
 }

@@ -16,6 +16,16 @@ def perceptron_train(X, y, epochs, lr):
     return w
 '''
 
+_INTERVAL = '''
+import scipy.optimize
+def likelihood_interval(t):
+    t = np.asarray(t, dtype=float)
+    tau_hat = float(mle_tau(t))
+    excess = lambda tau: exponential_nll(tau, t) - exponential_nll(tau_hat, t) - {level}
+    return (scipy.optimize.brentq(excess, tau_hat / 1000, tau_hat),
+            scipy.optimize.brentq(excess, tau_hat, 1000 * tau_hat))
+'''
+
 MUTANTS = {
     "nll": [
         # forgot the normalisation 1/tau
@@ -58,5 +68,14 @@ MUTANTS = {
         _TRAIN + "\ndef perceptron_predict(w, X):\n    return np.sign(w[0] + np.asarray(X) @ w[1:])",
         # strict inequality: points on the boundary never trigger an update
         _TRAIN.replace("<= 0", "< 0") + _PREDICT,
+    ],
+    "interval": [
+        # the parabola: tau_hat -+ sigma_hat
+        "def likelihood_interval(t):\n    tau_hat, sigma = float(mle_tau(t)), float(fisher_error(t))\n"
+        "    return tau_hat - sigma, tau_hat + sigma",
+        # Delta NLL = 1 instead of 1/2
+        _INTERVAL.format(level="1.0"),
+        # Delta of the mean NLL per event instead of the NLL
+        _INTERVAL.format(level="0.5 * len(t)"),
     ],
 }
