@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from .course import CourseError, load_course
 
@@ -113,24 +114,28 @@ def _row_message(result) -> str:
     restored = [n for n in result.notes if "restored cell" in n]
     if restored:
         parts.append(f"{len(restored)} test/read-only cell(s) restored from source")
+    if result.unverified_points:
+        parts.append(f"{result.unverified_points:g} point(s) unverified (old-style tests decided in the kernel)")
     if result.flags:
         parts.append("flagged: " + "; ".join(result.flags))
     return "; ".join(parts)
 
 
 def print_summary(summary) -> None:
-    table = Table(title=f"{summary.assignment}: {len(summary.results)} graded, "
-                        f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
-                        f"{summary.duration:.1f} s")
+    # Every cell is a Text, never markup: messages and flags quote what a kernel sent.
+    reference = (f", reference run {'cached' if summary.reference_cached else f'{summary.reference_duration:.1f} s'}"
+                 if summary.results else "")
+    table = Table(title=Text(f"{summary.assignment}: {len(summary.results)} graded, "
+                             f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
+                             f"{summary.duration:.1f} s{reference}"))
     for col in ("student", "status", "score", "late", "time", "message"):
         table.add_column(col, overflow="fold")
     for r in summary.results:
-        style = _STATUS_STYLE.get(r.status, "")
-        table.add_row(r.student, f"[{style}]{r.status}[/{style}]" if style else r.status,
-                      f"{r.score:g} / {r.max_score:g}", f"-{r.late_penalty:g}" if r.late_penalty else "",
-                      f"{r.duration:.1f} s", _row_message(r))
+        table.add_row(Text(r.student), Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
+                      Text(f"{r.score:g} / {r.max_score:g}"), Text(f"-{r.late_penalty:g}" if r.late_penalty else ""),
+                      Text(f"{r.duration:.1f} s"), Text(_row_message(r)))
     for s in summary.skipped:
-        table.add_row(s.name, "[red]skipped[/red]", "", "", "", s.reason)
+        table.add_row(Text(s.name), Text("skipped", style="red"), "", "", "", Text(s.reason))
     out.print(table)
 
 

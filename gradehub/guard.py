@@ -11,9 +11,10 @@ without earning it, and prints one line naming what it had to restore:
 - the assertion helpers of :mod:`gradehub.testing` and the numpy/torch/math functions
   that tests use (``allclose``, ``isclose``, ``testing.assert_allclose`` ...).
 
-This is a guard, not a proof: code running in the same process can in principle defeat any
-in-process check. What it cannot restore is detected on the host instead: a guard cell whose
-line never arrives means cells no longer run as written, and the tests after it score zero.
+This is a tripwire, not a proof: code running in the same process can defeat any in-process
+check. No point depends on it: verdicts are decided on the host from recorded values (see
+:mod:`gradehub.checks`). What it finds is flagged for a person, and an honest notebook
+(matplotlib, seaborn, tqdm, warnings) is never flagged.
 """
 
 from __future__ import annotations
@@ -76,6 +77,20 @@ def install(token: str) -> None:
         _state["custom_exceptions"] = ip.custom_exceptions
         _state["ip_dict"] = {k: v for k, v in vars(ip).items() if k in _IP_METHODS}
         _state["ip_class"] = type(ip)
+
+
+_LIBRARY_PREFIXES = ("matplotlib", "matplotlib_inline", "IPython", "ipykernel", "ipywidgets", "seaborn",
+                     "tqdm", "plotly", "torch", "numpy", "scipy", "pandas")
+
+
+def _is_library_callback(cb) -> bool:
+    """A callback defined in a library's module file (not in a notebook cell)."""
+    func = getattr(cb, "__func__", cb)
+    code = getattr(func, "__code__", None)
+    module = getattr(func, "__module__", "") or ""
+    filename = getattr(code, "co_filename", "") if code is not None else ""
+    in_library_file = "site-packages" in filename or "dist-packages" in filename or "/lib/python" in filename
+    return in_library_file and module.split(".")[0] in _LIBRARY_PREFIXES
 
 
 def _restore_list(target: list, pristine: list, what: str, found: list[str]) -> None:
@@ -156,7 +171,11 @@ def check(challenge: str) -> None:
         _restore_list(ip.input_transformers_post, _state["post"], "input transformers", found)
         _restore_list(ip.ast_transformers, _state["ast"], "AST transformers", found)
         for name, cbs in ip.events.callbacks.items():
-            _restore_list(cbs, _state["events"].get(name, []), f"'{name}' event callbacks", found)
+            pristine = _state["events"].setdefault(name, [])
+            # Libraries an honest notebook uses register callbacks of their own (matplotlib's
+            # inline backend draws figures in post_execute): accept those as pristine.
+            pristine.extend(cb for cb in cbs if cb not in pristine and _is_library_callback(cb))
+            _restore_list(cbs, pristine, f"'{name}' event callbacks", found)
         if ip.custom_exceptions != _state["custom_exceptions"]:
             found.append("custom exception handler")
             ip.set_custom_exc((), None)
