@@ -49,6 +49,9 @@ ADMIN_SERVICE = "gradehub-admin"
 GRADING_SERVICE = "grading"              # the tutors' grading service (gradehub.tutoring)
 
 PROXY_TIMEOUT_MS = 24 * 3600 * 1000
+HUB_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+           "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+           "frame-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
 
 GROUP_STUDENTS = "students"
 GROUP_TUTORS = "tutors"
@@ -113,6 +116,8 @@ class SpawnerSection:
     offer_profiles: str = "auto"           # auto (not in local mode) | yes | no
     cmd: tuple[str, ...] = ("python3", "-m", "gradehub.singleuser")
     extra_create_kwargs: dict = field(default_factory=dict)    # escape hatch (docker)
+    local_users: str = "auto"              # local: auto | system | shared (gradehub.hub_isolation)
+    homes_root: str = ""                   # local: "" = /var/lib/gradehub/homes/<course>-<hash> as root
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,8 @@ def _validate(s: HubSettings, where: str) -> None:
         raise HubSettingsError(f"{where}: hub.mode: {s.hub.mode!r} is not one of {', '.join(MODES)}")
     if s.spawner.offer_profiles not in ("auto", "yes", "no"):
         raise HubSettingsError(f"{where}: spawner.offer_profiles: use auto, yes or no")
+    if s.spawner.local_users not in ("auto", "system", "shared"):
+        raise HubSettingsError(f"{where}: spawner.local_users: use auto, system or shared")
     if s.gpu.max_servers < 0:
         raise HubSettingsError(f"{where}: gpu.max_servers: must be >= 0")
     if s.spawner.mem_limit < 256 * 2**20 or any(p.mem_limit < 256 * 2**20 for p in s.profiles):
@@ -626,7 +633,8 @@ def apply_spawner(c: Any, course: Course, settings: HubSettings, runtime: Runtim
     profiles = profile_options(settings) if settings.profiles_offered else []
     if settings.hub.mode == "local":
         c.JupyterHub.spawner_class = "gradehub.hub_spawners.LocalCourseSpawner"
-        c.LocalCourseSpawner.home_dir_template = str(runtime.state_dir / "homes" / "{username}")
+        c.LocalCourseSpawner.local_users = s.local_users
+        c.LocalCourseSpawner.homes_root = str(local_homes_root(course, settings, runtime))
         c.LocalCourseSpawner.cmd = [runtime.python, "-m", "gradehub.singleuser"]
         c.LocalCourseSpawner.environment = env
         c.LocalCourseSpawner.profiles = profiles
@@ -662,6 +670,17 @@ def apply_spawner(c: Any, course: Course, settings: HubSettings, runtime: Runtim
         k.mem_limit = s.mem_limit
         k.cpu_limit = s.cpu_limit
         k.profile_list = kubespawner_profiles(settings) if settings.profiles_offered else []
+
+
+def local_homes_root(course: Course, settings: HubSettings, runtime: Runtime) -> Path:
+    """Where the embedded hub's servers get their homes: as root, outside the course root (its
+    folders are closed to the servers' users); otherwise in the state folder."""
+    from .hub_isolation import default_homes_root, effective_mode
+    if settings.spawner.homes_root:
+        return Path(settings.spawner.homes_root)
+    if effective_mode(settings.spawner.local_users) == "system":
+        return default_homes_root(course.id, runtime.state_dir)
+    return runtime.state_dir / "homes"
 
 
 def kubespawner_profiles(settings: HubSettings) -> list[dict[str, Any]]:
@@ -707,6 +726,12 @@ def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime
         c.JupyterHub.cleanup_servers = True
     c.JupyterHub.log_level = h.log_level.upper()
     c.JupyterHub.template_vars = {"announcement_login": f"{course.title} ({course.id})"}
+    # the hub's own pages: nothing from another origin, no plugins, no framing (JupyterHub's
+    # templates need their inline scripts; they render no student content). The formgrader and
+    # the grading service, which do, send stricter policies: gradehub.formgrader, tutoring.service.
+    tornado_settings = dict(c.JupyterHub.tornado_settings) if "tornado_settings" in c.JupyterHub else {}
+    tornado_settings["headers"] = {**tornado_settings.get("headers", {}), "Content-Security-Policy": HUB_CSP}
+    c.JupyterHub.tornado_settings = tornado_settings
 
     a = settings.accounts
     if a.authenticator == "gradehub":

@@ -77,7 +77,8 @@ def server_config(role: str) -> dict:
         extensions = {"nbgrader.server_extensions.formgrader": True,
                       "nbgrader.server_extensions.assignment_list": False,
                       "nbgrader.server_extensions.course_list": False,
-                      "nbgrader.server_extensions.validate_assignment": False}
+                      "nbgrader.server_extensions.validate_assignment": False,
+                      "jupyter_server_mathjax": True}     # local MathJax (gradehub.formgrader)
     else:
         extensions = {"nbgrader.server_extensions.formgrader": False,
                       "nbgrader.server_extensions.course_list": False,
@@ -135,14 +136,22 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(paths)
     if role == "formgrader":
         patch_formgrader_static(folder)
+        from gradehub.formgrader import install   # sanitized pages, CSP, gradehub's feedback
+        install(folder)
     try:
         from jupyterhub.singleuser import main as singleuser_main
     except ImportError:
         print("gradehub.singleuser: jupyterhub is not installed in this environment "
               "(the notebook image needs the jupyterhub package for jupyterhub-singleuser)", file=sys.stderr)
         return 127
-    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
-        argv.append("--allow-root")   # the embedded hub run by root (containers run as uid 1000)
+    if role == "formgrader" and hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
+        # the formgrader is a hub service run by the hub's user; students' servers never run as
+        # root (the embedded hub gives each an OS user of its own, containers run as uid 1000)
+        argv.append("--allow-root")
+    # The hub stops services and servers with SIGINT first; without a terminal Jupyter Server
+    # takes that as KeyboardInterrupt and needs seconds. Make it the quick, clean SIGTERM stop.
+    import signal
+    signal.signal(signal.SIGINT, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
     sys.argv = ["jupyterhub-singleuser", *argv]
     return singleuser_main() or 0
 

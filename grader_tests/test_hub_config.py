@@ -216,7 +216,11 @@ def test_embedded_hub_is_local_sqlite_loopback(course):
     assert c.JupyterHub.hub_ip == "127.0.0.1" and c.JupyterHub.hub_port == 18081
     assert c.JupyterHub.db_url == f"sqlite:///{state / 'jupyterhub.sqlite'}"
     assert c.JupyterHub.spawner_class == "gradehub.hub_spawners.LocalCourseSpawner"
-    assert c.LocalCourseSpawner.home_dir_template == str(state / "homes" / "{username}")
+    from gradehub.hub_isolation import default_homes_root, is_root
+    assert c.LocalCourseSpawner.local_users == "auto"
+    # as root, homes outside the course root (its private folders are closed to the servers' users)
+    assert c.LocalCourseSpawner.homes_root == str(default_homes_root("nat3008", state) if is_root()
+                                                  else state / "homes")
     assert c.LocalCourseSpawner.cmd == ["/venv/bin/python", "-m", "gradehub.singleuser"]
     assert c.LocalCourseSpawner.profiles == []
     assert c.ConfigurableHTTPProxy.command == ["/venv/bin/configurable-http-proxy", "--proxy-timeout=86400000"]
@@ -441,7 +445,8 @@ def test_formgrader_service_config_and_xsrf_patch(tmp_path):
     assert server == {"nbgrader.server_extensions.formgrader": True,
                       "nbgrader.server_extensions.assignment_list": False,
                       "nbgrader.server_extensions.course_list": False,
-                      "nbgrader.server_extensions.validate_assignment": False}
+                      "nbgrader.server_extensions.validate_assignment": False,
+                      "jupyter_server_mathjax": True}      # formulas offline (gradehub.formgrader)
     # the course's own config applies; this one only records release/unrelease (gradehub.releases)
     nbconf = (folder / "nbgrader_config.py").read_text()
     assert "gradehub.releases.RecordingList" in nbconf and "CourseDirectory" not in nbconf
