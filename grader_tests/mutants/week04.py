@@ -59,8 +59,8 @@ MUTANTS = {
         _mutate("scalar", "exponent * self.value ** (exponent - 1)", "exponent * self.value ** exponent"),
         # derivative of cos with the wrong sign
         _mutate("scalar", "[(self, -math.sin(self.value))]", "[(self, math.sin(self.value))]"),
-        # product rule with the local derivatives swapped
-        _mutate("scalar", "[(self, o.value), (o, self.value)]", "[(self, self.value), (o, o.value)]"),
+        # derivative of log taken as the value itself
+        _mutate("scalar", "[(self, 1.0 / self.value)]", "[(self, self.value)]"),
         # no topological order: breadth-first from the output, each node passes on its
         # gradient as soon as it is reached
         _mutate("scalar", "        for node in reversed(order):               # outputs first, inputs last\n"
