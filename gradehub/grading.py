@@ -343,6 +343,10 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
         comments[name] = {v.grade_id: None for v in verdicts}
         for v in verdicts:
             result.cells.append(CellScore(name, v.grade_id, v.points or 0.0, v.max_points, v.needs_manual))
+    if result.unverified_points:
+        # Old-style tests (asserts in the kernel): the kernel decided these points itself.
+        result.notes.append(f"{result.unverified_points:g} point(s) unverified: old-style tests decided "
+                            "in the student's kernel")
     result.max_score = sum(c.max_points or 0 for c in result.cells)
     result.score = sum(c.points for c in result.cells)
     result.duration = float(reply.get("duration", 0.0))

@@ -61,6 +61,13 @@ def test_gradehub_scores_like_nbgrader(tmp_path, nbgrader_scores):
     release(course, "ps1")
     summary = autograde(course, "ps1", jobs=2, sandbox="local")
     assert not summary.platform_failed and len(summary.results) == 2
+    # nbgrader's tests are asserts in the kernel: every point they give is reported as unverified
+    for result in summary.results:
+        auto = [v for v in result.verdicts if v.kind != "manual"]
+        assert auto and {v.kind for v in auto} == {"unverified"}
+        assert result.unverified_points == sum(v.points or 0 for v in auto)
+        if result.unverified_points:
+            assert any("unverified" in n for n in result.notes)
     ours = _scores(course.root / "gradebook.db")
     assert set(ours) == set(nbgrader_scores)
     assert ours == nbgrader_scores
