@@ -664,6 +664,7 @@ def test_workbook_escapes_text_and_keeps_columns_aligned(tmp_path):
     # text stays text: no formula, no hyperlink
     assert rows[6][:2] == ("=1+1", None) and wb.worksheets[0]["A7"].data_type == "s"
     assert rows[7][0] == "https://x.org" and wb.worksheets[0]["A8"].hyperlink is None
+    assert rows[8][0] == "_x0041_"            # not Excel's escape for "A"
     assert rows[7][1] == pytest.approx(0.3)
 
 
