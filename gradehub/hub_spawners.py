@@ -5,8 +5,10 @@ many GPU servers run at once (``[gpu].max_servers``). The cap is counted in the 
 servers that survive a hub restart are counted again when their state is loaded.
 
 * :class:`LocalCourseSpawner`: the embedded default (``gradehub hub``). Single-user servers
-  are local processes of the hub's own OS user, each with a home folder under the course's
-  state folder. No isolation between users: a laptop demo, not a multi-user deployment.
+  are local processes, each as an OS user of its own (``gh-<name>``, made on demand) with a
+  private home, when the hub runs as root (``gradehub.hub_isolation``); a hub that is not root
+  refuses to start servers unless ``[spawner].local_users = "shared"`` (every server as the
+  hub's own user: no isolation at all, for trying it out alone).
 * :class:`CourseDockerSpawner`: DockerSpawner with the notebook image, a named home volume
   per user, memory/CPU limits, and GPU device requests for the GPU profile. On
   ``network_name = "host"`` every server gets a free port on 127.0.0.1.
@@ -15,12 +17,17 @@ servers that survive a hub restart are counted again when their state is loaded.
 from __future__ import annotations
 
 import html
+import os
 from typing import Any, ClassVar
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from pathlib import Path
+
+from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Dict, Int, List, Unicode, default
+
+from . import hub_isolation
 from traitlets.config import LoggingConfigurable
 
 
@@ -102,10 +109,67 @@ class ProfilesMixin(LoggingConfigurable):
         return state
 
 
-class LocalCourseSpawner(ProfilesMixin, SimpleLocalProcessSpawner):
-    """Local processes, one home folder per user under the course's state folder."""
+class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
+    """Local processes: as an OS user of their own (hub as root), or refused (see the module)."""
+
+    local_users = Unicode("auto", config=True, help="auto | system | shared (gradehub.hub_isolation)")
+    homes_root = Unicode(config=True, help="the users' homes: <homes_root>/<username>")
+    # the hub stops within seconds (SIGTERM): a server gets 2 s to stop on SIGINT, then TERM, KILL
+    interrupt_timeout = Int(2, config=True)
+    term_timeout = Int(2, config=True)
+    kill_timeout = Int(1, config=True)
+
+    @property
+    def home_dir(self) -> str:
+        return str(Path(self.homes_root) / self.user.name)
+
+    def _isolation(self) -> str:
+        return hub_isolation.effective_mode(self.local_users)
+
+    _runnable: ClassVar[set[tuple[str, int]]] = set()    # (interpreter, uid) that passed the check
+
+    def _prepare_user(self, env: dict[str, str]) -> tuple[int, int] | None:
+        mode = self._isolation()
+        if mode == "refuse":
+            raise web.HTTPError(403, hub_isolation.REFUSAL)
+        if mode == "shared":
+            Path(self.home_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+            return None
+        try:
+            uid, gid = hub_isolation.ensure_system_user(self.user.name, Path(self.home_dir))
+            hub_isolation.prepare_home(Path(self.homes_root), self.user.name, uid, gid)
+            if (self.cmd[0], uid) not in self._runnable:
+                hub_isolation.check_runnable(self.cmd[0], uid, gid, Path(self.home_dir), env)
+                self._runnable.add((self.cmd[0], uid))
+        except hub_isolation.IsolationError as exc:
+            self.log.error("cannot start %s's server: %s", self.user.name, exc)
+            raise web.HTTPError(500, str(exc).replace("%", "%%")) from None
+        return uid, gid
+
+    def make_preexec_fn(self, name):
+        ids = getattr(self, "_ids", None)
+        home = self.home_dir
+        if ids is None:       # shared: the hub's own user
+            def preexec():
+                os.umask(0o077)
+                os.chdir(home)
+            return preexec
+        return hub_isolation.drop_privileges(ids[0], ids[1], home)
+
+    def user_env(self, env):
+        import getpass
+        env["USER"] = hub_isolation.system_username(self.user.name) if getattr(self, "_ids", None) else getpass.getuser()
+        env["HOME"] = self.home_dir
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    async def move_certs(self, paths):
+        return paths
 
     async def start(self):
+        import asyncio
+        self._ids = None
+        self._ids = await asyncio.to_thread(self._prepare_user, dict(self.get_env()))
         profile = self.selected_profile()
         self._take_gpu_slot(profile)
         self._current_profile = profile

@@ -317,7 +317,20 @@ def prepare(course: Course, settings: HubSettings, *, demo_passwords: dict[str, 
     ensure_gradebook_students(course, accounts)
     ensure_gradebook_assignments(course, log=out)
     ensure_released(course, log=out)
+    ensure_private(course, settings, runtime, out)
     return runtime, roster, changes
+
+
+def ensure_private(course: Course, settings: HubSettings, runtime: Runtime,
+                   out: Callable[[str], None] = print) -> None:
+    """Servers as OS users of their own (hub as root): the hub's and the course's private state
+    get no permissions for others (``gradehub.hub_isolation.lock_down``)."""
+    from .hub_isolation import effective_mode, lock_down
+    if settings.hub.mode != "local" or effective_mode(settings.spawner.local_users) != "system":
+        return
+    changed = lock_down(course, runtime.state_dir, runtime.exchange_dir, gradebook_url(course))
+    if changed:
+        out(f"closed to the servers' users: {', '.join(str(p) for p in changed)}")
 
 
 def run_hub(course: Course, *, settings_file: str | None = None, port: int | None = None,
@@ -346,15 +359,81 @@ def run_hub(course: Course, *, settings_file: str | None = None, port: int | Non
         out(f"no roster at {course.roster_path}: only the demo accounts exist")
     sys.stdout.flush()
 
-    from jupyterhub.app import JupyterHub
-
     (runtime.state_dir / "hub-api-url").write_text(url + "hub/api\n")
     empty = runtime.state_dir / "jupyterhub_config.py"
     empty.write_text("# gradehub hub configures JupyterHub in-process (gradehub.hub.apply_config)\n")
     os.chdir(runtime.state_dir)
-    JupyterHub.instance(config=c)          # launch_instance() picks up this instance
-    JupyterHub.launch_instance(argv=[f"--config={empty}"])
+    hub_class = course_hub_class()
+    hub_class.instance(config=c)           # launch_instance() picks up this instance
+    hub_class.launch_instance(argv=[f"--config={empty}"])
     return 0
+
+
+SERVICE_STOP_SECONDS = 3.0
+
+
+def course_hub_class():
+    """JupyterHub, stopping within seconds on SIGTERM.
+
+    JupyterHub stops its managed services one after the other, each with SIGINT and up to 10 s
+    of waiting, while still polling them: a service that exits on its own meanwhile is started
+    again (and fails: ``'NoneType' object has no attribute 'proto'``). Here every service stops
+    being polled first, they and the local servers get SIGTERM at once, services SIGKILL after
+    a few seconds; then JupyterHub's own cleanup stops what is left (seconds, not minutes).
+    """
+    import asyncio
+    import signal
+    import time
+
+    from jupyterhub.app import JupyterHub
+
+    class CourseHub(JupyterHub):
+        async def cleanup(self):
+            procs = []
+            for service in self._service_map.values():
+                spawner = getattr(service, "spawner", None) if service.managed else None
+                if spawner is None:
+                    continue
+                spawner.stop_polling()
+                proc = getattr(spawner, "proc", None)
+                if proc is not None and proc.poll() is None:
+                    try:
+                        proc.send_signal(signal.SIGTERM)
+                        procs.append(proc)
+                    except ProcessLookupError:
+                        pass
+            for user in self.users.values():     # servers start stopping meanwhile
+                for spawner in user.spawners.values():
+                    pid = getattr(spawner, "pid", 0) if spawner.active else 0
+                    if pid:
+                        try:
+                            os.kill(pid, signal.SIGTERM)
+                        except (ProcessLookupError, PermissionError):
+                            pass
+            deadline = time.monotonic() + SERVICE_STOP_SECONDS
+            while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            for p in procs:
+                if p.poll() is None:
+                    self.log.warning("service process %s did not stop in %.0f s: killed", p.pid, SERVICE_STOP_SECONDS)
+                    p.kill()
+            await super().cleanup()
+
+        async def shutdown_cancel_tasks(self, sig=None):
+            if sig is None:
+                return await super().shutdown_cancel_tasks(sig)
+            self.log.critical("Received signal %s, initiating shutdown...", sig.name)
+            await self.cleanup()
+            # Everything is stopped, the database committed, the pid file removed: exit now. The
+            # interpreter's own teardown of a hub's thousands of modules took seconds on a loaded
+            # machine, for nothing.
+            import logging
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+
+    return CourseHub
 
 
 # --------------------------------------------------------------------------- sync-roster

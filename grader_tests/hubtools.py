@@ -67,15 +67,42 @@ def hub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def servers_can_run_python() -> list[str]:
+    """As root the embedded hub runs every server as an OS user of its own, which must be able to
+    run this interpreter: on a test machine, give "others" traverse permission (o+x, not read)
+    on the folders above it that lack it (e.g. /root holding pyenv). Returns what changed."""
+    import stat
+    changed = []
+    if os.geteuid() != 0:
+        return changed
+    for target in (Path(sys.executable).resolve(), BIN.resolve()):
+        for folder in reversed(target.parents):
+            mode = stat.S_IMODE(os.stat(folder).st_mode)
+            if not mode & stat.S_IXOTH:
+                os.chmod(folder, mode | stat.S_IXOTH)
+                changed.append(str(folder))
+    return changed
+
+
 class Hub:
-    """`gradehub hub` started as a process group; stopped with SIGTERM, then SIGKILL."""
+    """`gradehub hub` started as a process group; stopped with SIGTERM, then SIGKILL.
+
+    As root, servers get homes in a temp folder of their own (removed by :meth:`stop`)."""
 
     def __init__(self, root: Path, port: int, env: dict[str, str] | None = None):
+        import tempfile
         self.root = root
         self.port = port
         self.url = f"http://127.0.0.1:{port}/"
         self.log_path = root.parent / f"hub-{port}.log"
         self._log = open(self.log_path, "w")
+        env = dict(env or {})
+        self.homes = None
+        if os.geteuid() == 0 and "GRADEHUB_HUB__SPAWNER__HOMES_ROOT" not in env:
+            servers_can_run_python()
+            self.homes = Path(tempfile.mkdtemp(prefix="gradehub-homes-", dir="/tmp"))
+            os.chmod(self.homes, 0o711)
+            env["GRADEHUB_HUB__SPAWNER__HOMES_ROOT"] = str(self.homes)
         self.proc = subprocess.Popen([str(BIN / "gradehub"), "hub", "--course-root", str(root), "--port", str(port)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=hub_env(env),
                                      start_new_session=True)
@@ -149,6 +176,8 @@ class Hub:
             except psutil.NoSuchProcess:
                 pass
         self._log.close()
+        if self.homes is not None:
+            shutil.rmtree(self.homes, ignore_errors=True)
 
 
 def login(hub_url: str, user: str, password: str):
