@@ -60,6 +60,15 @@ ALTERNATIVES = {
         "    pos = (1 - bkg_eff) * (len(s) - 1)\n    lo = int(np.floor(pos))\n"
         "    hi = min(lo + 1, len(s) - 1)\n    cut = s[lo] + (pos - lo) * (s[hi] - s[lo])\n"
         "    return float(np.mean(np.asarray(score_sig, dtype=np.float32) > cut))",
+        # another quantile convention (the nearest order statistic) and ">="
+        "def signal_efficiency(score_sig, score_bkg, bkg_eff):\n"
+        "    cut = np.quantile(score_bkg, 1 - bkg_eff, method='nearest')\n"
+        "    return float(np.mean(np.asarray(score_sig) >= cut))",
+        # the empirical CDF's inverse: keep the n_b * bkg_eff highest background scores
+        "def signal_efficiency(score_sig, score_bkg, bkg_eff):\n"
+        "    b = np.sort(score_bkg)[::-1]\n    k = int(round(bkg_eff * len(b)))\n"
+        "    cut = b[k] if k < len(b) else -np.inf\n"
+        "    return float(np.mean(np.asarray(score_sig) > cut))",
     ],
     "mlp": [
         # explicit per-layer backward pass with einsum; relu' as a float mask
