@@ -34,7 +34,8 @@ from .extensions import read_extensions
 from .late import late_penalty
 from .checks import notebook_verdicts
 from .metadata import is_solution, nbgrader_meta
-from .protocol import UNVERIFIED, Verdict, read_records, verdicts_to_json
+from .protocol import (UNVERIFIED, DataFile, Job, JobRun, NotebookJob, NotebookRun, Verdict, read_records,
+                       verdicts_to_json)
 from .reference import REFERENCE_ID, Reference, ReferenceError, reference_key, run_reference
 from .sandbox.base import Outcome, SandboxUnavailable, get_sandbox
 
@@ -174,23 +175,22 @@ class _Worker:
         log.close()
         return self.proc
 
-    def run(self, spec: dict, timeout: float) -> dict:
+    def run(self, job: Job, timeout: float) -> JobRun:
         proc = self.proc if self.proc and self.proc.poll() is None else self._start()
         try:
-            proc.stdin.write((json.dumps(spec) + "\n").encode())
+            proc.stdin.write((job.to_json() + "\n").encode())
             proc.stdin.flush()
             ready, _, _ = select.select([proc.stdout], [], [], timeout)
             line = proc.stdout.readline() if ready else b""
         except (BrokenPipeError, OSError):
             line = b""
         if line:
-            return json.loads(line)
+            return JobRun.from_json(line)
         code = proc.poll()
         self.stop()
         if code is None:
-            return {"key": spec["key"], "crash": f"the grading worker did not answer within {timeout:.0f} s"}
-        return {"key": spec["key"], "crash": f"the grading worker stopped (exit code {code}) "
-                                              "while executing this submission"}
+            return JobRun(job.key, crash=f"the grading worker did not answer within {timeout:.0f} s")
+        return JobRun(job.key, crash=f"the grading worker stopped (exit code {code}) while executing this submission")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -216,10 +216,10 @@ class WorkerPool:
         for w in self._all:
             self._idle.put(w)
 
-    def run(self, spec: dict, timeout: float) -> dict:
+    def run(self, job: Job, timeout: float) -> JobRun:
         worker = self._idle.get()
         try:
-            return worker.run(spec, timeout)
+            return worker.run(job, timeout)
         finally:
             self._idle.put(worker)
 
@@ -269,74 +269,61 @@ def _notebook_names(course: Course, assignment: str) -> list[str]:
     return names
 
 
-def _data_files(course: Course, assignment: str) -> list[dict]:
+def _data_files(course: Course, assignment: str) -> list[DataFile]:
     release = course.release_dir(assignment)
-    return [{"name": str(p.relative_to(release)), "path": str(p)}
+    return [DataFile(str(p.relative_to(release)), str(p))
             for p in sorted(release.rglob("*"))
             if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts]
 
 
-def _job_spec(course: Course, sub: Submission, names: list[str], out_dir: Path, sandbox_name: str,
-              sandbox_options: dict, threads: int, gpus: bool) -> dict:
+def _job(course: Course, sub: Submission, names: list[str], out_dir: Path, sandbox_name: str,
+         sandbox_options: dict, threads: int, gpus: bool) -> Job:
     notebooks = []
     for name in names:
         candidate = sub.path / f"{name}.ipynb"
-        notebooks.append({
-            "name": name,
-            "submitted": str(candidate) if (candidate.exists() or candidate.is_symlink()) else None,
-            "source": str(course.source_dir(sub.assignment) / f"{name}.ipynb"),
-            "release": str(course.release_dir(sub.assignment) / f"{name}.ipynb"),
-        })
-    return {
-        "key": f"{sub.student}/{sub.assignment}",
-        "label": f"{sub.assignment}-{sub.student}",
-        "notebooks": notebooks,
-        "data_files": _data_files(course, sub.assignment),
-        "out_dir": str(out_dir),
-        "limits": asdict(course.limits),
-        "sandbox": {"name": sandbox_name, "options": sandbox_options},
-        "threads": threads,
-        "gpus": gpus,
-    }
+        notebooks.append(NotebookJob(
+            name=name,
+            submitted=str(candidate) if (candidate.exists() or candidate.is_symlink()) else None,
+            source=str(course.source_dir(sub.assignment) / f"{name}.ipynb"),
+            release=str(course.release_dir(sub.assignment) / f"{name}.ipynb"),
+        ))
+    return Job(key=f"{sub.student}/{sub.assignment}", label=f"{sub.assignment}-{sub.student}",
+               notebooks=notebooks, data_files=_data_files(course, sub.assignment), out_dir=str(out_dir),
+               limits=asdict(course.limits), sandbox={"name": sandbox_name, "options": sandbox_options},
+               threads=threads, gpus=gpus)
 
 
-def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox_name: str,
+def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandbox_name: str,
             gb, reference: Reference, sources: dict[str, nbformat.NotebookNode],
             extension_until: dt.datetime | None = None) -> GradeResult:
     """Score one worker reply, then write autograded/ and the gradebook."""
     assignment = course.assignment(sub.assignment)
     result = GradeResult(sub.student, sub.assignment, "graded", "")
-    if "error" in reply or "crash" in reply:
-        result.platform_error = "error" in reply
-        result.status = "error" if "error" in reply else "failed"
-        result.message = (reply.get("crash") or
-                          "the platform failed on this submission: " + reply["error"].strip().splitlines()[-1])
+    if reply.failed:
+        result.platform_error = reply.error is not None
+        result.status = "error" if reply.error is not None else "failed"
+        result.message = reply.failure()
         # Grade as nothing ran, so the gradebook still shows a zero with a reason.
-        reply = {"notebooks": [{"name": n, "outcome": Outcome.INVALID.value, "message": result.message,
-                                "executed": None, "cells": {}, "notes": [], "flags": []}
-                               for n in _notebook_names(course, sub.assignment)], "duration": 0.0}
+        reply = JobRun(reply.key, [NotebookRun(n, Outcome.INVALID.value, result.message)
+                                   for n in _notebook_names(course, sub.assignment)])
     scores: dict[str, dict[str, tuple[float | None, bool]]] = {}
     comments: dict[str, dict[str, str | None]] = {}
     messages: list[str] = []
-    for entry in reply["notebooks"]:
-        name = entry["name"]
-        outcome = Outcome(entry["outcome"])
-        result.notes.extend(f"{name}: {n}" for n in entry.get("notes", []))
-        result.flags.extend(entry.get("flags", []))
-        if outcome is not Outcome.COMPLETED:
-            messages.append(entry["message"])
-        elif entry.get("message"):
-            messages.append(entry["message"])
-        if entry.get("output_capped"):
+    for run in reply.notebooks:
+        name = run.name
+        result.notes.extend(f"{name}: {n}" for n in run.notes)
+        result.flags.extend(run.flags)
+        if run.message:
+            messages.append(run.message)
+        if run.output_capped:
             result.notes.append(f"{name}: output was cut at {course.limits.output_bytes} bytes")
-        if entry.get("executed"):
-            nb = nbformat.read(entry["executed"], as_version=4)
-            verdicts, _problems = notebook_verdicts(name, sources[name], nb, entry.get("statuses", {}),
-                                                    read_records(entry.get("records")),
+        if run.executed:
+            nb = nbformat.read(run.executed, as_version=4)
+            verdicts, _problems = notebook_verdicts(name, sources[name], nb, run.statuses, read_records(run.records),
                                                     reference.records.get(name, {}))
         else:
             verdicts = [Verdict(name, gid, 0.0, pts, "manual" if solution else UNVERIFIED, False,
-                                entry.get("message") or "not run")
+                                run.message or "not run")
                         for gid, pts, solution in _graded_cells_of(sources[name])]
         result.verdicts.extend(verdicts)
         scores[name] = {v.grade_id: (v.points, v.needs_manual) for v in verdicts}
@@ -349,8 +336,8 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
                             "in the student's kernel")
     result.max_score = sum(c.max_points or 0 for c in result.cells)
     result.score = sum(c.points for c in result.cells)
-    result.duration = float(reply.get("duration", 0.0))
-    outcomes = {Outcome(e["outcome"]) for e in reply["notebooks"]}
+    result.duration = reply.duration
+    outcomes = {Outcome(run.outcome) for run in reply.notebooks}
     if result.status == "graded":
         if Outcome.INVALID in outcomes:
             result.status = "invalid"
@@ -359,7 +346,7 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
         elif any(c.needs_manual for c in result.cells):
             result.status = "needs_manual"
     result.message = result.message or "; ".join(m for m in messages if m) or "graded"
-    if any(Outcome(e["outcome"]) is Outcome.SANDBOX_ERROR for e in reply["notebooks"]):
+    if Outcome.SANDBOX_ERROR in outcomes:
         result.platform_error = True
 
     penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score,
@@ -370,10 +357,9 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
     staging = course.state_dir / "tmp" / f"{sub.student}-{sub.assignment}-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for entry in reply["notebooks"]:
-        if entry.get("executed"):
-            shutil.copyfile(entry["executed"], staging / f"{entry['name']}.ipynb")
-        entry.pop("records", None)   # a path in the work dir; the verdicts are what stays
+    for run in reply.notebooks:
+        if run.executed:
+            shutil.copyfile(run.executed, staging / f"{run.name}.ipynb")
     if (sub.path / "timestamp.txt").is_file() and sub.timestamp is not None:
         (staging / "timestamp.txt").write_text(str(sub.timestamp), encoding="utf-8")
     (staging / RESULT_FILE).write_text(json.dumps({
@@ -381,7 +367,9 @@ def _finish(course: Course, sub: Submission, reply: dict, out_dir: Path, sandbox
         "message": result.message, "score": result.score, "max_score": result.max_score,
         "late_penalty": result.late_penalty, "late_policy": penalty.policy,
         "notes": result.notes, "flags": result.flags, "sandbox": sandbox_name,
-        "submitted_at": _iso(sub.timestamp), "notebooks": reply["notebooks"],
+        "submitted_at": _iso(sub.timestamp),
+        # work-dir paths (executed, records) are gone after the run; the verdicts are what stays
+        "notebooks": [{**asdict(run), "executed": None, "records": None} for run in reply.notebooks],
         "verdicts": verdicts_to_json(result.verdicts),
     }, indent=1, default=str), encoding="utf-8")
     # 2. ... the gradebook in one transaction ...
@@ -459,12 +447,12 @@ def autograde(
             # same thread count as the students' runs, before any of them.
             ref_sub = Submission(REFERENCE_ID, assignment, course.source_dir(assignment), None)
             ref_out = work_root / "reference"
-            ref_spec = _job_spec(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus)
-            ref_spec["label"] = f"{assignment}-reference"
-            key = reference_key(course, assignment, names, ref_spec["data_files"],
+            ref_job = _job(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus)
+            ref_job.label = f"{assignment}-reference"
+            key = reference_key(course, assignment, names, ref_job.data_files,
                                 {**backend.describe(), "threads": threads, "gpus": gpus})
             try:
-                reference = run_reference(course, assignment, names, key, lambda: pool.run(ref_spec, timeout))
+                reference = run_reference(course, assignment, names, key, lambda: pool.run(ref_job, timeout))
             except ReferenceError as exc:
                 raise GradingError(str(exc)) from None
             summary.reference_duration = reference.duration
@@ -473,8 +461,8 @@ def autograde(
                 futures = {}
                 for sub in todo:
                     out_dir = work_root / f"{sub.student}-{sub.assignment}"
-                    spec = _job_spec(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus)
-                    futures[ex.submit(pool.run, spec, timeout)] = (sub, out_dir)
+                    job = _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus)
+                    futures[ex.submit(pool.run, job, timeout)] = (sub, out_dir)
                 done = 0
                 for future in as_completed(futures):
                     sub, out_dir = futures[future]

@@ -197,3 +197,93 @@ def verdicts_from_json(data: Any) -> list[Verdict]:
                            max_points=float(item.get("max_points", 0.0)), kind=str(item.get("kind", UNVERIFIED)),
                            passed=item.get("passed"), reason=str(item.get("reason", ""))))
     return out
+
+
+# ----------------------------------------------------------------------------- worker jobs
+
+
+@dataclass
+class NotebookJob:
+    name: str
+    submitted: str | None           # None: the student did not submit this notebook
+    source: str
+    release: str
+
+
+@dataclass
+class DataFile:
+    name: str                       # relative path in the job directory
+    path: str
+
+
+@dataclass
+class Job:
+    """One submission for a grading worker: what to sanitize and run, where, under which limits."""
+
+    key: str
+    label: str
+    notebooks: list[NotebookJob]
+    data_files: list[DataFile]
+    out_dir: str
+    limits: dict[str, Any]
+    sandbox: dict[str, Any]
+    threads: int = 1
+    gpus: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Job":
+        data = json.loads(text)
+        data["notebooks"] = [NotebookJob(**n) for n in data["notebooks"]]
+        data["data_files"] = [DataFile(**d) for d in data["data_files"]]
+        return cls(**data)
+
+
+@dataclass
+class NotebookRun:
+    """How one notebook of a submission went: sanitizing, execution, and where its results lie."""
+
+    name: str
+    outcome: str                                    # a sandbox Outcome value
+    message: str = ""
+    notes: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    executed: str | None = None                     # the executed notebook (host path)
+    records: str | None = None                      # what its test cells recorded (host path)
+    statuses: dict[str, str] = field(default_factory=dict)   # grade id -> how the kernel ended the cell
+    cells: dict[str, dict] = field(default_factory=dict)
+    output_capped: bool = False
+    failed_cell: str | None = None
+    duration: float = 0.0
+    flags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobRun:
+    """A worker's answer for one :class:`Job`; ``error``/``crash`` say the platform failed."""
+
+    key: str
+    notebooks: list[NotebookRun] = field(default_factory=list)
+    duration: float = 0.0
+    sandbox: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None        # a traceback from the worker (a platform failure)
+    crash: str | None = None        # the worker died or did not answer
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or self.crash is not None
+
+    def failure(self) -> str:
+        return self.crash or ("the platform failed on this submission: "
+                              + (self.error or "").strip().splitlines()[-1] if self.error else "")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobRun":
+        data = json.loads(text)
+        data["notebooks"] = [NotebookRun(**n) for n in data.get("notebooks", [])]
+        return cls(**data)

@@ -22,7 +22,7 @@ import nbformat
 from . import testing
 from .checks import notebook_verdicts
 from .course import Course
-from .protocol import NotebookRecords, Verdict, read_records, write_records
+from .protocol import DataFile, JobRun, NotebookRecords, Verdict, read_records, write_records
 from .sandbox.base import Outcome
 
 REFERENCE_ID = "(reference)"
@@ -40,14 +40,14 @@ class Reference:
     cached: bool = False
 
 
-def reference_key(course: Course, assignment: str, names: list[str], data_files: list[dict],
+def reference_key(course: Course, assignment: str, names: list[str], data_files: list[DataFile],
                   sandbox: dict[str, Any]) -> str:
     digest = hashlib.sha256()
     for name in names:
         digest.update((course.source_dir(assignment) / f"{name}.ipynb").read_bytes())
     for data in data_files:
-        digest.update(data["name"].encode())
-        digest.update(Path(data["path"]).read_bytes())
+        digest.update(data.name.encode())
+        digest.update(Path(data.path).read_bytes())
     digest.update(Path(testing.__file__).read_bytes())
     digest.update(json.dumps(sandbox, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:32]
@@ -92,21 +92,20 @@ def check_reference(course: Course, assignment: str, records: dict[str, Notebook
 
 
 def run_reference(course: Course, assignment: str, names: list[str], key: str,
-                  run_job: Callable[[], dict]) -> Reference:
+                  run_job: Callable[[], JobRun]) -> Reference:
     """The cached reference, or a fresh run through ``run_job`` (a worker job on the source)."""
     cached = load_cached(course, assignment, names, key)
     if cached is not None:
         return Reference(cached, check_reference(course, assignment, cached), cached=True)
     reply = run_job()
-    if "error" in reply or "crash" in reply:
-        detail = reply.get("crash") or reply["error"].strip().splitlines()[-1]
-        raise ReferenceError(f"the reference solution of {assignment} could not be run: {detail}")
+    if reply.failed:
+        raise ReferenceError(f"the reference solution of {assignment} could not be run: {reply.failure()}")
     records: dict[str, NotebookRecords] = {}
-    for entry in reply["notebooks"]:
-        if entry["outcome"] != Outcome.COMPLETED.value:
-            raise ReferenceError(f"the reference solution of {assignment} ({entry['name']}.ipynb) did not "
-                                 f"complete in the sandbox: {entry.get('message') or entry['outcome']}")
-        records[entry["name"]] = read_records(Path(entry["records"]))
+    for run in reply.notebooks:
+        if run.outcome != Outcome.COMPLETED.value or run.records is None:
+            raise ReferenceError(f"the reference solution of {assignment} ({run.name}.ipynb) did not "
+                                 f"complete in the sandbox: {run.message or run.outcome}")
+        records[run.name] = read_records(Path(run.records))
     verdicts = check_reference(course, assignment, records)
     store(course, assignment, records, key)
-    return Reference(records, verdicts, float(reply.get("duration", 0.0)))
+    return Reference(records, verdicts, reply.duration)

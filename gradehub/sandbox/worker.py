@@ -11,7 +11,6 @@ Worker and grader share trust (both are ours); the kernel they drive does not.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
@@ -22,14 +21,13 @@ import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import nbformat
 
 from ..course import Limits
 from ..sanitize import sanitize
 from .base import Execution, Outcome, SandboxJob, die_with_parent, get_sandbox
-from ..protocol import write_records
+from ..protocol import Job, JobRun, NotebookRun, write_records
 from .executor import execute_notebook, grade_id_statuses, test_records, write_notebook
 
 _WORKER_ADDRESS_SPACE = 6 * 2**30
@@ -61,30 +59,24 @@ def release_job_dir(job_dir: Path, mounted: bool) -> None:
     shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+def run_job(job: Job) -> JobRun:
     """Sanitize and execute every notebook of one submission; write results to ``out_dir``."""
     started = time.monotonic()
-    limits = Limits(**spec["limits"])
-    sandbox = get_sandbox(spec["sandbox"]["name"], **spec["sandbox"].get("options", {}))
-    out_dir = Path(spec["out_dir"])
+    limits = Limits(**job.limits)
+    sandbox = get_sandbox(job.sandbox["name"], **job.sandbox.get("options", {}))
+    out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
-    for nb_spec in spec["notebooks"]:
-        name = nb_spec["name"]
-        source = nbformat.read(nb_spec["source"], as_version=4)
-        release = nbformat.read(nb_spec["release"], as_version=4)
-        submitted = Path(nb_spec["submitted"]) if nb_spec.get("submitted") else None
-        entry: dict[str, Any] = {"name": name, "notes": [], "restored": [], "cells": {},
-                                 "executed": None, "output_capped": False, "duration": 0.0}
-        if submitted is None:
-            entry.update(outcome=Outcome.INVALID.value, message=f"{name}.ipynb was not submitted")
-            results.append(entry)
+    results: list[NotebookRun] = []
+    for nb_job in job.notebooks:
+        name = nb_job.name
+        source = nbformat.read(nb_job.source, as_version=4)
+        release = nbformat.read(nb_job.release, as_version=4)
+        if nb_job.submitted is None:
+            results.append(NotebookRun(name, Outcome.INVALID.value, f"{name}.ipynb was not submitted"))
             continue
-        clean = sanitize(submitted, source, release, limits.max_notebook_bytes)
-        entry["notes"], entry["restored"] = clean.notes, clean.restored
+        clean = sanitize(Path(nb_job.submitted), source, release, limits.max_notebook_bytes)
         if not clean.ok:
-            entry.update(outcome=Outcome.INVALID.value, message=clean.error)
-            results.append(entry)
+            results.append(NotebookRun(name, Outcome.INVALID.value, clean.error or "", clean.notes, clean.restored))
             continue
         job_dir = _job_root()
         mounted = mount_job_dir(job_dir, limits.job_disk_bytes)
@@ -92,36 +84,26 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             print(f"gradehub worker: {job_dir} has no size limit (mounting a tmpfs needs root)", file=sys.stderr)
         try:
             os.chmod(job_dir, 0o1777)  # the sandbox user (uid 1000 in Docker) writes here, sticky
-            for data in spec.get("data_files", []):
-                src = Path(data["path"])
-                dst = job_dir / data["name"]
+            for data in job.data_files:
+                dst = job_dir / data.name
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
+                shutil.copyfile(data.path, dst)
                 os.chmod(dst, 0o444)   # read-only data; sticky dir: it cannot be replaced either
-            job = SandboxJob(job_dir=job_dir, limits=limits, threads=spec.get("threads", 1),
-                             gpus=spec.get("gpus", False), label=spec.get("label", name))
-            execution: Execution = execute_notebook(clean.notebook, sandbox, job)
+            sandbox_job = SandboxJob(job_dir=job_dir, limits=limits, threads=job.threads, gpus=job.gpus,
+                                     label=job.label or name)
+            execution: Execution = execute_notebook(clean.notebook, sandbox, sandbox_job)
         finally:
             release_job_dir(job_dir, mounted)
         executed_path = out_dir / f"{name}.ipynb"
         write_notebook(execution.executed, executed_path)
         records_path = out_dir / f"{name}.records.json"
         write_records(test_records(execution), records_path)
-        entry.update(
-            records=str(records_path),
-            statuses=grade_id_statuses(execution),
-            outcome=execution.outcome.value,
-            message=execution.message,
-            executed=str(executed_path),
-            cells={str(i): asdict(r) for i, r in execution.cells.items()},
-            output_capped=execution.output_capped,
-            failed_cell=execution.failed_cell,
-            duration=execution.duration,
-            flags=execution.flags,
-        )
-        results.append(entry)
-    return {"key": spec["key"], "notebooks": results, "duration": time.monotonic() - started,
-            "sandbox": sandbox.describe()}
+        results.append(NotebookRun(
+            name, execution.outcome.value, execution.message, clean.notes, clean.restored,
+            executed=str(executed_path), records=str(records_path), statuses=grade_id_statuses(execution),
+            cells={str(i): asdict(r) for i, r in execution.cells.items()}, output_capped=execution.output_capped,
+            failed_cell=execution.failed_cell, duration=execution.duration, flags=execution.flags))
+    return JobRun(job.key, results, time.monotonic() - started, sandbox.describe())
 
 
 def main() -> None:
@@ -133,12 +115,12 @@ def main() -> None:
     for line in sys.stdin:
         if not line.strip():
             continue
-        spec = json.loads(line)
+        job = Job.from_json(line)
         try:
-            reply = run_job(spec)
+            reply = run_job(job)
         except Exception:  # noqa: BLE001 - report the platform failure, keep serving
-            reply = {"key": spec.get("key"), "error": traceback.format_exc(limit=8)}
-        protocol.write(json.dumps(reply) + "\n")
+            reply = JobRun(job.key, error=traceback.format_exc(limit=8))
+        protocol.write(reply.to_json() + "\n")
         protocol.flush()
 
 
