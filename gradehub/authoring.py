@@ -8,6 +8,7 @@ untouched student version get zero on every autograded test?
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -161,9 +162,17 @@ def find_leaks(source, release, name: str, report: ValidationReport) -> None:
         sol, _ = _regions(cell.source, BEGIN_SOLUTION, END_SOLUTION)
         hid, _ = _regions(cell.source, BEGIN_HIDDEN, END_HIDDEN)
         hidden_lines = {ln.strip() for region in sol + hid for ln in region.splitlines()}
+        # Lines outside every region are public, even when a hidden test repeats one of them
+        # (a visible check and a hidden one may both call `model.eval()`).
+        depth = 0
         for ln in cell.source.splitlines():
-            if ln.strip() not in hidden_lines:
-                public.add(ln.strip())
+            marker = ln.strip()
+            if marker in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+                depth += 1
+            elif marker in (END_SOLUTION, END_HIDDEN):
+                depth = max(0, depth - 1)
+            elif depth == 0:
+                public.add(marker)
         for ln in hidden_lines:
             secret.setdefault(ln, _label(cell, i))
     release_text = "\n".join(c.source for c in release.cells)
@@ -263,8 +272,15 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
                 if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
                     report.add(label, f"`{v.grade_id}`", f"reference solution scores {v.points:g} of {v.max_points:g}"
                                + (f": {v.reason}" if v.reason else ""))
-            if elapsed > budget:
-                report.add(label, "-", f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s")
+            # The budget is for an idle machine; on a loaded one (CI, several engineers) the kernel
+            # gets a share of the cores, so the wall time is compared with the budget scaled by it.
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+            allowed = budget * max(1.0, load)
+            if load > 1.0:
+                report.info.append(f"{label}: machine load {load:.1f} per core; budget scaled to {allowed:.0f} s")
+            if elapsed > allowed:
+                report.add(label, "-", f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
+                           + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""))
             share = forgeable_share(verdicts)
             unverified = [v.grade_id for v in verdicts if v.kind == UNVERIFIED]
             forgeable = [v.grade_id for v in verdicts if v.kind == FORGEABLE]
@@ -349,8 +365,7 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
     reference_positions: dict[int, int] = {}
 
     def plain_copy(j: int):
-        copy = nbformat.from_dict(kernel.cells[j])
-        copy.metadata = {}
+        copy = nbformat.v4.new_code_cell(kernel.cells[j].source)   # a fresh cell id, no metadata
         return copy
 
     for i, cell in enumerate(kernel.cells):

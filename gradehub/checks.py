@@ -166,14 +166,17 @@ class HostHelpers:
             raise CheckFailed(message)
 
     def assert_shape(self, value: Any, shape: Sequence[int], name: str = "answer") -> np.ndarray:
-        self._count()
+        # Any kernel can type an array of the right shape: a shape never verifies a cell.
+        with self.forgeable("a shape"):
+            self._count()
         arr = self.as_array(value, name)
         if tuple(arr.shape) != tuple(int(s) for s in shape):
             raise CheckFailed(f"{name}: expected shape {tuple(int(s) for s in shape)}, got {tuple(arr.shape)}")
         return arr
 
     def assert_all_finite(self, value: Any, name: str = "answer") -> np.ndarray:
-        self._count()
+        with self.forgeable("finiteness"):
+            self._count()
         arr = self.as_array(value, name)
         if not bool(np.all(np.isfinite(arr))):
             raise CheckFailed(f"{name}: contains {int((~np.isfinite(arr)).sum())} NaN or infinite value(s)")

@@ -126,4 +126,4 @@ def test_the_readmes_first_command_runs_the_whole_pipeline(tmp_path):
     for status in ("graded", "failed", "invalid", "missing", "needs manual grading"):
         assert counts.get(status, 0) >= 1, counts
     assert sum(counts.values()) == 30
-    assert re.search(r"class mean \d+\.\d\d of 15 points", said)
+    assert re.search(r"class mean \d+\.\d\d of 17 points", said)
