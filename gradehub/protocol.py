@@ -276,8 +276,11 @@ class JobRun:
         return self.error is not None or self.crash is not None
 
     def failure(self) -> str:
-        return self.crash or ("the platform failed on this submission: "
-                              + (self.error or "").strip().splitlines()[-1] if self.error else "")
+        """What went wrong, in one line (the traceback's last line for a platform failure)."""
+        if self.crash:
+            return self.crash
+        lines = (self.error or "").strip().splitlines()
+        return "the platform failed on this submission: " + (lines[-1] if lines else "unknown error")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
