@@ -209,4 +209,32 @@ ALTERNATIVES = {
         "        losses.append(kl.detach().item())\n"
         "    return losses",
     ],
+    "sym": [
+        # torch.logaddexp, signs by broadcasting; the chain in numpy with log(u)
+        "def symmetrize(phi, log_q_fn, signs):\n"
+        "    x = phi * signs.to(phi)[:, None, None]\n"
+        "    return x, torch.logaddexp(log_q_fn(x), log_q_fn(-x)) - math.log(2)\n"
+        "def independence_metropolis(log_p, log_q, u):\n"
+        "    lw = np.asarray(log_p, dtype=float) - np.asarray(log_q, dtype=float)\n"
+        "    lu = np.log(np.asarray(u, dtype=float))\n"
+        "    idx = np.zeros(len(lw), dtype=np.int64)\n"
+        "    for i in range(1, len(lw)):\n"
+        "        idx[i] = i if lu[i] < lw[i] - lw[idx[i - 1]] else idx[i - 1]\n"
+        "    return torch.from_numpy(idx), float(np.mean(idx[1:] != idx[:-1]))",
+        # one call of log_q_fn on the stacked batch; the weights as a ratio of exponentials of differences
+        "def symmetrize(phi, log_q_fn, signs):\n"
+        "    x = torch.einsum('n,nij->nij', signs.to(phi.dtype), phi)\n"
+        "    lq = log_q_fn(torch.cat([x, -x])).reshape(2, -1)\n"
+        "    top = lq.max(dim=0).values\n"
+        "    return x, top + torch.log((torch.exp(lq - top).sum(dim=0)) / 2)\n"
+        "def independence_metropolis(log_p, log_q, u):\n"
+        "    lw = (log_p - log_q).double()\n"
+        "    index = torch.zeros(len(lw), dtype=torch.long)\n"
+        "    cur, n_acc = 0, 0\n"
+        "    for i in range(1, len(lw)):\n"
+        "        if float(u[i]) < min(1.0, float(torch.exp(lw[i] - lw[cur]))):\n"
+        "            cur, n_acc = i, n_acc + 1\n"
+        "        index[i] = cur\n"
+        "    return index, n_acc / (len(lw) - 1)",
+    ],
 }

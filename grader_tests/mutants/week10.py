@@ -184,3 +184,41 @@ MUTANTS = {
         _train(step="pass"),
     ],
 }
+
+_SYM = '''
+def symmetrize(phi, log_q_fn, signs):
+    x = signs.to(phi.dtype).reshape(-1, 1, 1) * phi
+    return x, LOG_Q_SYM
+
+
+def independence_metropolis(log_p, log_q, u):
+    log_w = (log_p.double() - log_q.double()).tolist()
+    u = u.double().tolist()
+    current, accepted, index = 0, 0, [0]
+    for i in range(1, len(log_w)):
+        if u[i] < math.exp(min(0.0, RATIO)):
+            current, accepted = i, accepted + 1
+        index.append(current)
+    return torch.tensor(index), accepted / DENOMINATOR
+'''
+
+
+def _sym(log_q_sym="torch.logsumexp(torch.stack([log_q_fn(x), log_q_fn(-x)]), dim=0) - math.log(2.0)",
+         ratio="log_w[i] - log_w[current]", denominator="(len(log_w) - 1)"):
+    return _SYM.replace("LOG_Q_SYM", log_q_sym).replace("RATIO", ratio).replace("DENOMINATOR", denominator)
+
+
+MUTANTS["sym"] = [
+    # flips the signs but keeps the density of the unsymmetrised flow
+    _sym(log_q_sym="log_q_fn(x)"),
+    # the mixture without its weights 1/2
+    _sym(log_q_sym="torch.logsumexp(torch.stack([log_q_fn(x), log_q_fn(-x)]), dim=0)"),
+    # the mixture through exp and log: log-densities of hundreds underflow to -inf
+    _sym(log_q_sym="torch.log(0.5 * torch.exp(log_q_fn(x)) + 0.5 * torch.exp(log_q_fn(-x)))"),
+    # Metropolis ratio of p alone (as for a symmetric proposal): the proposal density is ignored
+    _sym(ratio="log_p[i].item() - log_p[current].item()"),
+    # compares with the previous proposal instead of the current state of the chain
+    _sym(ratio="log_w[i] - log_w[i - 1]"),
+    # acceptance over N instead of the N - 1 proposals after the start
+    _sym(denominator="len(log_w)"),
+]
