@@ -137,6 +137,15 @@ def test_failure_shows_the_grader_s_reason_and_no_kernel_output(graded):
     assert "the test was: assert_close" not in text   # the kernel's own message is not shown
 
 
+def test_every_page_forbids_script_by_content_security_policy(graded):
+    course, run = graded
+    for path in run.written:
+        page = path.read_text(encoding="utf-8")
+        policy = re.search(r"http-equiv='Content-Security-Policy' content=\"([^\"]+)\"", page).group(1)
+        assert "default-src 'none'" in policy and "script-src" not in policy
+        assert "<script" not in page.lower()
+
+
 def test_crash_is_explained_in_plain_words(graded):
     course, _ = graded
     text = _visible_text(_page(course, "crash"))
