@@ -11,6 +11,7 @@ import importlib.util
 
 import pytest
 
+import sheetprobes
 from conftest import REPO
 from gradehub.authoring import check_mutants
 from gradehub.course import load_course
@@ -40,5 +41,11 @@ def test_harness_keeps_full_marks_for_a_right_answer_written_differently(toy_cou
 def test_correct_alternatives_keep_full_marks(assignment):
     alternatives = _alternatives(assignment)
     assert alternatives and all(alternatives.values())
-    unfair = [f"{r.task}[{r.index}]: {r.detail}" for r in check_mutants(COURSE, assignment, alternatives) if r.caught]
+    results = sheetprobes.probe(assignment)[1]      # run in one kernel with the sheet's mutants
+    assert len(results) == sum(len(v) for v in alternatives.values())
+    unfair = [f"{r.task}[{r.index}]: {r.detail}" for r in results if r.caught]
     assert unfair == [], f"correct solutions that lose points: {unfair}"
+
+
+def test_every_sheet_has_correct_alternatives():
+    assert [a.id for a in COURSE.assignments if not (ALTERNATIVE_DIR / f"{a.id}.py").exists()] == []

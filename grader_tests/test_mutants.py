@@ -1,14 +1,15 @@
 """Every autograded task of every sheet must fail for plausible wrong implementations.
 
 Wrong answers live in ``grader_tests/mutants/<assignment>.py`` as ``MUTANTS = {task: [code, ...]}``
-(at least two per task). All of a sheet's mutants run in one kernel: see
-``gradehub.authoring.check_mutants``.
+(at least two per task). All of a sheet's mutants run in one kernel, together with its correct
+alternatives (``sheetprobes.probe``): see ``gradehub.authoring.check_mutants``.
 """
 
 import importlib.util
 
 import pytest
 
+import sheetprobes
 from conftest import REPO
 from gradehub.authoring import _tasks, check_mutants
 from gradehub.course import load_course
@@ -42,7 +43,7 @@ def test_every_task_has_two_wrong_answers_that_lose_points(assignment):
     tasks = [nbgrader_meta(source.cells[a])["grade_id"] for a, _, _ in _tasks(source)]
     assert sorted(tasks) == sorted(mutants), "every autograded task needs wrong answers"
     assert all(len(codes) >= 2 for codes in mutants.values())
-    missed = [f"{r.task}[{r.index}]" for r in check_mutants(COURSE, assignment, mutants) if not r.caught]
+    missed = [f"{r.task}[{r.index}]" for r in sheetprobes.probe(assignment)[0] if not r.caught]
     assert missed == [], f"wrong answers that pass every test: {missed}"
 
 
