@@ -234,3 +234,42 @@ def linear_gaussian_log_likelihood(x, W, b, sigma2):
         _gan(d_step="pass"),
     ],
 }
+
+_MC = '''
+def mc_elbo(vae, x, eps):
+    mu, logvar = vae.encode(x)
+    z = {z}
+    residual = x - z @ vae.W.T - vae.b
+    log_px = -0.5 * x.shape[-1] * (math.log(2 * math.pi) + vae.log_sigma2) - 0.5 * (residual ** 2).sum(dim=-1) / vae.log_sigma2.exp()
+    return log_px.{reduce}(dim=0) {kl_sign} gaussian_kl(mu, logvar)
+'''
+_MC_OK = dict(z="mu + torch.exp(0.5 * logvar) * eps", reduce="mean", kl_sign="-")
+
+
+def _mc(**change):
+    return _MC.format(**{**_MC_OK, **change})
+
+
+MUTANTS["mc_elbo"] = [
+    # no sampling at all: z = mu (biased: misses the trace term)
+    _mc(z="mu + 0 * eps"),
+    # the variance used as the standard deviation
+    _mc(z="mu + torch.exp(logvar) * eps"),
+    # no reparameterisation: the sample is cut off from the encoder's graph
+    _mc(z="(mu + torch.exp(0.5 * logvar) * eps).detach()"),
+    # the sum over the K samples instead of the mean
+    _mc(reduce="sum"),
+    # the KL term added
+    _mc(kl_sign="+"),
+]
+del MUTANTS["loglik"]
+
+# train_discriminator is given (Part 5 is the network only): the network's wrong answers
+MUTANTS["disc"] = [
+    # returns probabilities instead of logits
+    _disc(out="torch.sigmoid(self.net(((m - 91.0) / 3.0).unsqueeze(-1)).squeeze(-1))"),
+    # masses in GeV straight into the network: the narrow peak is not resolved
+    _disc(out="self.net(m.unsqueeze(-1)).squeeze(-1)"),
+    # logits of shape (n, 1)
+    _disc(out="self.net(((m - 91.0) / 3.0).unsqueeze(-1))"),
+]
