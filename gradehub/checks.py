@@ -23,7 +23,8 @@ import contextlib
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from nbformat import NotebookNode
@@ -61,7 +62,7 @@ class Records:
         return list(self._cell.values)
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self[name] if name in self else default
+        return self[name] if name in self else default  # noqa: SIM401 - this *is* get()
 
     def __getitem__(self, name: str) -> Any:
         if name in self._cache:

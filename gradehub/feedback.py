@@ -450,4 +450,4 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
     return run
 
 
-__all__ = ["generate_feedback", "build_redactor", "Redactor", "explain_failure", "FeedbackRun"]
+__all__ = ["FeedbackRun", "Redactor", "build_redactor", "explain_failure", "generate_feedback"]

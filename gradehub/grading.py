@@ -17,13 +17,12 @@ import select
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import nbformat
 from nbgrader.utils import parse_utc
@@ -36,7 +35,8 @@ from .checks import notebook_verdicts
 from .metadata import is_solution, nbgrader_meta
 from .protocol import (UNVERIFIED, DataFile, Job, JobRun, NotebookJob, NotebookRun, Verdict, read_records,
                        verdicts_to_json)
-from .reference import REFERENCE_ID, Reference, ReferenceError, reference_key, run_reference
+from .reference import (REFERENCE_ID, Reference, ReferenceError,  # noqa: A004 - gradehub's, not the builtin
+                        reference_key, run_reference)
 from .sandbox.base import Outcome, SandboxUnavailable, get_sandbox
 
 RESULT_FILE = "gradehub-result.json"
@@ -164,15 +164,14 @@ class _Worker:
         self.proc: subprocess.Popen | None = None
 
     def _start(self) -> subprocess.Popen:
-        log = open(self.log_path, "ab")
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gradehub.sandbox.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            start_new_session=True, env=env, close_fds=True,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:  # the worker keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gradehub.sandbox.worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                start_new_session=True, env=env, close_fds=True,
+            )
         return self.proc
 
     def run(self, job: Job, timeout: float) -> JobRun:
@@ -380,7 +379,7 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
         extension=(penalty.due - assignment.due) if penalty.extended else None,
         status=StatusRow(sub.assignment, sub.student, result.status, result.message, result.notes,
                          result.flags, sandbox_name, result.duration, _iso(sub.timestamp),
-                         dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+                         dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
     )
     # 3. ... then swapped into place, so autograded/ never holds half a submission.
     final = course.autograded_dir(sub.student, sub.assignment)
@@ -463,8 +462,7 @@ def autograde(
                     out_dir = work_root / f"{sub.student}-{sub.assignment}"
                     job = _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus)
                     futures[ex.submit(pool.run, job, timeout)] = (sub, out_dir)
-                done = 0
-                for future in as_completed(futures):
+                for done, future in enumerate(as_completed(futures), start=1):
                     sub, out_dir = futures[future]
                     reply = future.result()
                     try:
@@ -478,7 +476,6 @@ def autograde(
                     finally:
                         shutil.rmtree(out_dir, ignore_errors=True)
                     summary.results.append(result)
-                    done += 1
                     if progress:
                         progress(sub.student, result, done, len(todo))
         finally:
@@ -489,5 +486,12 @@ def autograde(
     return summary
 
 
-__all__ = ["autograde", "find_submissions", "GradeResult", "RunSummary",
-           "GradingError", "SandboxUnavailable", "CourseError"]
+__all__ = [
+    "CourseError",
+    "GradeResult",
+    "GradingError",
+    "RunSummary",
+    "SandboxUnavailable",
+    "autograde",
+    "find_submissions",
+]

@@ -53,7 +53,7 @@ class Recorded:
     error: str | None = None
 
     @classmethod
-    def from_message(cls, payload: Any) -> "Recorded | None":
+    def from_message(cls, payload: Any) -> Recorded | None:
         """From a kernel message's payload; None when it names nothing usable."""
         if not isinstance(payload, dict):
             return None
@@ -143,7 +143,7 @@ class CellRecords:
                 "values": [asdict(r) for r in self.values.values()]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "CellRecords":
+    def from_json(cls, data: dict) -> CellRecords:
         cell = cls(status=str(data.get("status", "not_run")), error_name=safe_error_name(data.get("error_name")))
         for item in data.get("values", []):
             rec = Recorded(str(item["name"]), item.get("value"), item.get("error"))
@@ -234,7 +234,7 @@ class Job:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Job":
+    def from_json(cls, text: str) -> Job:
         data = json.loads(text)
         data["notebooks"] = [NotebookJob(**n) for n in data["notebooks"]]
         data["data_files"] = [DataFile(**d) for d in data["data_files"]]
@@ -286,7 +286,7 @@ class JobRun:
         return json.dumps(asdict(self), default=str)
 
     @classmethod
-    def from_json(cls, text: str) -> "JobRun":
+    def from_json(cls, text: str) -> JobRun:
         data = json.loads(text)
         data["notebooks"] = [NotebookRun(**n) for n in data.get("notebooks", [])]
         return cls(**data)

@@ -15,7 +15,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import nbformat
 
@@ -28,7 +29,7 @@ from .sandbox.base import Outcome
 REFERENCE_ID = "(reference)"
 
 
-class ReferenceError(Exception):
+class ReferenceError(Exception):  # noqa: A001 - public name; the builtin (weakref) is unused here
     """The reference solution did not run, or fails its own checks."""
 
 

@@ -28,7 +28,7 @@ from nbformat import NotebookNode
 
 from .metadata import is_solution, is_test_cell, kernel_source, nbgrader_meta
 
-__all__ = ["sanitize", "read_untrusted_notebook", "SanitizeResult", "nbgrader_meta", "is_solution"]
+__all__ = ["SanitizeResult", "is_solution", "nbgrader_meta", "read_untrusted_notebook", "sanitize"]
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 _CELL_TYPES = ("code", "markdown", "raw")

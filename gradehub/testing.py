@@ -23,23 +23,24 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as _np
 
 __all__ = [
     "GradingError",
-    "record",
+    "as_array",
+    "as_bool",
     "as_float",
     "as_int",
-    "as_bool",
-    "as_array",
+    "assert_all_finite",
     "assert_close",
     "assert_equal",
-    "assert_shape",
     "assert_in_range",
+    "assert_shape",
     "assert_true",
-    "assert_all_finite",
+    "record",
 ]
 
 _ndarray = _np.ndarray
@@ -198,14 +199,10 @@ def as_array(value: Any, name: str = "answer", dtype: Any = _float64) -> _ndarra
         arr = _asarray_copy(leaves, dtype=_float64).reshape(shape)
     else:
         tensor = _torch_tensor_to_numpy(value)
-        if tensor is not None:
-            arr = tensor
-        else:
-            arr = _asarray_copy(_scalar_value(value, name), dtype=_float64)
+        arr = tensor if tensor is not None else _asarray_copy(_scalar_value(value, name), dtype=_float64)
     if dtype is _int64 or dtype is int:
-        if arr.dtype.kind == "f":
-            if not _all(_isfinite(arr)) or _any(arr != _np.floor(arr)):
-                raise GradingError(f"{name}: expected whole numbers")
+        if arr.dtype.kind == "f" and (not _all(_isfinite(arr)) or _any(arr != _np.floor(arr))):
+            raise GradingError(f"{name}: expected whole numbers")
         return arr.astype(_int64)
     return arr.astype(dtype)
 

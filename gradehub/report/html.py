@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import html
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -65,9 +65,9 @@ def _html_table(df: pd.DataFrame, kinds: dict[str, str], left: Iterable[str] = (
     head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(str(c))}</th>' for c in df.columns)
     rows = []
     flags = warn.tolist() if warn is not None else [False] * len(df)
-    for flag, rec in zip(flags, df.itertuples(index=False)):
+    for flag, rec in zip(flags, df.itertuples(index=False), strict=True):
         cells = "".join(f'<td class="{"l" if c in left else ""}">{html.escape(_fmt(v, kinds.get(c, "")))}</td>'
-                        for c, v in zip(df.columns, rec))
+                        for c, v in zip(df.columns, rec, strict=True))
         rows.append(f'<tr class="{"warn" if flag else ""}">{cells}</tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -89,7 +89,8 @@ def write_html(frames: ReportFrames, path: Path, plots: bool = True,
     esc = html.escape
     cards = [(len(ov), "students"), (len(done), "submissions"),
              (f"{ov['percent'].mean():.0%}" if len(ov) else "–", "mean course percentage"),
-             (f"{int(ov['exam_bonus'].sum())} / {len(ov)}", f"meet the exam bonus (≥ {m.get('exam_bonus_threshold', 0):.0%})"),
+             (f"{int(ov['exam_bonus'].sum())} / {len(ov)}",
+              f"meet the exam bonus (≥ {m.get('exam_bonus_threshold', 0):.0%})"),
              (int(subs["status"].str.match(r"(failed|invalid|error)").sum()), "failed or unreadable"),
              (int((done["late_penalty"] > 0).sum()), "late (penalised)")]
     pol = frames.policies.copy()

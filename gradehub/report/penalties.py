@@ -10,7 +10,7 @@ writes to the gradebook; :func:`gradehub.report.write_reports` runs it first unl
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..course import Course
 from ..extensions import PenaltyChange, gradebook_engine, sync_penalties

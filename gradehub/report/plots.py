@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
     fig = Figure(figsize=(11, 4.2))
     ax = fig.add_subplot()
     data = [done.loc[done["assignment"] == a, "percent"].to_numpy() * 100 for a in order]
-    present = [(a, d) for a, d in zip(order, data) if len(d)]
+    present = [(a, d) for a, d in zip(order, data, strict=True) if len(d)]
     if present:
         ax.boxplot([d for _, d in present], tick_labels=[a for a, _ in present], showmeans=True, showfliers=False,
                    medianprops={"color": "#c00000"}, meanprops={"marker": "D", "markerfacecolor": "white",
@@ -90,7 +90,7 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
             else:
                 ax.set_xticks(range(width), [f"Q{i + 1}" for i in range(width)], fontsize=7)
             if grid.size <= 60:
-                for r_, c_ in zip(rows, pos):
+                for r_, c_ in zip(rows, pos, strict=True):
                     v = grid[r_, c_]
                     ax.text(c_, r_, "–" if v != v else f"{v:.2f}", ha="center", va="center", fontsize=8)
         fig.colorbar(im, ax=axes, fraction=0.02, pad=0.01)

@@ -10,7 +10,7 @@ did not run.
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -124,7 +124,7 @@ def cell_order(course: Course, assignments: Iterable[str]) -> tuple[dict, dict]:
                     continue
                 position[(aid, path.stem, gid)] = i
                 if meta.get("grade"):
-                    for p in pending + [gid]:
+                    for p in [*pending, gid]:
                         comment_target[(aid, path.stem, p)] = gid
                     pending, last = [], gid
                 elif meta.get("solution") or meta.get("task"):

@@ -36,7 +36,7 @@ def item_statistics(questions: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFram
     agg["discrimination"] = np.where(var > 1e-12, cov / np.sqrt(var.clip(lower=1e-300)), np.nan)
     per_all = q.groupby(keys, sort=False).agg(submissions=("score", "size"), failed=("failed", "mean"),
                                                open_manual=("needs_manual_grade", "sum"))
-    out = cells[keys + ["cell_type", "max_score"]].set_index(keys).join(per_all).join(
+    out = cells[[*keys, "cell_type", "max_score"]].set_index(keys).join(per_all).join(
         agg[["graded", "mean", "zeros", "discrimination"]])
     out["submissions"] = out["submissions"].fillna(0).astype(int)
     out["graded"] = out["graded"].fillna(0).astype(int)
@@ -84,7 +84,7 @@ def policy_table(course: Course, submissions, max_by_assignment, current) -> pd.
         sub = sa[sa["status"] != "missing"]
         rows.append({
             "assignment": a.id, "title": a.title,
-            "due": a.due.astimezone(dt.timezone.utc) if a.due else None,
+            "due": a.due.astimezone(dt.UTC) if a.due else None,
             "late_policy": describe_applied(a.late_policy, a.due, None),
             "max_score": float(max_by_assignment.get(a.id, 0.0)),
             "submitted": len(sub), "missing": int((sa["status"] == "missing").sum()),

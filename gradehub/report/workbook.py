@@ -22,7 +22,7 @@ import gc
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 import xlsxwriter
@@ -180,7 +180,7 @@ class Workbook:
         """After a failure: close XlsxWriter's files and leave no ``.tmp`` behind."""
         try:
             self.book.close()
-        except Exception:  # noqa: BLE001 - already failing; the first error is the one to report
+        except Exception:  # noqa: BLE001, S110 - already failing; the first error is the one to report
             pass
         self._tmp.unlink(missing_ok=True)
 

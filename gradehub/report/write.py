@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..course import Course, CourseError
 from .export import write_csv, write_parquet

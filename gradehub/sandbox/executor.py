@@ -136,7 +136,7 @@ class _CappedClient(NotebookClient):
             self.record_bytes += size
         self.recorded.setdefault(cell_index, []).append(rec)
 
-    def output(self, outs, msg, display_id, cell_index):  # noqa: D102 - nbclient hook
+    def output(self, outs, msg, display_id, cell_index):  # an nbclient hook
         data = msg.get("content", {}).get("data")
         if isinstance(data, dict) and RECORD_MIME in data:
             # A value for the grader, not an output: it never reaches the executed notebook.
@@ -322,7 +322,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
     outcome, message = Outcome.COMPLETED, ""
     try:
         client.execute()
-    except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError, asyncio.TimeoutError) as exc:
+    except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError) as exc:
         outcome, message = Outcome.KERNEL_DIED, f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - a platform failure is a result as well
         outcome, message = Outcome.SANDBOX_ERROR, f"{type(exc).__name__}: {exc}"
@@ -333,7 +333,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
         if handle is not None:
             try:
                 handle.cleanup()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - best effort: the kernel is gone or going
                 pass
 
     where = cell_label(nb, client.current_cell)

@@ -11,7 +11,8 @@ import random
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
 
 from ..course import Course, is_valid_id, load_course
 from .answers import AnswerReader, read_rubric
@@ -323,7 +324,7 @@ class Grading:
         for t in tutors:
             if not is_valid_id(t):
                 raise InvalidInput(f"{t!r} is not a valid account name")
-        with self._open(actor, write=True) as (store, allocation):
+        with self._open(actor, write=True) as (store, _allocation):
             members = [s.id for s in store.course.roster() if s.group == group]
             if not members:
                 raise NotFound(f"group {group!r} has no students in the roster")
@@ -361,7 +362,7 @@ class Grading:
             raise InvalidInput("sample: a positive number of answers is required")
         if marker is not None and not is_valid_id(marker):
             raise InvalidInput(f"{marker!r} is not a valid account name")
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # noqa: S311 - a reproducible sample for moderation, not a secret
         with self._open(actor, write=True) as (store, allocation):
             self._assignment(store, assignment)
             load: Counter = Counter()

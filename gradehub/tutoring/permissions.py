@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 NO_TUTOR = "(no tutor)"
 TUTOR_GROUP_PREFIX = "tutors-"       # hub groups "tutors-<G>" (gradehub.hub) name a tutor's group
@@ -73,7 +73,7 @@ class Allocation:
     group_tutors: Mapping[str, tuple[str, ...]]
     overrides: Mapping[str, str] = field(default_factory=dict)
 
-    def with_group_tutors(self, extra: Mapping[str, Iterable[str]]) -> "Allocation":
+    def with_group_tutors(self, extra: Mapping[str, Iterable[str]]) -> Allocation:
         merged = {g: tuple(t) for g, t in self.group_tutors.items()}
         for group, names in extra.items():
             merged[group] = tuple(dict.fromkeys([*merged.get(group, ()), *names]))

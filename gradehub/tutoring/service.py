@@ -44,7 +44,8 @@ import json
 import logging
 import os
 import sys
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
@@ -256,7 +257,7 @@ class PageHandler(BaseHandler):
         message = self.error_message(status_code, kwargs)
         try:
             me = self.grading.me(self.actor) if self.current_user else _NO_ME
-        except Exception:
+        except Exception:  # noqa: BLE001 - an error page must render whatever went wrong
             me = _NO_ME
         self.render_page("error.html", me=me, status=status_code, reason=self._reason, message=message,
                          title=str(status_code))

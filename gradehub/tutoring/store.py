@@ -19,7 +19,8 @@ import datetime as dt
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import text
@@ -96,7 +97,7 @@ _COMMENTS_SQL = comments_sql()
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def ensure_tables(engine) -> None:
@@ -124,7 +125,7 @@ class Answer:
     comment: str | None = None
     graded_by: str | None = None
     graded_at: str | None = None
-    flag: "Flag | None" = None
+    flag: Flag | None = None
 
     @property
     def key(self) -> Key:
@@ -311,7 +312,7 @@ class Store:
             self.gb.find_comment(cell, notebook, assignment, student).manual_comment = comment
         except MissingEntry:
             pass
-        params = dict(zip(("a", "s", "n", "c"), key))
+        params = dict(zip(("a", "s", "n", "c"), key, strict=True))
         self._run(f"DELETE FROM {MARKS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
                   params)
         self._run(f"INSERT INTO {MARKS} (assignment, student, notebook, cell, tutor, score, graded_at) "
@@ -337,7 +338,7 @@ class Store:
                        and (f.open or not open_only)), key=lambda f: f.raised_at)
 
     def raise_flag(self, key: Key, *, by: str, message: str) -> None:
-        params = dict(zip(("a", "s", "n", "c"), key))
+        params = dict(zip(("a", "s", "n", "c"), key, strict=True))
         self._run(f"DELETE FROM {FLAGS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
                   params)
         self._run(f"INSERT INTO {FLAGS} (assignment, student, notebook, cell, raised_by, message, raised_at) "
@@ -345,7 +346,7 @@ class Store:
         self._set_nbgrader_flag(key)
 
     def resolve_flag(self, key: Key, *, by: str) -> bool:
-        params = dict(zip(("a", "s", "n", "c"), key))
+        params = dict(zip(("a", "s", "n", "c"), key, strict=True))
         found = self._rows(f"SELECT resolved_at FROM {FLAGS} WHERE assignment = :a AND student = :s "
                            "AND notebook = :n AND cell = :c", params)
         if not found or found[0].resolved_at is not None:
@@ -425,7 +426,7 @@ class Store:
             marker = choose_marker(answer)
             if marker is None:  # nobody but the first marker could second-mark it
                 continue
-            params = dict(zip(("a", "s", "n", "c"), answer.key))
+            params = dict(zip(("a", "s", "n", "c"), answer.key, strict=True))
             self._run(f"INSERT INTO {MODERATION} (assignment, student, notebook, cell, marker, first_marker, "
                       "first_score, drawn_by, drawn_at) VALUES (:a, :s, :n, :c, :m, :f, :fs, :by, :at)",
                       {**params, "m": marker, "f": answer.graded_by or "", "fs": answer.score,
@@ -434,7 +435,7 @@ class Store:
         return [i for i in self.moderation(assignment) if i.key in set(drawn)]
 
     def set_second_mark(self, key: Key, *, points: float, comment: str | None) -> None:
-        params = dict(zip(("a", "s", "n", "c"), key))
+        params = dict(zip(("a", "s", "n", "c"), key, strict=True))
         self._run(f"UPDATE {MODERATION} SET second_score = :p, second_comment = :cm, marked_at = :at "
                   "WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
                   {**params, "p": points, "cm": comment, "at": now()})
