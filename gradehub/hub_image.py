@@ -20,9 +20,11 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
-from .images import (STANDIN_TAG, ImagesError, Log, _client, _docker_build, _image_exists,
-                     download_wheels, repo_root, serve_wheelhouse)
+from .dockerapi import ContainerFailed, DockerError, NotFound, as_engine
+from .images import (STANDIN_TAG, ImagesError, Log, build_image, connect_engine, download_wheels, repo_root,
+                     serve_wheelhouse)
 
 HUB_TAG = "gradehub/hub:latest"
 HUB_WHEELHOUSE = Path(".gradehub") / "wheels-hub"
@@ -56,8 +58,12 @@ def build_hub_image(*, tag: str = HUB_TAG, base_image: str = STANDIN_TAG, wheelh
     """The offline build of ``./Dockerfile``; returns the image id."""
     root = root or repo_root()
     wheelhouse = wheelhouse or root / HUB_WHEELHOUSE
-    client = _client()
-    if not _image_exists(client, base_image):
+    engine = connect_engine()
+    try:
+        have_base = engine.image_exists(base_image)
+    except DockerError as exc:
+        raise ImagesError(str(exc)) from None
+    if not have_base:
         raise ImagesError(f"base image {base_image} is not in the engine (build it with "
                           "`gradehub images build --offline`; the offline build never pulls)")
     if not any(wheelhouse.glob("jupyterhub-*.whl")):
@@ -66,23 +72,24 @@ def build_hub_image(*, tag: str = HUB_TAG, base_image: str = STANDIN_TAG, wheelh
     with tempfile.TemporaryDirectory(prefix="gradehub-hub-image-") as tmp:
         context = stage_hub_context(root, Path(tmp) / "context")
         with serve_wheelhouse(wheelhouse) as url:
-            return _docker_build(client, context, tag, {"BASE_IMAGE": base_image, "PIP_NO_INDEX": "1",
-                                                        "PIP_FIND_LINKS": url}, log)
+            return build_image(engine, context, tag, {"BASE_IMAGE": base_image, "PIP_NO_INDEX": "1",
+                                                      "PIP_FIND_LINKS": url}, log)
 
 
-def singleuser_ready(client, image: str) -> str | None:
-    """Why ``image`` cannot run a hub server, or None when it can."""
-    import docker.errors
+def singleuser_ready(client: Any, image: str) -> str | None:
+    """Why ``image`` cannot run a hub server, or None when it can.
+
+    ``client``: a :class:`gradehub.dockerapi.Engine` or an SDK client (tests hold their own).
+    """
     try:
-        out = client.containers.run(
+        as_engine(client).run(
             image, ["python3", "-c", "import jupyterhub.singleuser, gradehub.singleuser, gradehub.hub_exchange"],
-            remove=True, stdout=True, stderr=True, network_mode="none")
-        del out
+            stdout=True, stderr=True, network_mode="none")
         return None
-    except docker.errors.ContainerError as exc:
-        lines = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+    except ContainerFailed as exc:
+        lines = exc.stderr.decode(errors="replace").strip().splitlines()
         return lines[-1] if lines else "the import check failed"
-    except docker.errors.ImageNotFound:
+    except NotFound:
         return f"{image} is not in the engine"
 
 

@@ -15,8 +15,8 @@ from inside a build:
 4. ``docker build --network host`` of both images, pip pointed at the wheelhouse, which is
    served on 127.0.0.1 for the duration of the build (no registry, no TLS inside the build).
 
-Everything talks to the engine through the Docker SDK; errors are :class:`ImagesError` with a
-one-line message saying what to install or start.
+Everything talks to the engine through :mod:`gradehub.dockerapi`; errors are
+:class:`ImagesError` with a one-line message saying what to install or start.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
+
+from .dockerapi import DockerError, Engine, EngineUnavailable, connect, docker_host
 
 NOTEBOOK_TAG = "gradehub/notebook:latest"
 GRADER_TAG = "gradehub/grader:latest"
@@ -69,29 +71,17 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def _client():
-    from .sandbox.docker import docker_host
+def connect_engine() -> Engine:
+    """The Docker engine for building (long API timeout), or :class:`ImagesError` saying what to start."""
     try:
-        import docker
-    except ImportError:
-        raise ImagesError("the Docker SDK is missing: pip install 'docker>=7'") from None
-    try:
-        client = docker.from_env(timeout=10)
-        client.api.ping()
-    except Exception:  # noqa: BLE001
+        engine = connect(timeout=10, api_timeout=600)
+        engine.ping()
+    except EngineUnavailable:
         raise ImagesError(f"no Docker engine answers at {docker_host()}: install docker.io and start "
                           "dockerd (see .ci/docker-setup.sh)") from None
-    client.api.timeout = 600
-    return client
-
-
-def _image_exists(client, tag: str) -> bool:
-    import docker.errors
-    try:
-        client.api.inspect_image(tag)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
+    except DockerError as exc:
+        raise ImagesError(f"the Docker engine at {docker_host()} refuses: {exc}") from None
+    return engine
 
 
 def _run(argv: list[str], what: str, log: Log, **kwargs) -> None:
@@ -108,7 +98,7 @@ def _run(argv: list[str], what: str, log: Log, **kwargs) -> None:
 # ----------------------------------------------------------------------------- stand-in base
 
 
-def build_standin_base(client, *, tag: str = STANDIN_TAG, mirror: str = DEBIAN_MIRROR, log: Log = print) -> str:
+def build_standin_base(engine: Engine, *, tag: str = STANDIN_TAG, mirror: str = DEBIAN_MIRROR, log: Log = print) -> str:
     """Debian bookworm minbase + python3/venv as a Docker image, via debootstrap + import."""
     if shutil.which("debootstrap") is None:
         raise ImagesError("debootstrap is not installed: apt-get install -y debootstrap "
@@ -133,12 +123,12 @@ def build_standin_base(client, *, tag: str = STANDIN_TAG, mirror: str = DEBIAN_M
         log(f"importing {tarball} as {tag}")
         repository, _, version = tag.rpartition(":")
         try:
-            client.api.import_image_from_file(str(tarball), repository=repository, tag=version,
-                                              changes=['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-                                                       'ENV LANG=C.UTF-8', 'CMD ["/bin/bash"]'])
-        except Exception as exc:  # noqa: BLE001
+            engine.import_image(str(tarball), repository=repository, tag=version,
+                                changes=['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+                                         'ENV LANG=C.UTF-8', 'CMD ["/bin/bash"]'])
+        except DockerError as exc:
             raise ImagesError(f"docker import of the stand-in base failed: {exc}") from None
-    if not _image_exists(client, tag):
+    if not _exists(engine, tag):
         raise ImagesError(f"docker import did not produce {tag}")
     return tag
 
@@ -235,13 +225,21 @@ def serve_wheelhouse(wheelhouse: Path) -> Iterator[str]:
 # ----------------------------------------------------------------------------- docker build
 
 
-def _docker_build(client, context: Path, tag: str, buildargs: dict[str, str], log: Log) -> str:
+def _exists(engine: Engine, tag: str) -> bool:
+    try:
+        return engine.image_exists(tag)
+    except DockerError as exc:
+        raise ImagesError(str(exc)) from None
+
+
+def build_image(engine: Engine, context: Path, tag: str, buildargs: dict[str, str], log: Log) -> str:
+    """``docker build`` of ``context`` as ``tag`` (host network, no pull); the image id."""
     log(f"building {tag} (context {context}; build args: "
         f"{', '.join(f'{k}={v}' for k, v in buildargs.items()) or 'none'})")
     tail: list[str] = []
     try:
-        stream = client.api.build(path=str(context), tag=tag, buildargs=buildargs, network_mode="host",
-                                  rm=True, forcerm=True, pull=False, decode=True)
+        stream = engine.build(str(context), tag, buildargs=buildargs, network_mode="host",
+                              rm=True, forcerm=True, pull=False)
         for chunk in stream:
             if "errorDetail" in chunk or "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
@@ -251,11 +249,19 @@ def _docker_build(client, context: Path, tag: str, buildargs: dict[str, str], lo
                 tail.append(text)
                 if text.strip():
                     log(text.rstrip("\n"))
-    except ImagesError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - engine/transport trouble
-        raise ImagesError(f"building {tag} failed: {type(exc).__name__}: {exc}") from None
-    return client.api.inspect_image(tag)["Id"]
+    except DockerError as exc:  # engine/transport trouble
+        raise ImagesError(f"building {tag} failed: {exc}") from None
+    info = _inspect(engine, tag)
+    if info is None:
+        raise ImagesError(f"building {tag} produced no image")
+    return info["Id"]
+
+
+def _inspect(engine: Engine, tag: str) -> dict | None:
+    try:
+        return engine.inspect_image(tag)
+    except DockerError as exc:
+        raise ImagesError(str(exc)) from None
 
 
 def _context(staging: Path, image_dir: Path, extra: list[Path]) -> Path:
@@ -280,18 +286,18 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
             raise ImagesError(f"{images_dir / name / 'Dockerfile'} is missing: run from a gradehub checkout")
     work = root / ".gradehub" / "images"
     wheelhouse = wheelhouse or root / ".gradehub" / "wheels"
-    client = _client()
+    engine = connect_engine()
     result = BuildResult()
     started = time.monotonic()
 
     buildargs: dict[str, str] = {}
     if offline:
         base = base_image or STANDIN_TAG
-        if base == STANDIN_TAG and (rebuild_base or not _image_exists(client, STANDIN_TAG)):
+        if base == STANDIN_TAG and (rebuild_base or not _exists(engine, STANDIN_TAG)):
             t = time.monotonic()
-            build_standin_base(client, log=log)
+            build_standin_base(engine, log=log)
             result.seconds["standin"] = time.monotonic() - t
-        elif not _image_exists(client, base):
+        elif not _exists(engine, base):
             raise ImagesError(f"base image {base} is not in the engine (--offline never pulls)")
         else:
             log(f"using the existing base image {base}")
@@ -312,16 +318,16 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
     with serve as url:
         pip_args = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": url} if url else {}
         t = time.monotonic()
-        result.images[notebook_tag] = _docker_build(client, notebook_ctx, notebook_tag,
-                                                    {**buildargs, **pip_args,
-                                                     "GRADEHUB_FINGERPRINT": fingerprint}, log)
+        result.images[notebook_tag] = build_image(engine, notebook_ctx, notebook_tag,
+                                                  {**buildargs, **pip_args,
+                                                   "GRADEHUB_FINGERPRINT": fingerprint}, log)
         result.seconds["notebook"] = time.monotonic() - t
         t = time.monotonic()
-        result.images[grader_tag] = _docker_build(client, grader_ctx, grader_tag,
-                                                  {"NOTEBOOK_IMAGE": notebook_tag, **pip_args}, log)
+        result.images[grader_tag] = build_image(engine, grader_ctx, grader_tag,
+                                                {"NOTEBOOK_IMAGE": notebook_tag, **pip_args}, log)
         result.seconds["grader"] = time.monotonic() - t
     for tag in result.images:
-        result.sizes[tag] = int(client.api.inspect_image(tag).get("Size") or 0)
+        result.sizes[tag] = int((_inspect(engine, tag) or {}).get("Size") or 0)
     result.seconds["total"] = time.monotonic() - started
     log("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()))
     return result

@@ -37,18 +37,18 @@ FULL = {"square_tests": 2.0, "add_tests": 1.0, "explain": None}
 
 @pytest.fixture(scope="module")
 def engine():
-    """The docker client, after the same preflight `gradehub autograde` runs; else skip."""
+    """The docker engine, after the same preflight `gradehub autograde` runs; else skip."""
     from gradehub.sandbox.base import SandboxUnavailable, get_sandbox
     try:
         get_sandbox("docker").preflight()
     except SandboxUnavailable as exc:
         pytest.skip(f"docker sandbox not available here: {exc}")
-    from gradehub.sandbox.docker import get_client
-    return get_client()
+    from gradehub.sandbox.docker import get_engine
+    return get_engine()
 
 
 def _gradehub_containers(client) -> list[str]:
-    return [c["Names"][0] for c in client.api.containers(all=True, filters={"label": "gradehub=1"})]
+    return [c["Names"][0] for c in client.list_containers({"label": "gradehub=1"})]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import docker
 import docker.errors
@@ -19,6 +20,7 @@ import psutil
 import pytest
 from docker.types import DeviceRequest
 
+from gradehub import dockerapi
 from gradehub.course import Limits
 from gradehub.sandbox import docker as dsb
 from gradehub.sandbox.base import SandboxJob, SandboxUnavailable, get_sandbox
@@ -130,8 +132,8 @@ def test_odd_labels_make_valid_container_names():
 
 def test_host_config_the_engine_receives():
     """The low-level create call gets all of it (checked on the API payload, no engine)."""
-    client = docker.DockerClient(base_url="unix:///nonexistent/docker.sock", version="1.41")
-    kwargs = dsb._low_level(client, dsb.container_options(_job(gpus=True), "img", ARGV, host_uid=0))
+    kwargs = dockerapi.container_create_kwargs(dsb.container_options(_job(gpus=True), "img", ARGV, host_uid=0),
+                                               api_version="1.41")
     hc = kwargs["host_config"]
     assert hc["NetworkMode"] == "none"
     assert hc["Memory"] == hc["MemorySwap"] == 3 * GiB
@@ -206,13 +208,13 @@ class _FakeAPI:
         return {"StatusCode": 137}
 
 
-class _FakeClient:
-    def __init__(self, api):
-        self.api = api
+def _FakeClient(api):  # noqa: N802 - reads like the client it stands in for
+    """An engine over a fake SDK client (the wrapper's own error handling stays in the path)."""
+    return dockerapi.Engine(SimpleNamespace(api=api))
 
 
 def test_preflight_names_the_missing_image(monkeypatch):
-    monkeypatch.setattr(dsb, "get_client", lambda: _FakeClient(_FakeAPI(images=[])))
+    monkeypatch.setattr(dsb, "get_engine", lambda: _FakeClient(_FakeAPI(images=[])))
     monkeypatch.delenv("GRADEHUB_GRADER_IMAGE", raising=False)
     with pytest.raises(SandboxUnavailable) as info:
         get_sandbox("docker").preflight()
@@ -223,7 +225,7 @@ def test_image_from_env_and_option(monkeypatch):
     monkeypatch.setenv("GRADEHUB_GRADER_IMAGE", "registry.example/grader:2026")
     assert get_sandbox("docker").image == "registry.example/grader:2026"
     assert get_sandbox("docker", image="mine:1").image == "mine:1"
-    monkeypatch.setattr(dsb, "get_client", lambda: _FakeClient(_FakeAPI(images=["mine:1"])))
+    monkeypatch.setattr(dsb, "get_engine", lambda: _FakeClient(_FakeAPI(images=["mine:1"])))
     get_sandbox("docker", image="mine:1").preflight()  # the image is there: no error
 
 
@@ -267,7 +269,7 @@ def test_reaper_removes_only_strays(monkeypatch, tmp_path):
 def test_preflight_reaps(monkeypatch):
     stray = {"Id": "c" * 64, "Names": ["/gradehub-old"], "Labels": _labels(_dead_pid())}
     api = _FakeAPI(images=["gradehub/grader:latest"], containers=[stray])
-    monkeypatch.setattr(dsb, "get_client", lambda: _FakeClient(api))
+    monkeypatch.setattr(dsb, "get_engine", lambda: _FakeClient(api))
     monkeypatch.delenv("GRADEHUB_GRADER_IMAGE", raising=False)
     get_sandbox("docker").preflight()
     assert api.removed == ["c" * 64]
@@ -306,12 +308,21 @@ def test_kill_from_outside_records_why():
 
 
 def test_engine_errors_become_sandbox_unavailable():
-    def boom():
-        raise docker.errors.APIError("500 Server Error", explanation="driver failed\nprogramming")
-    with pytest.raises(SandboxUnavailable, match="docker start container failed: driver failed programming"):
-        dsb._docker("start container", boom)
-    assert dsb._docker("remove container", lambda: (_ for _ in ()).throw(docker.errors.NotFound("x")),
-                       gone="gone") == "gone"
+    class Failing(_FakeAPI):
+        def start(self, cid):
+            raise docker.errors.APIError("500 Server Error", explanation="driver failed\nprogramming")
+
+        def remove_container(self, cid, force=False, v=False):
+            raise docker.errors.NotFound("x")
+
+    engine = _FakeClient(Failing())
+    with pytest.raises(dockerapi.EngineError, match="docker start container failed: driver failed programming"):
+        engine.start("f" * 64)
+    error = dsb.sandbox_error(dockerapi.EngineError("docker start container failed: driver failed programming"))
+    assert isinstance(error, SandboxUnavailable) and str(error) == "docker start container failed: driver failed programming"
+    assert engine.remove_container("f" * 64) is False                 # gone already: a result, not an error
+    unavailable = dsb.sandbox_error(dockerapi.EngineUnavailable("docker ping: no Docker engine answers at unix:///x"))
+    assert str(unavailable) == "docker ping: no Docker engine answers at unix:///x: start dockerd or use --sandbox local"
 
 
 # ----------------------------------------------------------------------------- images

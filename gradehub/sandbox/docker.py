@@ -20,13 +20,14 @@ Containers carry labels (``gradehub=1``, the owner process, the job) so that
 :func:`reap_stale_containers` can remove what a killed ``gradehub autograde`` left behind;
 :meth:`DockerSandbox.preflight` calls it on every run.
 
-Every blocking call into the Docker SDK goes through :func:`_docker`, which applies the API
-timeout and turns SDK/transport errors into :class:`SandboxUnavailable` (or a typed "gone"
-value where a vanished container is a normal result).
+Every call into the engine goes through :class:`gradehub.dockerapi.Engine` (the only module
+that calls the Docker SDK); its typed errors become :class:`SandboxUnavailable` here, and a
+container that vanished is a result (``None``/``False``), not an error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -37,19 +38,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
-import docker
-import docker.errors
 import psutil
-import requests
-from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
+from ..dockerapi import (API_TIMEOUT, PING_TIMEOUT, DeviceRequest, DockerError, Engine, EngineTimeout,
+                         EngineUnavailable, LogConfig, Mount, Ulimit, connect, docker_host)
 from .base import Death, KernelHandle, Sandbox, SandboxJob, SandboxUnavailable, kernel_env, register
 
 DEFAULT_IMAGE = "gradehub/grader:latest"
 IMAGE_ENV_VAR = "GRADEHUB_GRADER_IMAGE"
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 CONTAINER_USER = "1000:100"          # jovyan:users in the jupyter docker-stacks images
 CONTAINER_UID, CONTAINER_GID = 1000, 100
@@ -60,8 +58,6 @@ MAX_FILE_BYTES = 512 * 2**20          # RLIMIT_FSIZE, as in the local sandbox
 MAX_OPEN_FILES = 4096
 LOG_MAX_SIZE = "1m"                   # the kernel's raw stdout/stderr (ipykernel forwards most of it)
 
-PING_TIMEOUT = 5.0                    # seconds: does an engine answer at all?
-API_TIMEOUT = 60.0                    # seconds: any other call (create/start/remove can be slow under load)
 REAP_GRACE = 120.0                    # a container older than its wall timeout + this is a stray
 REAP_INTERVAL = 60.0                  # workers re-check for strays at most this often
 
@@ -102,70 +98,48 @@ def gradehub_fingerprint(package_dir: Path | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
-# ----------------------------------------------------------------------------- the SDK wrapper
+# ----------------------------------------------------------------------------- the engine
 
-_RAISE = object()
-
-
-def docker_host() -> str:
-    """Where the SDK looks for the engine (``DOCKER_HOST`` or the default socket)."""
-    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+NO_ENGINE_HINT = "start dockerd or use --sandbox local"
 
 
-def _docker(what: str, fn: Callable[..., Any], *args: Any, gone: Any = _RAISE, **kwargs: Any) -> Any:
-    """Run ONE blocking Docker SDK call; the only place that calls into the SDK.
+def sandbox_error(exc: DockerError) -> SandboxUnavailable:
+    """A Docker error as the sandbox reports it (one line; without an engine, what to do)."""
+    if isinstance(exc, EngineUnavailable) and not isinstance(exc, EngineTimeout):
+        return SandboxUnavailable(f"{exc}: {NO_ENGINE_HINT}")
+    return SandboxUnavailable(str(exc))
 
-    Timeouts come from the client (``API_TIMEOUT``) or the call's own ``timeout=``.
-    ``gone``: returned instead of raising when the object is missing (404) or in the wrong
-    state (409: not running, removal in progress): for kill/inspect/remove, that is a result.
-    Everything else becomes :class:`SandboxUnavailable` with a one-line message.
-    """
+
+@contextlib.contextmanager
+def _engine_errors() -> Iterator[None]:
     try:
-        return fn(*args, **kwargs)
-    except docker.errors.NotFound as exc:
-        if gone is not _RAISE:
-            return gone
-        raise SandboxUnavailable(f"docker {what}: not found: {_explain(exc)}") from None
-    except docker.errors.APIError as exc:
-        if gone is not _RAISE and exc.status_code == 409:
-            return gone
-        raise SandboxUnavailable(f"docker {what} failed: {_explain(exc)}") from None
-    except requests.exceptions.Timeout:
-        raise SandboxUnavailable(f"docker {what}: the engine at {docker_host()} did not answer in time") from None
-    except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
-        raise SandboxUnavailable(f"docker {what}: no Docker engine answers at {docker_host()} "
-                                 f"({type(exc).__name__}): start dockerd or use --sandbox local") from None
+        yield
+    except DockerError as exc:
+        raise sandbox_error(exc) from None
 
 
-def _explain(exc: Exception) -> str:
-    text = getattr(exc, "explanation", None) or str(exc)
-    return " ".join(str(text).split())
+_engines: dict[tuple[int, str], Engine] = {}
+_engines_lock = threading.Lock()
 
 
-_clients: dict[tuple[int, str], docker.DockerClient] = {}
-_clients_lock = threading.Lock()
-
-
-def get_client() -> docker.DockerClient:
-    """A Docker client for this process (cached; rebuilt after a fork)."""
+def get_engine() -> Engine:
+    """The Docker engine for this process (cached; reconnected after a fork)."""
     key = (os.getpid(), docker_host())
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
             try:
-                # Constructing the client negotiates the API version: the first round trip.
-                client = _docker("connect", docker.from_env, timeout=PING_TIMEOUT)
-            except SandboxUnavailable:
-                raise SandboxUnavailable(f"no Docker engine answers at {docker_host()}: "
-                                         "start dockerd or use --sandbox local") from None
-            client.api.timeout = API_TIMEOUT
-            _clients[key] = client
-        return client
+                engine = connect(timeout=PING_TIMEOUT, api_timeout=API_TIMEOUT)
+            except EngineUnavailable as exc:
+                raise SandboxUnavailable(f"{exc}: {NO_ENGINE_HINT}") from None
+            _engines[key] = engine
+        return engine
 
 
 def ping_engine() -> None:
     """Return when a Docker engine answers; else :class:`SandboxUnavailable` saying where it looked."""
-    _docker("ping", get_client().api.ping)
+    with _engine_errors():
+        get_engine().ping()
 
 
 # ----------------------------------------------------------------------------- container options
@@ -203,7 +177,7 @@ def container_options(job: SandboxJob, image: str, kernel_argv: list[str] | None
                       env: dict[str, str] | None = None, image_path: str | None = None,
                       owner_pid: int | None = None, host_uid: int | None = None,
                       now: float | None = None, name: str | None = None) -> dict[str, Any]:
-    """The keyword arguments of ``client.containers.create`` for one kernel: pure, no engine.
+    """The options of :meth:`Engine.create_container` for one kernel: pure, no engine.
 
     ``image_path``: the image's own ``PATH`` (where its ``python3`` lives); ``owner_pid``:
     the process that drives (and must clean up) the container, default this one.
@@ -306,23 +280,24 @@ def is_stale(labels: dict[str, str], *, host: str | None = None, now: float | No
     return not _owner_alive(labels)
 
 
-def reap_stale_containers(client: docker.DockerClient | None = None) -> list[str]:
+def reap_stale_containers(engine: Engine | None = None) -> list[str]:
     """Remove (force) containers labelled ``gradehub=1`` whose owner process is gone.
 
     A killed ``gradehub autograde`` takes its workers with it (parent-death signal), but their
     containers live on in the engine; this runs at the start of every run. Returns the names
     removed. The job directory of a removed container goes too.
     """
-    client = client or get_client()
-    listed = _docker("list containers", client.api.containers, all=True, filters={"label": f"{LABEL}=1"})
+    engine = engine or get_engine()
+    with _engine_errors():
+        listed = engine.list_containers({"label": f"{LABEL}=1"})
     host = socket.gethostname()
     removed = []
-    for entry in listed or []:
+    for entry in listed:
         labels = entry.get("Labels") or {}
         if not is_stale(labels, host=host):
             continue
-        _docker("remove stale container", client.api.remove_container, entry["Id"], force=True, v=True,
-                gone=None)
+        with _engine_errors():
+            engine.remove_container(entry["Id"], what="remove stale container")
         removed.append(((entry.get("Names") or [entry["Id"][:12]])[0]).lstrip("/"))
         job_dir = Path(labels.get(LABEL_JOB_DIR, ""))
         if (labels.get(LABEL_OWNER_HOST) == host and job_dir.is_absolute() and job_dir.name.startswith("gh-")
@@ -345,8 +320,8 @@ def _exit_code(state: dict[str, Any]) -> int:
 class DockerKernel(KernelHandle):
     """A kernel running as the main process of one container."""
 
-    def __init__(self, client: docker.DockerClient, container_id: str, name: str):
-        self.client = client
+    def __init__(self, engine: Engine, container_id: str, name: str):
+        self.engine = engine
         self.id = container_id
         self.name = name
         self._state: dict[str, Any] | None = None   # final state, once stopped
@@ -357,7 +332,8 @@ class DockerKernel(KernelHandle):
     def _inspect(self) -> dict[str, Any] | None:
         if self._state is not None:
             return self._state
-        info = _docker("inspect container", self.client.api.inspect_container, self.id, gone=None)
+        with _engine_errors():
+            info = self.engine.inspect_container(self.id)
         if info is None:  # removed behind our back: it is not running, whatever it was
             self._state = {"Status": "removed", "Running": False, "ExitCode": 137, "OOMKilled": False}
             return self._state
@@ -375,9 +351,9 @@ class DockerKernel(KernelHandle):
     def signal(self, signum: int) -> None:
         # To docker-init (PID 1), which forwards it to the kernel.
         try:
-            _docker("signal container", self.client.api.kill, self.id, signal=int(signum), gone=None)
-        except SandboxUnavailable as exc:
-            print(f"gradehub: {self.name}: {exc}", file=sys.stderr)
+            self.engine.kill(self.id, signal=int(signum))
+        except DockerError as exc:
+            print(f"gradehub: {self.name}: {sandbox_error(exc)}", file=sys.stderr)
 
     def kill(self, reason: str) -> None:
         with self._lock:
@@ -385,11 +361,13 @@ class DockerKernel(KernelHandle):
                 if self._killed_for is None and self.poll() is None:
                     self._killed_for = reason
                 if self._state is None:
-                    _docker("kill container", self.client.api.kill, self.id, gone=None)
+                    self.engine.kill(self.id)
                     # Wait (briefly) until the engine has recorded the exit.
-                    _docker("wait for container", self.client.api.wait, self.id, timeout=10, gone=None)
+                    self.engine.wait(self.id, timeout=10)
             except SandboxUnavailable as exc:
                 print(f"gradehub: {self.name}: {exc}", file=sys.stderr)
+            except DockerError as exc:
+                print(f"gradehub: {self.name}: {sandbox_error(exc)}", file=sys.stderr)
 
     def memory_bytes(self) -> int | None:
         return None  # the engine enforces the memory limit itself (cgroup), see death()
@@ -409,11 +387,12 @@ class DockerKernel(KernelHandle):
             try:
                 if self._state is None:
                     self._inspect()  # keep the final state for death() after removal
-                _docker("remove container", self.client.api.remove_container, self.id,
-                        force=True, v=True, gone=None)
+                self.engine.remove_container(self.id)
                 self._removed = True
             except SandboxUnavailable as exc:
                 print(f"gradehub: {self.name}: {exc}", file=sys.stderr)
+            except DockerError as exc:
+                print(f"gradehub: {self.name}: {sandbox_error(exc)}", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- the sandbox
@@ -447,42 +426,43 @@ class DockerSandbox(Sandbox):
     def __init__(self, image: str | None = None):
         self.image = image or os.environ.get(IMAGE_ENV_VAR) or DEFAULT_IMAGE
 
-    def _image_info(self, client: docker.DockerClient) -> dict[str, Any] | None:
-        return _docker("inspect image", client.api.inspect_image, self.image, gone=None)
+    def _image_info(self, engine: Engine) -> dict[str, Any] | None:
+        with _engine_errors():
+            return engine.inspect_image(self.image)
 
     def preflight(self) -> None:
         ping_engine()
-        client = get_client()
-        info = self._image_info(client)
+        engine = get_engine()
+        info = self._image_info(engine)
         if info is None:
             raise SandboxUnavailable(f"image {self.image} not found: run `gradehub images build --offline`")
         check_image_fingerprint(self.image, info)
-        reap_stale_containers(client)
+        reap_stale_containers(engine)
         _last_reap[os.getpid()] = time.monotonic()
 
-    def _image_path(self, client: docker.DockerClient) -> str:
+    def _image_path(self, engine: Engine) -> str:
         key = (os.getpid(), self.image)
         if key not in _image_paths:
-            info = self._image_info(client)
+            info = self._image_info(engine)
             if info is None:
                 raise SandboxUnavailable(f"image {self.image} not found: run `gradehub images build --offline`")
             env = dict(e.split("=", 1) for e in (info.get("Config") or {}).get("Env") or [] if "=" in e)
             _image_paths[key] = env.get("PATH") or DEFAULT_PATH
         return _image_paths[key]
 
-    def _maybe_reap(self, client: docker.DockerClient) -> None:
+    def _maybe_reap(self, engine: Engine) -> None:
         pid = os.getpid()
         if time.monotonic() - _last_reap.get(pid, -REAP_INTERVAL) < REAP_INTERVAL:
             return
         _last_reap[pid] = time.monotonic()
         try:
-            reap_stale_containers(client)
+            reap_stale_containers(engine)
         except SandboxUnavailable:
             pass
 
     def start_kernel(self, job: SandboxJob, kernel_argv: list[str], env: dict[str, str]) -> KernelHandle:
-        client = get_client()
-        self._maybe_reap(client)
+        engine = get_engine()
+        self._maybe_reap(engine)
         # jupyter_client writes the connection file 0600 for the host user; the kernel runs as
         # uid 1000 and must read it. It holds only this kernel's own key and socket names.
         argv = list(kernel_argv)
@@ -490,12 +470,13 @@ class DockerSandbox(Sandbox):
             connection_file = Path(argv[argv.index("-f") + 1])
             if connection_file.is_file():
                 os.chmod(connection_file, 0o644)
-        options = container_options(job, self.image, argv, env=env, image_path=self._image_path(client))
-        created = _docker("create container", client.api.create_container, **_low_level(client, options))
-        container_id = created["Id"]
-        kernel = DockerKernel(client, container_id, options["name"])
+        options = container_options(job, self.image, argv, env=env, image_path=self._image_path(engine))
+        with _engine_errors():
+            container_id = engine.create_container(options)
+        kernel = DockerKernel(engine, container_id, options["name"])
         try:
-            _docker("start container", client.api.start, container_id)
+            with _engine_errors():
+                engine.start(container_id)
         except BaseException:
             kernel.cleanup()
             raise
@@ -504,19 +485,3 @@ class DockerSandbox(Sandbox):
     def describe(self) -> dict[str, Any]:
         return {"sandbox": self.name, "image": self.image}
 
-
-_HOST_CONFIG_KEYS = {
-    "mounts", "tmpfs", "read_only", "network_mode", "ipc_mode", "mem_limit", "memswap_limit",
-    "pids_limit", "cap_drop", "security_opt", "init", "oom_score_adj", "ulimits", "log_config",
-    "nano_cpus", "device_requests",
-}
-
-
-def _low_level(client: docker.DockerClient, options: dict[str, Any]) -> dict[str, Any]:
-    """:func:`container_options` (high-level ``containers.create`` kwargs) for ``api.create_container``.
-
-    The low-level call saves the extra inspect that ``containers.create`` makes.
-    """
-    host_config = {k: v for k, v in options.items() if k in _HOST_CONFIG_KEYS}
-    rest = {k: v for k, v in options.items() if k not in _HOST_CONFIG_KEYS}
-    return {**rest, "host_config": client.api.create_host_config(**host_config)}
