@@ -152,9 +152,9 @@ def main() -> int:
     parser.add_argument("--sandbox", choices=("docker", "local"), default=None)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     args = parser.parse_args()
-    from gradehub.cli import _default_sandbox
+    from gradehub.sandbox.default import default_sandbox
     from gradehub.sandbox.base import get_sandbox
-    sandbox = args.sandbox or _default_sandbox()[0]
+    sandbox = args.sandbox or default_sandbox()[0]
     get_sandbox(sandbox).preflight()      # fail now, not after nbgrader's minutes
     with tempfile.TemporaryDirectory(prefix="gradehub-bench-") as tmp:
         a, b = Path(tmp) / "nbgrader", Path(tmp) / "gradehub"

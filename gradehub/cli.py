@@ -7,39 +7,16 @@ import os
 import sys
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
 from .course import CourseError, load_course
-
-console = Console(stderr=True)
-out = Console()
-
-_STATUS_STYLE = {"graded": "green", "needs_manual": "cyan", "failed": "yellow",
-                 "invalid": "red", "error": "bold red", "missing": "dim"}
+from .presentation import console, out, print_summary
 
 
 def _course(args):
     return load_course(args.course_root)
-
-
-def _default_sandbox(fall_back_without_image: bool = False) -> tuple[str, str | None]:
-    """Docker when an engine answers, else local with the reason (an instructor must know why
-    grading runs unsandboxed). For real grading an engine without a usable grader image is no
-    reason to fall back: the Docker sandbox's preflight then stops with what to build. The demo
-    (``fall_back_without_image``) grades a synthetic class and falls back then too."""
-    from .sandbox.base import SandboxUnavailable, get_sandbox
-    from .sandbox.docker import ping_engine
-    try:
-        ping_engine()
-        if fall_back_without_image:
-            get_sandbox("docker").preflight()
-        return "docker", None
-    except SandboxUnavailable as exc:
-        return "local", str(exc)
 
 
 def cmd_validate(args) -> int:
@@ -83,8 +60,9 @@ def cmd_collect(args) -> int:
 def cmd_autograde(args) -> int:
     from .grading import autograde
     from .sandbox.base import SandboxUnavailable, get_sandbox
+    from .sandbox.default import default_sandbox
     course = _course(args)
-    sandbox, docker_missing = (args.sandbox, None) if args.sandbox else _default_sandbox()
+    sandbox, docker_missing = (args.sandbox, None) if args.sandbox else default_sandbox()
     if sandbox == "local":
         console.print("[yellow]sandbox: local: student code runs as this user and can read its files; "
                       "use --sandbox docker for real submissions[/yellow]")
@@ -107,36 +85,6 @@ def cmd_autograde(args) -> int:
                             sandbox=sandbox, force=args.force, gpus=args.gpus, progress=on_result)
     print_summary(summary)
     return 1 if summary.platform_failed else 0
-
-
-def _row_message(result) -> str:
-    parts = [result.message] if result.status not in ("graded", "needs_manual") else []
-    restored = [n for n in result.notes if "restored cell" in n]
-    if restored:
-        parts.append(f"{len(restored)} test/read-only cell(s) restored from source")
-    if result.unverified_points:
-        parts.append(f"{result.unverified_points:g} point(s) unverified (old-style tests decided in the kernel)")
-    if result.flags:
-        parts.append("flagged: " + "; ".join(result.flags))
-    return "; ".join(parts)
-
-
-def print_summary(summary) -> None:
-    # Every cell is a Text, never markup: messages and flags quote what a kernel sent.
-    reference = (f", reference run {'cached' if summary.reference_cached else f'{summary.reference_duration:.1f} s'}"
-                 if summary.results else "")
-    table = Table(title=Text(f"{summary.assignment}: {len(summary.results)} graded, "
-                             f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
-                             f"{summary.duration:.1f} s{reference}"))
-    for col in ("student", "status", "score", "late", "time", "message"):
-        table.add_column(col, overflow="fold")
-    for r in summary.results:
-        table.add_row(Text(r.student), Text(r.status, style=_STATUS_STYLE.get(r.status, "")),
-                      Text(f"{r.score:g} / {r.max_score:g}"), Text(f"-{r.late_penalty:g}" if r.late_penalty else ""),
-                      Text(f"{r.duration:.1f} s"), Text(_row_message(r)))
-    for s in summary.skipped:
-        table.add_row(Text(s.name), Text("skipped", style="red"), "", "", "", Text(s.reason))
-    out.print(table)
 
 
 def cmd_report(args) -> int:

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .course import CourseError, load_course, read_roster
+from .presentation import print_summary
 from .sanitize import is_solution, nbgrader_meta
 
 TEMPLATE = Path(__file__).resolve().parent.parent
@@ -132,11 +133,11 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
 
 def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | None = None,
              students: int = 36) -> int:
-    from .cli import _default_sandbox, print_summary
     from .exchange import collect, publish, submit
     from .grading import autograde
     from .release import release
     from .report import build_frames, write_reports
+    from .sandbox.default import default_sandbox
 
     started = time.monotonic()
     root = Path(course_root) if course_root else Path(tempfile.mkdtemp(prefix="gradehub-demo-"))
@@ -172,7 +173,7 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     console.print(f"{len(collected)} students submitted; collected into {course.submitted_dir()}")
     console.print("archetypes: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(kinds.values()).items())))
 
-    chosen, docker_missing = (sandbox, None) if sandbox else _default_sandbox(fall_back_without_image=True)
+    chosen, docker_missing = (sandbox, None) if sandbox else default_sandbox(fall_back_without_image=True)
     if chosen == "local":
         console.print("[yellow]warning: grading in the local sandbox (no filesystem isolation; fine for "
                       "this synthetic class)[/yellow]")

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .course import Course, CourseError, is_valid_id, load_nbgrader_config
-from .gradebook import _ensure_tools_on_path, open_gradebook, sync_roster
+from .gradebook import ensure_tools_on_path, open_gradebook, sync_roster
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 
@@ -25,7 +25,7 @@ def _api(course: Course):
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    _ensure_tools_on_path()
+    ensure_tools_on_path()
     config = load_nbgrader_config(course.root)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     api.log.setLevel(logging.WARNING)

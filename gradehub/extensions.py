@@ -27,7 +27,7 @@ from sqlalchemy import (Column, DateTime, Float, Interval, MetaData, String, Tab
                         func, inspect, select, text, update)
 
 from .course import Course, CourseError, gradebook_url, parse_duration
-from .late import _as_utc, late_penalty
+from .late import as_utc, late_penalty
 
 _RELATIVE = re.compile(r"^\s*\+\s*(.+)$")
 
@@ -119,7 +119,7 @@ def parse_until(value: str, due: dt.datetime | None) -> dt.datetime:
     if match:
         if due is None:
             raise CourseError("a relative extension (+3d) needs a deadline in course.toml")
-        return _as_utc(due) + dt.timedelta(seconds=parse_duration(match.group(1).strip(), "--until"))
+        return as_utc(due) + dt.timedelta(seconds=parse_duration(match.group(1).strip(), "--until"))
     try:
         when = dt.datetime.fromisoformat(value.strip())
     except ValueError:
@@ -127,11 +127,11 @@ def parse_until(value: str, due: dt.datetime | None) -> dt.datetime:
                           "nor a duration after the deadline (+3d, +36h)") from None
     if when.tzinfo is None:
         raise CourseError(f"--until: {value} has no UTC offset; write e.g. 2026-10-30T23:59+01:00")
-    return _as_utc(when)
+    return as_utc(when)
 
 
 def _row_to_extension(row) -> Extension:
-    until = _as_utc(dt.datetime.fromisoformat(row[2])) if row[2] else None
+    until = as_utc(dt.datetime.fromisoformat(row[2])) if row[2] else None
     return Extension(row[0], row[1], until, row[3], row[4], row[5])
 
 
@@ -181,10 +181,10 @@ def grant_extension(course: Course, student: str, assignment: str, until: dt.dat
     a = course.assignment(assignment)
     if a.due is None:
         raise CourseError(f"{assignment} has no deadline in course.toml, so there is nothing to extend")
-    until = _as_utc(until)
-    if until <= _as_utc(a.due):
+    until = as_utc(until)
+    if until <= as_utc(a.due):
         raise CourseError(f"{until.isoformat()} is not after the deadline of {assignment} "
-                          f"({_as_utc(a.due).isoformat()}); an extension can only move it later")
+                          f"({as_utc(a.due).isoformat()}); an extension can only move it later")
     engine = gradebook_engine(course)
     try:
         ext = _record(course, engine, assignment, student, until, granted_by, reason)
@@ -228,7 +228,7 @@ def sync_penalties(course: Course, engine) -> list[PenaltyChange]:
             a = by_id.get(name)
             if a is None:
                 continue
-            wanted = _as_utc(a.due).replace(tzinfo=None) if a.due else None
+            wanted = as_utc(a.due).replace(tzinfo=None) if a.due else None
             if duedate != wanted:
                 due_updates.append({"a_id": aid, "due": wanted})
         if due_updates:
@@ -254,7 +254,7 @@ def sync_penalties(course: Course, engine) -> list[PenaltyChange]:
             ext = extensions.get((aname, student))
             p = late_penalty(a.late_policy, a.due, timestamp, float(max_scores.get(aname) or 0.0),
                              ext.until if ext else None)
-            wanted_ext = (ext.until - _as_utc(a.due)) if (ext and a.due and ext.until > _as_utc(a.due)) else None
+            wanted_ext = (ext.until - as_utc(a.due)) if (ext and a.due and ext.until > as_utc(a.due)) else None
             if extension != wanted_ext:
                 ext_updates.append({"sa_id": sa_id, "ext": wanted_ext})
             nbs = sorted(notebooks.get(sa_id, []))

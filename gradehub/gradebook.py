@@ -39,8 +39,9 @@ CREATE TABLE IF NOT EXISTS {STATUS_TABLE} (
 """
 
 
-def _ensure_tools_on_path() -> None:
-    # nbgrader runs `alembic` as a subprocess; a venv used without activation lacks it.
+def ensure_tools_on_path() -> None:
+    """Put this interpreter's bin directory on PATH: nbgrader runs ``alembic`` as a subprocess,
+    and a virtual environment used without activation lacks it there."""
     bin_dir = os.path.dirname(sys.executable)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
@@ -48,7 +49,7 @@ def _ensure_tools_on_path() -> None:
 
 @contextmanager
 def open_gradebook(course: Course) -> Iterator[Gradebook]:
-    _ensure_tools_on_path()
+    ensure_tools_on_path()
     gb = Gradebook(gradebook_url(course), course_id=course.id)
     try:
         with gb.engine.begin() as conn:

@@ -25,8 +25,8 @@ class Penalty:
     extended: bool = False           # whether an extension moved the deadline
 
 
-def _as_utc(ts: dt.datetime) -> dt.datetime:
-    # nbgrader stores naive UTC
+def as_utc(ts: dt.datetime) -> dt.datetime:
+    """``ts`` as an aware UTC time; a naive one is UTC already (as nbgrader stores it)."""
     return ts.replace(tzinfo=dt.timezone.utc) if ts.tzinfo is None else ts.astimezone(dt.timezone.utc)
 
 
@@ -37,7 +37,7 @@ def effective_due(due: dt.datetime | None, extension_until: dt.datetime | None) 
     """
     if due is None or extension_until is None:
         return due
-    return extension_until if _as_utc(extension_until) > _as_utc(due) else due
+    return extension_until if as_utc(extension_until) > as_utc(due) else due
 
 
 def describe_applied(policy: LatePolicy, due: dt.datetime | None, extension_until: dt.datetime | None) -> str:
@@ -45,7 +45,7 @@ def describe_applied(policy: LatePolicy, due: dt.datetime | None, extension_unti
     text = policy.describe()
     applied = effective_due(due, extension_until)
     if applied is not None and due is not None and applied is not due:
-        shown = _as_utc(applied).astimezone(due.tzinfo) if due.tzinfo else _as_utc(applied)
+        shown = as_utc(applied).astimezone(due.tzinfo) if due.tzinfo else as_utc(applied)
         text += f"; deadline extended to {shown.isoformat(sep=' ', timespec='minutes')}"
     return text
 
@@ -62,7 +62,7 @@ def late_penalty(policy: LatePolicy, due: dt.datetime | None, submitted: dt.date
     text = describe_applied(policy, due, extension_until)
     if applied is None or submitted is None:
         return Penalty(0.0, 0.0, text, applied, extended)
-    late = (_as_utc(submitted) - _as_utc(applied)).total_seconds()
+    late = (as_utc(submitted) - as_utc(applied)).total_seconds()
     if late <= 0:
         return Penalty(0.0, 0.0, text, applied, extended)
     share = penalty_share(policy, late)

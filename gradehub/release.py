@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import Course, CourseError, load_nbgrader_config
-from .gradebook import _ensure_tools_on_path, open_gradebook, sync_assignment_dates
+from .gradebook import ensure_tools_on_path, open_gradebook, sync_assignment_dates
 
 
 class ReleaseError(Exception):
@@ -32,7 +32,7 @@ def _api(root: Path, db: str | None = None):
 
 def generate(course: Course, assignment: str, root: Path | None = None, db: str | None = None) -> None:
     """Run nbgrader's generate_assignment for ``assignment`` in ``root`` (the course root)."""
-    _ensure_tools_on_path()
+    ensure_tools_on_path()
     course.assignment(assignment)
     root = root or course.root
     if not (root / "source" / assignment).is_dir():

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..course import Course
-from ..late import _as_utc, describe_applied, penalty_points
+from ..late import as_utc, describe_applied, penalty_points
 from .read import cell_order, cells_not_run, local_times, read_gradebook
 from .summaries import extension_table, group_summary, item_statistics, policy_table
 
@@ -197,7 +197,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     keys = list(zip(s["assignment"], s["student"]))
     ext_until = local_times(pd.Series([current[k].until if k in current else None for k in keys], index=s.index,
                                  dtype=object), "UTC")
-    course_due = local_times(s["assignment"].map({a.id: _as_utc(a.due) if a.due else None for a in course.assignments})
+    course_due = local_times(s["assignment"].map({a.id: as_utc(a.due) if a.due else None for a in course.assignments})
                         .astype(object), "UTC")
     extended = (ext_until > course_due).fillna(False).to_numpy(dtype=bool)
     effective = course_due.where(~extended, ext_until)
