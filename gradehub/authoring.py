@@ -21,7 +21,7 @@ import nbformat
 from .checks import AuthoringError, forgeable_share, notebook_verdicts, run_host_checks
 from .course import Course
 from .metadata import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, MarkerError, host_checks_of,
-                       is_solution, nbgrader_meta, strip_host_checks)
+                       graded_meta, is_solution, nbgrader_meta, strip_host_checks)
 from .protocol import FORGEABLE, MANUAL, UNVERIFIED
 from .release import generate
 from .sandbox.base import Outcome, SandboxJob, get_sandbox
@@ -79,7 +79,8 @@ def _label(cell, index: int) -> str:
 
 def _regions(source: str, begin: str, end: str) -> tuple[list[str], str | None]:
     """Text inside begin/end markers, or an error when they are unbalanced."""
-    inside, depth, found = [], 0, []
+    inside: list[str] = []
+    depth, found = 0, []
     for line in source.splitlines():
         stripped = line.strip()
         if stripped.startswith(begin):
@@ -150,7 +151,7 @@ def lint_notebook(nb, name: str, report: ValidationReport) -> None:
             pending_answer = None
     if pending_answer:
         report.add(name, f"`{pending_answer}`", "autograded answer has no test cell with hidden tests")
-    if not any(nbgrader_meta(c) and nbgrader_meta(c).get("grade") for c in nb.cells):
+    if not any((m := nbgrader_meta(c)) and m.get("grade") for c in nb.cells):
         report.add(name, "-", "notebook has no graded cell")
 
 
@@ -258,7 +259,7 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
                 rec = run.cells.get(i)
                 status = rec.status if rec else None
                 if cell.cell_type == "code" and status == "error":
-                    err = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
+                    err: dict = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
                     report.add(label, _label(cell, i), "reference solution raises "
                                f"{err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}")
                 elif meta and status == "timeout":
@@ -329,7 +330,7 @@ class MutantResult:
 def _tasks(nb) -> list[tuple[int, int, list[int]]]:
     """(answer index, last index of its block, test cell indices) per autograded answer."""
     answers = [i for i, c in enumerate(nb.cells)
-               if is_solution(c) and c.cell_type == "code" and not nbgrader_meta(c).get("grade")]
+               if is_solution(c) and c.cell_type == "code" and not graded_meta(c).get("grade")]
     out = []
     for k, start in enumerate(answers):
         stop = answers[k + 1] if k + 1 < len(answers) else len(nb.cells)
@@ -355,12 +356,14 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
     name = notebook or assignment
     source = nbformat.read(course.source_dir(assignment) / f"{name}.ipynb", as_version=4)
     host = host_checks_of(source)
-    tasks = {nbgrader_meta(source.cells[a])["grade_id"]: (a, last, tests) for a, last, tests in _tasks(source)}
+    tasks = {graded_meta(source.cells[a])["grade_id"]: (a, last, tests) for a, last, tests in _tasks(source)}
     unknown = sorted(set(mutants) - set(tasks))
     if unknown:
         raise ValueError(f"no autograded answer with id {', '.join(unknown)} in {name}.ipynb")
     kernel = kernel_copy(source)
-    cells, probes = [], []   # probes: (task, mutant index, [(position, source index of its test)])
+    cells: list = []
+    # probes: (task, mutant index, [(position, source index of its test)])
+    probes: list[tuple[str, int, list[tuple[int, int]]]] = []
     by_end = {last: gid for gid, (_, last, _) in tasks.items()}
     reference_positions: dict[int, int] = {}
 
@@ -393,7 +396,7 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
     for gid, k, positions in probes:
         lost, reasons = 0.0, []
         for position, j in positions:
-            meta = nbgrader_meta(source.cells[j])
+            meta = graded_meta(source.cells[j])
             got = cell_records(run, position)
             checks = host.get(meta["grade_id"])
             if checks is None:   # an old-style test: the kernel's reply decides

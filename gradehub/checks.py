@@ -56,7 +56,7 @@ class Records:
         self._cache: dict[str, Any] = {}
 
     def __contains__(self, name: object) -> bool:
-        return name in self._cell.values and self._cell.values[name].error is None  # type: ignore[index]
+        return name in self._cell.values and self._cell.values[name].error is None
 
     def keys(self) -> list[str]:
         return list(self._cell.values)

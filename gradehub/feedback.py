@@ -47,7 +47,8 @@ def _strip_ansi(value: str) -> str:
 
 
 def _hidden_regions(source: str) -> list[list[str]]:
-    regions, current = [], None
+    regions: list[list[str]] = []
+    current: list[str] | None = None
     for line in source.splitlines():
         if BEGIN_HIDDEN in line:
             current = []
@@ -124,7 +125,7 @@ def _source(cell: dict) -> str:
 def build_redactor(course: Course, assignment: str) -> Redactor:
     """Hidden-test lines of every source notebook of the assignment, minus what the release shows."""
     regions: list[list[str]] = []
-    public = []
+    public: list[str] = []
     for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
         nb = _read_json(path) or {}
         for cell in nb.get("cells", []):

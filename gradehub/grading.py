@@ -176,11 +176,14 @@ class _Worker:
 
     def run(self, job: Job, timeout: float) -> JobRun:
         proc = self.proc if self.proc and self.proc.poll() is None else self._start()
+        stdin, stdout = proc.stdin, proc.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError("the grading worker was started without pipes")
         try:
-            proc.stdin.write((job.to_json() + "\n").encode())
-            proc.stdin.flush()
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            line = proc.stdout.readline() if ready else b""
+            stdin.write((job.to_json() + "\n").encode())
+            stdin.flush()
+            ready, _, _ = select.select([stdout], [], [], timeout)
+            line = stdout.readline() if ready else b""
         except (BrokenPipeError, OSError):
             line = b""
         if line:
@@ -200,6 +203,8 @@ class _Worker:
             except subprocess.TimeoutExpired:
                 pass
             for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is None:
+                    continue
                 try:
                     stream.close()
                 except OSError:
@@ -376,7 +381,7 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
         gb, assignment=sub.assignment, student=sub.student, timestamp=sub.timestamp,
         scores=scores, comments=comments,
         late_penalty=penalty.points,
-        extension=(penalty.due - assignment.due) if penalty.extended else None,
+        extension=(penalty.due - assignment.due) if penalty.extended and penalty.due and assignment.due else None,
         status=StatusRow(sub.assignment, sub.student, result.status, result.message, result.notes,
                          result.flags, sandbox_name, result.duration, _iso(sub.timestamp),
                          dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),

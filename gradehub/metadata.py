@@ -25,6 +25,14 @@ def nbgrader_meta(cell: Any) -> dict | None:
     return None
 
 
+def graded_meta(cell: Any) -> dict:
+    """:func:`nbgrader_meta` of a cell already known to carry it (a test or an answer cell)."""
+    nbg = nbgrader_meta(cell)
+    if nbg is None:
+        raise ValueError("not a graded nbgrader cell")
+    return nbg
+
+
 def is_solution(cell: Any) -> bool:
     nbg = nbgrader_meta(cell)
     return bool(nbg and nbg.get("solution") is True)
@@ -73,5 +81,5 @@ def strip_host_checks(nb: Any) -> Any:
 
 def host_checks_of(source_nb: Any) -> dict[str, str | None]:
     """grade_id -> host checks (None for an old-style test cell) of every test cell."""
-    return {nbgrader_meta(c)["grade_id"]: split_host_checks(c.source)[1]
+    return {graded_meta(c)["grade_id"]: split_host_checks(c.source)[1]
             for c in source_nb.cells if is_test_cell(c)}

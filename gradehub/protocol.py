@@ -161,7 +161,7 @@ def write_records(records: NotebookRecords, path: Path) -> None:
     tmp.replace(path)
 
 
-def read_records(path: Path | None) -> NotebookRecords:
+def read_records(path: str | Path | None) -> NotebookRecords:
     if path is None or not Path(path).is_file():
         return {}
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -286,7 +286,7 @@ class JobRun:
         return json.dumps(asdict(self), default=str)
 
     @classmethod
-    def from_json(cls, text: str) -> JobRun:
+    def from_json(cls, text: str | bytes) -> JobRun:
         data = json.loads(text)
         data["notebooks"] = [NotebookRun(**n) for n in data.get("notebooks", [])]
         return cls(**data)

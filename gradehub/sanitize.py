@@ -26,7 +26,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from .metadata import is_solution, is_test_cell, kernel_source, nbgrader_meta
+from .metadata import graded_meta, is_solution, is_test_cell, kernel_source, nbgrader_meta
 
 __all__ = ["SanitizeResult", "is_solution", "nbgrader_meta", "read_untrusted_notebook", "sanitize"]
 
@@ -81,11 +81,12 @@ def read_untrusted_notebook(path: Path, max_bytes: int) -> tuple[list[dict] | No
     return data["cells"], None
 
 
-def _clean_student_cell(raw: dict, index: int) -> tuple[NotebookNode | None, str | None]:
+def _clean_student_cell(raw: dict, index: int) -> NotebookNode | str:
+    """A fresh cell with the raw cell's type and text only, or why the raw cell is dropped."""
     ctype = raw.get("cell_type")
     text = _text(raw.get("source"))
     if ctype not in _CELL_TYPES or text is None:
-        return None, f"dropped cell {index + 1}: not a valid notebook cell"
+        return f"dropped cell {index + 1}: not a valid notebook cell"
     if ctype == "code":
         cell = nbformat.v4.new_code_cell(text)
     elif ctype == "markdown":
@@ -95,7 +96,7 @@ def _clean_student_cell(raw: dict, index: int) -> tuple[NotebookNode | None, str
             cell["attachments"] = attachments
     else:
         cell = nbformat.v4.new_raw_cell(text)
-    return cell, None
+    return cell
 
 
 def _restored(cell: NotebookNode) -> NotebookNode:
@@ -133,13 +134,13 @@ def sanitize(
         if not isinstance(raw, dict):
             notes.append(f"dropped cell {index + 1}: not a valid notebook cell")
             continue
-        cell, problem = _clean_student_cell(raw, index)
-        if cell is None:
-            notes.append(problem)
+        cell = _clean_student_cell(raw, index)
+        if isinstance(cell, str):
+            notes.append(cell)
             continue
         meta = nbgrader_meta(raw)
         gid = meta["grade_id"] if meta else None
-        if gid in anchor_ids and gid not in claimed:
+        if gid is not None and gid in anchor_ids and gid not in claimed:
             claimed[gid] = cell
             current = gid
             attached.setdefault(gid, [])
@@ -164,7 +165,7 @@ def sanitize(
                     notes.append(f"answer {gid!r} was changed to a {student_cell.cell_type} cell; "
                                  f"graded as {rel.cell_type}")
                 cells.append(cell)
-            elif nbgrader_meta(src_cell).get("grade"):
+            elif graded_meta(src_cell).get("grade"):
                 # A manually graded answer must exist for the gradebook; the stub scores 0.
                 cells.append(_restored(rel))
                 notes.append(f"answer cell {gid!r} is missing; counted as unanswered")

@@ -143,11 +143,11 @@ def _scalar_value(value: Any, name: str) -> float | int:
         if arr.size != 1:
             raise GradingError(f"{name}: expected a single number, got an array of shape {arr.shape}")
         return arr.reshape(()).item()
-    arr = _torch_tensor_to_numpy(value)
-    if arr is not None:
-        if arr.size != 1:
-            raise GradingError(f"{name}: expected a single number, got a tensor of shape {arr.shape}")
-        return arr.reshape(()).item()
+    tensor = _torch_tensor_to_numpy(value)
+    if tensor is not None:
+        if tensor.size != 1:
+            raise GradingError(f"{name}: expected a single number, got a tensor of shape {tensor.shape}")
+        return tensor.reshape(()).item()
     raise GradingError(f"{name}: expected a number, got {_describe(value)}")
 
 

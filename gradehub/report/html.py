@@ -82,7 +82,8 @@ def write_html(frames: ReportFrames, path: Path, plots: bool = True,
     ov, subs = frames.overview, frames.submissions
     done = subs[subs["status"] != "missing"]
     if not plots:
-        figs, plot_note = {}, "Plots were switched off (--no-plots)."
+        figs: dict[str, str] = {}
+        plot_note = "Plots were switched off (--no-plots)."
     else:
         drawn = (figures or plots_here(frames))()
         figs, plot_note = (drawn, "") if drawn is not None else ({}, "Plots need matplotlib (pip install matplotlib).")

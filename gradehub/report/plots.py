@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,7 +170,7 @@ def _plot_child(conn) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
     except ImportError:
-        result = ("no matplotlib", None)
+        result: tuple[str, Any] = ("no matplotlib", None)
     else:
         try:
             frames = conn.recv()
@@ -209,7 +212,8 @@ class PlotWorker:
     def __init__(self) -> None:
         import multiprocessing
         import os
-        self._child = self._conn = None
+        self._child: BaseProcess | None = None
+        self._conn: Connection | None = None
         if (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("fork")
             self._conn, theirs = ctx.Pipe(duplex=True)
@@ -219,16 +223,17 @@ class PlotWorker:
 
     def draw(self, frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
         here = plots_here(frames)
-        if self._child is None:
+        conn = self._conn
+        if self._child is None or conn is None:
             return here
         try:
-            self._conn.send(frames)
+            conn.send(frames)
         except (OSError, EOFError):   # the worker is gone (e.g. no matplotlib): it said why
             pass
 
         def collect() -> dict[str, str] | None:
             try:
-                kind, value = self._conn.recv()
+                kind, value = conn.recv()
             except (EOFError, OSError):
                 kind, value = "error", None
             finally:
@@ -241,7 +246,8 @@ class PlotWorker:
     def close(self) -> None:
         """Stop the worker; after a collected result it has already ended."""
         if self._child is not None:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
             if self._child.is_alive():
                 self._child.terminate()
             self._child.join()

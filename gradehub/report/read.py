@@ -158,11 +158,12 @@ def cells_not_run(course: Course, student: str, assignment: str) -> dict[tuple[s
             return None
         for index, cell in enumerate(nb.get("cells", [])):
             meta = (cell.get("metadata") or {}).get("nbgrader") or {}
-            if not meta.get("grade") or cell.get("cell_type") != "code" or meta.get("solution"):
+            gid = meta.get("grade_id")
+            if not meta.get("grade") or cell.get("cell_type") != "code" or meta.get("solution") or not gid:
                 continue
             status = (records.get(str(index)) or {}).get("status", "not_run")
             if status not in ("ok", "error"):
-                out[(name, meta.get("grade_id"))] = words.get(status, status)
+                out[(name, gid)] = words.get(status, status)
     return out
 
 

@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import nbformat
@@ -28,7 +29,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from ..course import format_size
-from ..metadata import is_test_cell
+from ..metadata import graded_meta, is_test_cell
 from ..protocol import RECORD_MIME, CellRecords, NotebookRecords, Recorded, safe_error_name
 from .base import CellRecord, Execution, KernelHandle, Outcome, Sandbox, SandboxJob
 from ..sanitize import nbgrader_meta
@@ -97,7 +98,7 @@ class _CappedClient(NotebookClient):
         self._cell_started = 0.0
         self._last_index: int | None = None
         self.unresponsive: int | None = None
-        self.on_unresponsive = None
+        self.on_unresponsive: Callable[[], None] | None = None
         self.on_cell_start = self._on_start
         self.on_cell_executed = self._on_executed
 
@@ -204,7 +205,7 @@ def add_guards(nb: NotebookNode) -> tuple[NotebookNode, dict[int, int], dict[int
             challenge = secrets.token_hex(8)
             guards[len(cells)] = (challenge, len(cells) + 1)
             cells.append(nbformat.v4.new_code_cell(f"{alias}.check({challenge!r})",
-                                                   metadata={"gradehub": {"guard": nbgrader_meta(cell)["grade_id"]}}))
+                                                   metadata={"gradehub": {"guard": graded_meta(cell)["grade_id"]}}))
         original[len(cells)] = i
         cells.append(cell)
     guarded = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
@@ -267,11 +268,14 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
     started = time.monotonic()
     km = AsyncKernelManager(transport="ipc", ip=str(job.job_dir / "k"), kernel_name="python3")
     km.connection_file = str(job.job_dir / "kernel.json")
-    provisioner = SandboxProvisioner(kernel_id="gradehub", kernel_spec=km.kernel_spec, parent=km)
+    spec = km.kernel_spec
+    if spec is None:
+        raise RuntimeError("no python3 kernel spec is installed")
+    provisioner = SandboxProvisioner(kernel_id="gradehub", kernel_spec=spec, parent=km)
     provisioner.sandbox = sandbox
     provisioner.job = job
     km.provisioner = provisioner
-    km.kernel_spec.argv = list(KERNEL_ARGV)
+    spec.argv = list(KERNEL_ARGV)
 
     client = _CappedClient(
         nb,
@@ -317,8 +321,8 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
             provisioner.handle.kill("unresponsive")
 
     client.on_unresponsive = stop_unresponsive
-    guard = threading.Thread(target=watchdog, name=f"watchdog-{job.label}", daemon=True)
-    guard.start()
+    watchdog_thread = threading.Thread(target=watchdog, name=f"watchdog-{job.label}", daemon=True)
+    watchdog_thread.start()
     outcome, message = Outcome.COMPLETED, ""
     try:
         client.execute()
@@ -391,7 +395,7 @@ def test_records(execution: Execution, cells: list[int] | None = None) -> Notebo
     for index, cell in enumerate(execution.executed.cells):
         if not is_test_cell(cell) or (cells is not None and index not in cells):
             continue
-        out[nbgrader_meta(cell)["grade_id"]] = cell_records(execution, index)
+        out[graded_meta(cell)["grade_id"]] = cell_records(execution, index)
     return out
 
 

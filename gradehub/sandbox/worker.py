@@ -75,7 +75,7 @@ def run_job(job: Job) -> JobRun:
             results.append(NotebookRun(name, Outcome.INVALID.value, f"{name}.ipynb was not submitted"))
             continue
         clean = sanitize(Path(nb_job.submitted), source, release, limits.max_notebook_bytes)
-        if not clean.ok:
+        if clean.notebook is None:   # not clean.ok
             results.append(NotebookRun(name, Outcome.INVALID.value, clean.error or "", clean.notes, clean.restored))
             continue
         job_dir = _job_root()
