@@ -27,10 +27,9 @@ from ..sanitize import nbgrader_meta, read_untrusted_notebook
 
 MAX_ANSWER_CHARS = 100_000
 
-_ALLOWED_TAGS = ["p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
+_ALLOWED_TAGS = {"p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
                  "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "table", "thead", "tbody", "tr",
-                 "th", "td", "del", "sup", "sub"]
-_ALLOWED_TAGS = set(_ALLOWED_TAGS)
+                 "th", "td", "del", "sup", "sub"}
 _ALLOWED_ATTRS = {"a": {"href", "title"}, "span": {"class"}, "code": {"class"}, "ol": {"start"}}
 _MATH = re.compile(r"\$\$.+?\$\$|\$(?=\S)[^$\n]+?(?<=\S)\$", re.DOTALL)
 _RUBRIC_LINE = re.compile(r"^[ \t>]*(?:#+[ \t]*|\*\*|__)?[ \t]*rubric\b", re.IGNORECASE | re.MULTILINE)
@@ -117,7 +116,7 @@ class AnswerReader:
             meta = nbgrader_meta(raw)
             if meta and meta.get("grade_id") == cell:
                 text = _source(raw)
-                cell_type = raw.get("cell_type") if raw.get("cell_type") in ("markdown", "code") else "raw"
+                cell_type = str(raw["cell_type"]) if raw.get("cell_type") in ("markdown", "code") else "raw"
                 if len(text) > MAX_ANSWER_CHARS:
                     return AnswerText(text[:MAX_ANSWER_CHARS], cell_type, truncated=True)
                 return AnswerText(text, cell_type)

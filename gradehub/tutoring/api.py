@@ -349,7 +349,7 @@ class Grading:
 
     # ------------------------------------------------------------------ moderation
 
-    def draw_sample(self, actor: Actor, assignment: str, n: int, *, marker: str | None = None,
+    def draw_sample(self, actor: Actor, assignment: str, n: object, *, marker: str | None = None,
                     seed: int | None = None) -> list[dict[str, Any]]:
         """Draw ``n`` already graded answers for a second marking.
 
@@ -436,6 +436,8 @@ class Grading:
             store.set_second_mark(key, points=check_points(points, info), comment=check_comment(comment))
         with self._open(actor) as (store, _):
             item = store.moderation_item(key)
+            if item is None:
+                raise NotFound("this sample item no longer exists")
             return self._item_dict(item, blind=not actor.instructor)
 
 

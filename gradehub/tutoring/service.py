@@ -181,7 +181,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     @property
     def xsrf_token(self):
         if self.local_auth is not None:
-            return web.RequestHandler.xsrf_token.fget(self)
+            return web.RequestHandler.xsrf_token.fget(self)  # type: ignore[attr-defined]  # a property in tornado
         return super().xsrf_token
 
     def check_xsrf_cookie(self):
@@ -583,7 +583,7 @@ def make_app(course_root, *, prefix: str = "/", auth: LocalAuth | None = None, i
         handlers.append((p("oauth_callback"), HubOAuthCallbackHandler))
     else:
         handlers.extend(auth.handlers(prefix))
-    settings = {
+    settings: dict[str, Any] = {
         "grading": grading, "gradehub_auth": auth, "gradehub_prefix": prefix,
         "gradehub_templates": environment(),
         "cookie_secret": cookie_secret or os.urandom(32),

@@ -20,7 +20,7 @@ import random
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import text
@@ -384,7 +384,7 @@ class Store:
         self._run(f"DELETE FROM {OVERRIDES} WHERE student = :s", {"s": student})
         return had
 
-    def allocation(self, extra_tutors: dict[str, Iterable[str]] | None = None) -> Allocation:
+    def allocation(self, extra_tutors: Mapping[str, Iterable[str]] | None = None) -> Allocation:
         """Roster groups, ``[tutors]`` (plus ``extra_tutors``, e.g. the hub's demo tutor), overrides."""
         roster = self.course.roster() if self.course.roster_path.is_file() else []
         base = Allocation(groups={s.id: s.group for s in roster},
