@@ -190,7 +190,8 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     for status, n in sorted(counts.items()):
         table.add_row(status, str(n))
     console.print(table)
-    console.print(f"class mean {frames.overview['total'].mean():.2f} of {frames.overview['max_total'].iloc[0]:g} points")
+    overview = frames.overview
+    console.print(f"class mean {overview['total'].mean():.2f} of {overview['max_total'].iloc[0]:g} points")
     for f in files:
         console.print(f"wrote {f}")
     console.print(f"course root: {root}  ({time.monotonic() - started:.0f} s)")

@@ -16,7 +16,8 @@ in progress): for a kernel's container that is a result, not an error.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import docker
 import docker.errors
@@ -106,7 +107,7 @@ def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """
     try:
         return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - translated below, or re-raised untouched
+    except Exception as exc:  # translated below, or re-raised untouched
         typed = _translate(what, exc)
         if typed is None:
             raise

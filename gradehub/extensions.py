@@ -166,7 +166,7 @@ def _record(course: Course, engine, assignment: str, student: str, until: dt.dat
     if student not in known:
         raise CourseError(f"unknown student {student!r} (neither in the roster nor in the gradebook)")
     ensure_extensions_table(engine)
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with engine.begin() as conn:
         conn.execute(text(f"INSERT INTO {EXTENSIONS_TABLE} (assignment, student, until, granted_by, reason, "
                           "granted_at) VALUES (:a, :s, :u, :b, :r, :t)"),

@@ -14,7 +14,8 @@ import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import text
@@ -73,7 +74,7 @@ def sync_assignment_dates(gb: Gradebook, course: Course) -> None:
             assignment = gb.find_assignment(a.id)
         except MissingEntry:
             continue
-        due = a.due.astimezone(dt.timezone.utc).replace(tzinfo=None) if a.due else None
+        due = a.due.astimezone(dt.UTC).replace(tzinfo=None) if a.due else None
         if assignment.duedate != due:
             assignment.duedate = due
     gb.db.commit()
@@ -94,7 +95,8 @@ class StatusRow:
 
 
 def read_status(gb: Gradebook, assignment: str | None = None) -> dict[tuple[str, str], StatusRow]:
-    query = f"SELECT assignment, student, status, message, notes, flags, sandbox, duration, submitted_at, graded_at FROM {STATUS_TABLE}"
+    query = ("SELECT assignment, student, status, message, notes, flags, sandbox, duration, submitted_at, graded_at "
+             f"FROM {STATUS_TABLE}")
     params: dict[str, Any] = {}
     if assignment is not None:
         query += " WHERE assignment = :a"

@@ -27,7 +27,7 @@ class Penalty:
 
 def as_utc(ts: dt.datetime) -> dt.datetime:
     """``ts`` as an aware UTC time; a naive one is UTC already (as nbgrader stores it)."""
-    return ts.replace(tzinfo=dt.timezone.utc) if ts.tzinfo is None else ts.astimezone(dt.timezone.utc)
+    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts.astimezone(dt.UTC)
 
 
 def effective_due(due: dt.datetime | None, extension_until: dt.datetime | None) -> dt.datetime | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -87,7 +87,8 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     rank = {aid: i for i, aid in enumerate(order)}
     position, comment_target = cell_order(course, order)
     cells = cells[cells["assignment"].isin(order)].copy()
-    cells["pos"] = [position.get(k, 10**6) for k in zip(cells["assignment"], cells["notebook"], cells["question"])]
+    cells["pos"] = [position.get(k, 10**6)
+                    for k in zip(cells["assignment"], cells["notebook"], cells["question"], strict=True)]
     cells["rank"] = cells["assignment"].map(rank)
     cells = cells.sort_values(["rank", "notebook", "pos", "question"], ignore_index=True)
 
@@ -100,7 +101,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     extra = students[~students["student"].isin(roster["student"])].assign(group="")
     people = pd.concat([roster, extra[roster.columns]], ignore_index=True).fillna("")
     people = people.sort_values("student", ignore_index=True)
-    group_of = dict(zip(people["student"], people["group"]))
+    group_of = dict(zip(people["student"], people["group"], strict=True))
 
     # --- status and extensions, needed by everything below
     status = status.drop_duplicates(["assignment", "student"], keep="last")
@@ -123,7 +124,8 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     # grader: who entered the manual score, as the tutor grading service recorded it; for a
     # score entered elsewhere (formgrader), the student's tutor(s) (instructor's move, else group)
     tutors = {g: ", ".join(accounts) for g, accounts in course.tutors.items()}
-    overrides = dict(zip(raw["overrides"]["student"], raw["overrides"]["tutor"])) if "overrides" in raw else {}
+    overrides = (dict(zip(raw["overrides"]["student"], raw["overrides"]["tutor"], strict=True))
+                 if "overrides" in raw else {})
     responsible = q["student"].map(lambda st: overrides.get(st) or tutors.get(group_of.get(st, "")) or "manual")
     grader = np.where(q["manual_score"].notna(), responsible, np.where(q["auto_score"].notna(), "autograder", ""))
     if "marks" in raw and len(raw["marks"]):
@@ -136,14 +138,14 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     # tutor comments, attached to the question they comment on
     if len(comments):
         comments["question"] = [comment_target.get(k, k[2]) for k in
-                                zip(comments["assignment"], comments["notebook"], comments["cell"])]
-        known_q = set(zip(cells["assignment"], cells["notebook"], cells["question"]))
+                                zip(comments["assignment"], comments["notebook"], comments["cell"], strict=True)]
+        known_q = set(zip(cells["assignment"], cells["notebook"], cells["question"], strict=True))
         last_q = cells.groupby(["assignment", "notebook"])["question"].last().to_dict()
         comments["question"] = [qq if (a, n, qq) in known_q else last_q.get((a, n), qq) for a, n, qq in
-                                zip(comments["assignment"], comments["notebook"], comments["question"])]
+                                zip(comments["assignment"], comments["notebook"], comments["question"], strict=True)]
         keys = ["student", "assignment", "notebook", "question"]
         several = comments.duplicated(keys, keep=False)
-        joined = pd.concat([comments.loc[~several, keys + ["manual_comment"]],
+        joined = pd.concat([comments.loc[~several, [*keys, "manual_comment"]],
                             comments[several].groupby(keys)["manual_comment"]
                             .agg(lambda s: "\n".join(str(x) for x in s)).reset_index()], ignore_index=True)
         q = q.merge(joined, on=["student", "assignment", "notebook", "question"], how="left")
@@ -194,7 +196,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     # late penalties, vectorised per assignment: gradehub.late.penalty_points applies the rules of
     # late_penalty (a test checks the two agree) to the deadline each student had
     submitted_utc = local_times(s["submitted_at"], "UTC")
-    keys = list(zip(s["assignment"], s["student"]))
+    keys = list(zip(s["assignment"], s["student"], strict=True))
     ext_until = local_times(pd.Series([current[k].until if k in current else None for k in keys], index=s.index,
                                  dtype=object), "UTC")
     course_due = local_times(s["assignment"].map({a.id: as_utc(a.due) if a.due else None for a in course.assignments})
@@ -225,7 +227,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     s["percent"] = np.where(s["max_score"] > 0, s["total"] / s["max_score"].where(s["max_score"] > 0, 1), 0.0)
     s["status"] = pd.Series([
         "missing" if not sub else _status_text(st if isinstance(st, str) else None, msg)
-        for sub, st, msg in zip(s["submitted"], s["status"], s["message"])
+        for sub, st, msg in zip(s["submitted"], s["status"], s["message"], strict=True)
     ], index=s.index, dtype=object)
     s.loc[(s["status"] == "graded") & (s["open_manual"].fillna(0) > 0), "status"] = "needs manual grading"
     s["flags"] = [_flags_text(f) for f in s["flags"]]
@@ -263,7 +265,8 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
 
     scores = questions.pivot_table(index="student", columns=["assignment", "question"], values="score",
                                    aggfunc="sum", sort=False)
-    wanted_cols = [(a, qq) for a, qq in zip(cells["assignment"], cells["question"]) if (a, qq) in scores.columns]
+    wanted_cols = [(a, qq) for a, qq in zip(cells["assignment"], cells["question"], strict=True)
+                   if (a, qq) in scores.columns]
     scores = scores.reindex(columns=list(dict.fromkeys(wanted_cols)))
     scores.columns = [f"{a}/{qn}" for a, qn in scores.columns]
     scores = scores.reindex(people["student"]).reset_index().rename(columns={"index": "student"})

@@ -38,7 +38,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import psutil
 
@@ -220,7 +221,8 @@ def container_options(job: SandboxJob, image: str, kernel_argv: list[str] | None
         },
         # the one and only host path the kernel sees
         "mounts": [Mount(target=job_dir, source=os.path.realpath(job_dir), type="bind", read_only=False)],
-        "tmpfs": {"/tmp": f"{tmpfs_opts},mode=1777", CONTAINER_HOME: f"{tmpfs_opts},mode=0700"},
+        # /tmp: the container's own tmpfs, not the host's
+        "tmpfs": {"/tmp": f"{tmpfs_opts},mode=1777", CONTAINER_HOME: f"{tmpfs_opts},mode=0700"},  # noqa: S108
         "read_only": True,
         "network_mode": "none",
         "ipc_mode": "private",
@@ -239,7 +241,7 @@ def container_options(job: SandboxJob, image: str, kernel_argv: list[str] | None
         "tty": False,
     }
     if limits.cpus and limits.cpus > 0:
-        options["nano_cpus"] = int(round(limits.cpus * 1e9))
+        options["nano_cpus"] = round(limits.cpus * 1e9)
     if job.gpus:
         options["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
     return options
