@@ -3,7 +3,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.gradehub-installed
 
-.PHONY: setup demo test
+.PHONY: setup demo test lint
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -14,6 +14,12 @@ setup: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/gradehub demo
+
+# ruff, mypy and import-linter on gradehub/ (rules in pyproject.toml)
+lint: setup
+	$(VENV)/bin/ruff check gradehub
+	$(VENV)/bin/mypy gradehub
+	$(VENV)/bin/lint-imports
 
 test: setup
 	$(PY) -m pytest
