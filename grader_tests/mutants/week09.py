@@ -1,12 +1,5 @@
 """Plausible wrong answers for week09; each must lose points (grader_tests/test_mutants.py)."""
 
-_LOGLIK = '''
-def linear_gaussian_log_likelihood(x, W, b, sigma2):
-    cov = {cov}
-    return torch.distributions.MultivariateNormal(b, covariance_matrix=cov).log_prob(x)
-'''
-_EYE = "torch.eye(W.shape[0], dtype=W.dtype)"
-
 _VAE = '''
 class LinearVAE(nn.Module):
     def __init__(self, n_channels, n_latent):
@@ -86,27 +79,8 @@ class Discriminator(nn.Module):
 
     def forward(self, m):
         return {out}
-
-
-def train_discriminator(disc, m_real, m_fake, n_steps=300, batch_size=1024, lr=1e-2):
-    optimiser = torch.optim.Adam(disc.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=n_steps)
-    ones = torch.ones(batch_size)
-    history = []
-    for _ in range(n_steps):
-        real = m_real[torch.randint(0, len(m_real), (batch_size,))]
-        fake = m_fake[torch.randint(0, len(m_fake), (batch_size,))]
-        loss = {factor} * (F.binary_cross_entropy_with_logits(disc(real), {real_label})
-                      + F.binary_cross_entropy_with_logits(disc(fake), {fake_label}))
-        optimiser.zero_grad()
-        loss.backward()
-        {step}
-        schedule.step()
-        history.append(loss.item())
-    return history
 '''
-_DISC_OK = dict(out="self.net(((m - 91.0) / 3.0).unsqueeze(-1)).squeeze(-1)", factor="0.5", real_label="ones",
-                fake_label="0 * ones", step="optimiser.step()")
+_DISC_OK = dict(out="self.net(((m - 91.0) / 3.0).unsqueeze(-1)).squeeze(-1)")
 
 
 def _disc(**change):
@@ -161,80 +135,6 @@ def _gan(**change):
     return _GAN.format(**{**_GAN_OK, **change})
 
 
-MUTANTS = {
-    "kl": [
-        # forgot the 1/2
-        "def gaussian_kl(mu, logvar):\n    return (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
-        # sigma instead of sigma^2
-        "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu ** 2 + (0.5 * logvar).exp() - 1.0 - logvar).sum(dim=-1)",
-        # mean over the latent dimensions
-        "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).mean(dim=-1)",
-        # wrong sign of the log-variance term
-        "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu ** 2 + logvar.exp() - 1.0 + logvar).sum(dim=-1)",
-    ],
-    "loglik": [
-        # sigma2 used as a standard deviation
-        _LOGLIK.format(cov=f"W @ W.T + sigma2 ** 2 * {_EYE}"),
-        # correlations dropped: only the diagonal of W W^T
-        _LOGLIK.format(cov=f"torch.diag(torch.diagonal(W @ W.T)) + sigma2 * {_EYE}"),
-        # forgot the noise term
-        _LOGLIK.format(cov=f"W @ W.T + 1e-6 * {_EYE}"),
-        # no log-determinant
-        '''
-def linear_gaussian_log_likelihood(x, W, b, sigma2):
-    cov = W @ W.T + sigma2 * torch.eye(W.shape[0], dtype=W.dtype)
-    r = x - b
-    return -0.5 * (x.shape[-1] * math.log(2 * math.pi) + (r * torch.linalg.solve(cov, r.T).T).sum(-1))
-''',
-    ],
-    "vae": [
-        # the posterior variance forgotten in the reconstruction term: ELBO above log p
-        _vae(trace=""),
-        # KL added instead of subtracted
-        _vae(kl_sign="+"),
-        # one Monte Carlo sample instead of the exact expectation
-        _vae(z_line="z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)", trace=""),
-        # log_likelihood with unit noise
-        _vae(ll_sigma2="1.0"),
-        # train_vae minimises the ELBO
-        _vae(loss_sign=""),
-        # train_vae reports the summed ELBO
-        _vae(reduce="sum", loss_sign="-1e-3 * "),
-    ],
-    "pdf": [
-        # Voigt profile not normalised inside the window
-        _pdf(norm="1.0"),
-        # full width used as the Cauchy half width
-        _pdf(gamma="GAMMA_Z"),
-        # background not normalised to the window
-        _pdf(bkg_norm=""),
-        # not zero outside the window
-        _pdf(inside="np.ones_like(m, dtype=bool)"),
-        # D* upside down
-        _pdf(dstar="p_gen / (p_data + p_gen)"),
-    ],
-    "disc": [
-        # labels swapped: learns 1 - D*
-        _disc(real_label="0 * ones", fake_label="ones"),
-        # never steps
-        _disc(step="pass"),
-        # returns probabilities instead of logits
-        _disc(out="torch.sigmoid(self.net(((m - 91.0) / 3.0).unsqueeze(-1)).squeeze(-1))"),
-        # sum of the two cross-entropies
-        _disc(factor="1.0"),
-    ],
-    "gan": [
-        # generator ignores its noise: collapses onto one mass
-        _gan(gen_out="91.0 + 3.0 * self.net(0 * u).squeeze(-1)"),
-        # generator step with the fake label: runs away from the data
-        _gan(g_label="0 * ones"),
-        # generator never learns (its samples are detached)
-        _gan(g_fake="gen.sample(batch_size).detach()"),
-        # discriminator never steps
-        _gan(d_step="pass"),
-    ],
-}
-
 _MC = '''
 def mc_elbo(vae, x, eps):
     mu, logvar = vae.encode(x)
@@ -250,26 +150,71 @@ def _mc(**change):
     return _MC.format(**{**_MC_OK, **change})
 
 
-MUTANTS["mc_elbo"] = [
-    # no sampling at all: z = mu (biased: misses the trace term)
-    _mc(z="mu + 0 * eps"),
-    # the variance used as the standard deviation
-    _mc(z="mu + torch.exp(logvar) * eps"),
-    # no reparameterisation: the sample is cut off from the encoder's graph
-    _mc(z="(mu + torch.exp(0.5 * logvar) * eps).detach()"),
-    # the sum over the K samples instead of the mean
-    _mc(reduce="sum"),
-    # the KL term added
-    _mc(kl_sign="+"),
-]
-del MUTANTS["loglik"]
-
-# train_discriminator is given (Part 5 is the network only): the network's wrong answers
-MUTANTS["disc"] = [
-    # returns probabilities instead of logits
-    _disc(out="torch.sigmoid(self.net(((m - 91.0) / 3.0).unsqueeze(-1)).squeeze(-1))"),
-    # masses in GeV straight into the network: the narrow peak is not resolved
-    _disc(out="self.net(m.unsqueeze(-1)).squeeze(-1)"),
-    # logits of shape (n, 1)
-    _disc(out="self.net(((m - 91.0) / 3.0).unsqueeze(-1))"),
-]
+MUTANTS = {
+    "kl": [
+        # forgot the 1/2
+        "def gaussian_kl(mu, logvar):\n    return (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(dim=-1)",
+        # sigma instead of sigma^2
+        "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu ** 2 + (0.5 * logvar).exp() - 1.0 - logvar).sum(dim=-1)",
+        # mean over the latent dimensions
+        "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).mean(dim=-1)",
+        # wrong sign of the log-variance term
+        "def gaussian_kl(mu, logvar):\n    return 0.5 * (mu ** 2 + logvar.exp() - 1.0 + logvar).sum(dim=-1)",
+    ],
+    "vae": [
+        # the posterior variance forgotten in the reconstruction term: ELBO above log p
+        _vae(trace=""),
+        # KL added instead of subtracted
+        _vae(kl_sign="+"),
+        # one Monte Carlo sample instead of the exact expectation
+        _vae(z_line="z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)", trace=""),
+        # log_likelihood with unit noise
+        _vae(ll_sigma2="1.0"),
+        # train_vae minimises the ELBO
+        _vae(loss_sign=""),
+        # train_vae reports the summed ELBO
+        _vae(reduce="sum", loss_sign="-1e-3 * "),
+    ],
+    "mc_elbo": [
+        # no sampling at all: z = mu (biased: misses the trace term)
+        _mc(z="mu + 0 * eps"),
+        # the variance used as the standard deviation
+        _mc(z="mu + torch.exp(logvar) * eps"),
+        # no reparameterisation: the sample is cut off from the encoder's graph
+        _mc(z="(mu + torch.exp(0.5 * logvar) * eps).detach()"),
+        # the sum over the K samples instead of the mean
+        _mc(reduce="sum"),
+        # the KL term added
+        _mc(kl_sign="+"),
+    ],
+    "pdf": [
+        # Voigt profile not normalised inside the window
+        _pdf(norm="1.0"),
+        # full width used as the Cauchy half width
+        _pdf(gamma="GAMMA_Z"),
+        # background not normalised to the window
+        _pdf(bkg_norm=""),
+        # not zero outside the window
+        _pdf(inside="np.ones_like(m, dtype=bool)"),
+        # D* upside down
+        _pdf(dstar="p_gen / (p_data + p_gen)"),
+    ],
+    "disc": [  # the network only: train_discriminator is given
+        # returns probabilities instead of logits
+        _disc(out="torch.sigmoid(self.net(((m - 91.0) / 3.0).unsqueeze(-1)).squeeze(-1))"),
+        # masses in GeV straight into the network: the narrow peak is not resolved
+        _disc(out="self.net(m.unsqueeze(-1)).squeeze(-1)"),
+        # logits of shape (n, 1)
+        _disc(out="self.net(((m - 91.0) / 3.0).unsqueeze(-1))"),
+    ],
+    "gan": [
+        # generator ignores its noise: collapses onto one mass
+        _gan(gen_out="91.0 + 3.0 * self.net(0 * u).squeeze(-1)"),
+        # generator step with the fake label: runs away from the data
+        _gan(g_label="0 * ones"),
+        # generator never learns (its samples are detached)
+        _gan(g_fake="gen.sample(batch_size).detach()"),
+        # discriminator never steps
+        _gan(d_step="pass"),
+    ],
+}
