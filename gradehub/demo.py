@@ -65,6 +65,8 @@ def build_course(root: Path, n_students: int) -> None:
     template = (TEMPLATE / "course.toml").read_text(encoding="utf-8")
     head = template.split("[limits]")[0]
     week = re.search(r"\[\[assignment\]\]\s*\nid = \"week01\".*?(?=\n\[\[|\Z)", template, re.S)
+    if week is None:
+        raise CourseError(f"{TEMPLATE / 'course.toml'} has no [[assignment]] week01 to build the demo from")
     (root / "course.toml").write_text(
         head + _DEMO_LIMITS + "\n[late_policy]\ngrace = \"15min\"\npenalty_per_day = 0.10\ncap = 0.5\n\n"
         + week.group(0).strip() + "\n", encoding="utf-8")
@@ -154,6 +156,8 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     fetched = nbformat.read(outbound / f"{ASSIGNMENT}.ipynb", as_version=4)
     kinds = assign_archetypes([s.id for s in course.roster()])
     due = course.assignment(ASSIGNMENT).due
+    if due is None:
+        raise CourseError(f"the demo's {ASSIGNMENT} needs a due date in course.toml")
     work = root / ".demo-students"
     for i, (sid, kind) in enumerate(kinds.items()):
         nb = make_submission(kind, source, fetched, i)

@@ -254,15 +254,16 @@ def sync_penalties(course: Course, engine) -> list[PenaltyChange]:
             ext = extensions.get((aname, student))
             p = late_penalty(a.late_policy, a.due, timestamp, float(max_scores.get(aname) or 0.0),
                              ext.until if ext else None)
-            wanted_ext = (ext.until - as_utc(a.due)) if (ext and a.due and ext.until > as_utc(a.due)) else None
+            wanted_ext = (ext.until - as_utc(a.due)) if (ext and ext.until and a.due and ext.until > as_utc(a.due)) \
+                else None
             if extension != wanted_ext:
                 ext_updates.append({"sa_id": sa_id, "ext": wanted_ext})
             nbs = sorted(notebooks.get(sa_id, []))
             before = sum(x[2] or 0.0 for x in nbs)
-            for i, (_, nb_id, current) in enumerate(nbs):
-                wanted = p.points if (i == 0 and p.points) else None
-                if current != wanted:
-                    nb_updates.append({"nb_id": nb_id, "pen": wanted})
+            for i, (_, nb_id, stored) in enumerate(nbs):
+                wanted_pen = p.points if (i == 0 and p.points) else None
+                if stored != wanted_pen:
+                    nb_updates.append({"nb_id": nb_id, "pen": wanted_pen})
             if abs(before - p.points) > 1e-9:
                 changes.append(PenaltyChange(aname, student, before, p.points))
         if nb_updates:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..course import Course
+from ..extensions import Extension
 from ..late import as_utc, describe_applied, penalty_points
 from .read import cell_order, cells_not_run, local_times, read_gradebook
 from .summaries import extension_table, group_summary, item_statistics, policy_table
@@ -106,10 +107,10 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     # --- status and extensions, needed by everything below
     status = status.drop_duplicates(["assignment", "student"], keep="last")
     history = raw["history"]
-    current: dict[tuple[str, str], object] = {}
+    latest: dict[tuple[str, str], Extension] = {}
     for ext in history:
-        current[(ext.assignment, ext.student)] = ext
-    current = {k: v for k, v in current.items() if v.until is not None}
+        latest[(ext.assignment, ext.student)] = ext
+    current = {k: v for k, v in latest.items() if v.until is not None}
 
     # --- questions: every student × every question of every assignment they submitted
     for col in ("auto_score", "manual_score", "extra_credit"):
@@ -196,8 +197,8 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     # late penalties, vectorised per assignment: gradehub.late.penalty_points applies the rules of
     # late_penalty (a test checks the two agree) to the deadline each student had
     submitted_utc = local_times(s["submitted_at"], "UTC")
-    keys = list(zip(s["assignment"], s["student"], strict=True))
-    ext_until = local_times(pd.Series([current[k].until if k in current else None for k in keys], index=s.index,
+    sub_keys: list[tuple[str, str]] = list(zip(s["assignment"], s["student"], strict=True))
+    ext_until = local_times(pd.Series([current[k].until if k in current else None for k in sub_keys], index=s.index,
                                  dtype=object), "UTC")
     course_due = local_times(s["assignment"].map({a.id: as_utc(a.due) if a.due else None for a in course.assignments})
                         .astype(object), "UTC")
@@ -213,11 +214,11 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
         policies[rows] = describe_applied(a.late_policy, a.due, None)
     for i in np.flatnonzero(extended):
         a = by_id[assignment_arr[i]]
-        policies[i] = describe_applied(a.late_policy, a.due, current[keys[i]].until)
+        policies[i] = describe_applied(a.late_policy, a.due, current[sub_keys[i]].until)
     s["late_hours"] = np.where(late > 0, late / 3600, 0.0).round(2)
     s["late_penalty"] = np.where(s["submitted"].to_numpy(dtype=bool), penalties, 0.0)
     s["late_policy"] = policies
-    s["extension"] = [current[k].describe() if k in current else "" for k in keys]
+    s["extension"] = [current[k].describe() if k in current else "" for k in sub_keys]
     s["due"] = effective.dt.tz_convert(tz)
     s["submitted_at"] = submitted_utc.dt.tz_convert(tz)
     s["score"] = s["score"].fillna(0.0)
