@@ -29,9 +29,12 @@ from sqlalchemy import inspect, text
 
 from .course import Course, CourseError, format_size
 from .extensions import gradebook_engine
+from . import metadata
 from .protocol import UNVERIFIED, Verdict, verdicts_from_json
 
-BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+# The markers without their "### ": the redactor also catches a student's output that quotes
+# them in another case or spacing.
+BEGIN_HIDDEN, END_HIDDEN = (m.removeprefix("### ") for m in (metadata.BEGIN_HIDDEN, metadata.END_HIDDEN))
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 MIN_MATCH = 6                  # normalised characters below which a hidden line is matched only exactly
 
@@ -114,7 +117,7 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _meta(cell: dict) -> dict:
-    return ((cell.get("metadata") or {}).get("nbgrader") or {}) if isinstance(cell, dict) else {}
+    return metadata.nbgrader_meta(cell) or {}
 
 
 def _source(cell: dict) -> str:

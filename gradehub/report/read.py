@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from ..metadata import nbgrader_meta
 from ..course import Course, CourseError
 from ..extensions import ensure_extensions_table, extension_history, gradebook_engine
 from ..queries import TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE, comments_sql, grades_sql
@@ -118,7 +119,7 @@ def cell_order(course: Course, assignments: Iterable[str]) -> tuple[dict, dict]:
             pending: list[str] = []
             last = None
             for i, cell in enumerate(cells):
-                meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+                meta = nbgrader_meta(cell) or {}
                 gid = meta.get("grade_id")
                 if not gid:
                     continue
@@ -157,7 +158,7 @@ def cells_not_run(course: Course, student: str, assignment: str) -> dict[tuple[s
         except (OSError, ValueError, TypeError):
             return None
         for index, cell in enumerate(nb.get("cells", [])):
-            meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+            meta = nbgrader_meta(cell) or {}
             gid = meta.get("grade_id")
             if not meta.get("grade") or cell.get("cell_type") != "code" or meta.get("solution") or not gid:
                 continue
