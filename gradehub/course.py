@@ -6,13 +6,17 @@ Errors are :class:`CourseError` with a message that names the file and the key.
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import datetime as dt
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from collections.abc import Mapping
 
 COURSE_FILE = "course.toml"
 NBGRADER_CONFIG = "nbgrader_config.py"
@@ -158,6 +162,8 @@ class Course:
     timezone: str = "UTC"
     export: ExportConfig = field(default_factory=ExportConfig)
     exchange: ExchangeLimits = field(default_factory=ExchangeLimits)
+    # the parsed roster, kept while the file is unchanged (see roster())
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     # --- paths (nbgrader's layout) ---
     def source_dir(self, assignment: str) -> Path:
@@ -187,40 +193,114 @@ class Course:
         raise CourseError(f"unknown assignment {assignment_id!r} (course.toml lists: {known})")
 
     def roster(self) -> list[Student]:
-        return read_roster(self.roster_path)
+        """The roster, read once: again only when the file changed (a long-running service
+        still sees ``gradehub hub sync-roster``'s edits)."""
+        key = _file_key(self.roster_path)
+        cached = self._cache.get("roster")
+        if cached is None or key is None or cached[0] != key:
+            cached = (key, read_roster(self.roster_path))
+            self._cache["roster"] = cached
+        return list(cached[1])
 
 
-def _expect(table: dict, key: str, types: type | tuple, where: str, default: Any = ...) -> Any:
+def _file_key(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is rewritten (None: no such file)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# --------------------------------------------------------------------------- TOML validation
+# One set of helpers for every TOML file gradehub reads (course.toml here, the hub's settings in
+# gradehub.hub.settings): an unknown key or a value of the wrong type is an error that names the
+# file, the table and the key. ``error`` is the exception class to raise (a CourseError).
+
+
+def reject_unknown(table: Mapping[str, Any], allowed: set[str], where: str,
+                   error: type[CourseError] = CourseError) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise error(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                    f"allowed: {', '.join(sorted(allowed))}")
+
+
+def expect(table: Mapping[str, Any], key: str, types: type | tuple, where: str, default: Any = ...,
+           error: type[CourseError] = CourseError) -> Any:
+    """``table[key]`` if it has one of ``types`` (a bool is no number), else ``default``."""
     if key not in table:
         if default is ...:
-            raise CourseError(f"{where}: missing key {key!r}")
+            raise error(f"{where}: missing key {key!r}")
         return default
     value = table[key]
     if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise CourseError(f"{where}.{key}: expected {types}, got a boolean")
+        raise error(f"{where}.{key}: expected {types}, got a boolean")
     if not isinstance(value, types):
-        raise CourseError(f"{where}.{key}: expected {getattr(types, '__name__', types)}, got {value!r}")
+        raise error(f"{where}.{key}: expected {getattr(types, '__name__', types)}, got {value!r}")
     return value
 
 
-def _reject_unknown(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise CourseError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+def coerce(value: Any, default: Any, where: str, *, kind: str = "",
+           error: type[CourseError] = CourseError) -> Any:
+    """``value`` checked against the type of ``default`` (``kind`` "size" or "duration": a text
+    such as 2GiB or 15min); ``where`` names the key in the message."""
+    try:
+        if kind == "size":
+            return parse_size(value, where)
+        if kind == "duration":
+            return parse_duration(value, where)
+    except CourseError as exc:
+        raise error(str(exc)) from None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise error(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise error(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise error(f"{where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not (isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value)):
+            raise error(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise error(f"{where}: expected a table, got {value!r}")
+        return dict(value)
+    if not isinstance(value, str):
+        raise error(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def build_table(cls: type, table: Any, base: Any, where: str, *, kinds: Mapping[str, str] | None = None,
+                error: type[CourseError] = CourseError) -> Any:
+    """A frozen dataclass ``cls`` from a TOML table: ``base``'s values, with the table's keys
+    checked (unknown keys, types; ``kinds`` maps a key to "size" or "duration") and applied."""
+    if not isinstance(table, dict):
+        raise error(f"{where}: expected a table")
+    reject_unknown(table, {f.name for f in dataclasses.fields(cls)}, where, error)
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
+    for key, value in table.items():
+        values[key] = coerce(value, values[key], f"{where}.{key}", kind=(kinds or {}).get(key, ""), error=error)
+    return cls(**values)
 
 
 def _parse_late_policy(table: dict, where: str, base: LatePolicy) -> LatePolicy:
-    _reject_unknown(table, {"grace", "penalty_per_day", "penalty_per_hour", "cap"}, where)
-    per_day = float(_expect(table, "penalty_per_day", (int, float), where, base.penalty_per_day))
-    per_hour = float(_expect(table, "penalty_per_hour", (int, float), where, base.penalty_per_hour))
+    reject_unknown(table, {"grace", "penalty_per_day", "penalty_per_hour", "cap"}, where)
+    per_day = float(expect(table, "penalty_per_day", (int, float), where, base.penalty_per_day))
+    per_hour = float(expect(table, "penalty_per_hour", (int, float), where, base.penalty_per_hour))
     if "penalty_per_day" in table and "penalty_per_hour" not in table:
         per_hour = 0.0
     if "penalty_per_hour" in table and "penalty_per_day" not in table:
         per_day = 0.0
     if per_day and per_hour:
         raise CourseError(f"{where}: set penalty_per_day or penalty_per_hour, not both")
-    cap = float(_expect(table, "cap", (int, float), where, base.cap))
+    cap = float(expect(table, "cap", (int, float), where, base.cap))
     for name, value in (("penalty_per_day", per_day), ("penalty_per_hour", per_hour), ("cap", cap)):
         if not 0 <= value <= 1:
             raise CourseError(f"{where}.{name}: must be a share between 0 and 1, got {value}")
@@ -256,14 +336,14 @@ def load_course(root: str | Path = ".") -> Course:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
-    _reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export",
+    reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export",
                            "exchange"}, COURSE_FILE)
 
-    course_t = _expect(data, "course", dict, COURSE_FILE)
-    _reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
-    course_id = _expect(course_t, "id", str, "[course]")
-    limits_t = _expect(data, "limits", dict, COURSE_FILE, {})
-    _reject_unknown(limits_t, {"cell_timeout", "notebook_timeout", "memory", "cpus", "pids",
+    course_t = expect(data, "course", dict, COURSE_FILE)
+    reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
+    course_id = expect(course_t, "id", str, "[course]")
+    limits_t = expect(data, "limits", dict, COURSE_FILE, {})
+    reject_unknown(limits_t, {"cell_timeout", "notebook_timeout", "memory", "cpus", "pids",
                                "output_cap", "max_notebook_size", "record_cap", "job_disk"}, "[limits]")
     d = Limits()
     limits = Limits(
@@ -271,8 +351,8 @@ def load_course(root: str | Path = ".") -> Course:
         notebook_timeout=parse_duration(limits_t.get("notebook_timeout", d.notebook_timeout),
                                         "[limits].notebook_timeout"),
         memory_bytes=parse_size(limits_t.get("memory", d.memory_bytes), "[limits].memory"),
-        cpus=float(_expect(limits_t, "cpus", (int, float), "[limits]", d.cpus)),
-        pids=int(_expect(limits_t, "pids", int, "[limits]", d.pids)),
+        cpus=float(expect(limits_t, "cpus", (int, float), "[limits]", d.cpus)),
+        pids=int(expect(limits_t, "pids", int, "[limits]", d.pids)),
         output_bytes=parse_size(limits_t.get("output_cap", d.output_bytes), "[limits].output_cap"),
         max_notebook_bytes=parse_size(limits_t.get("max_notebook_size", d.max_notebook_bytes),
                                       "[limits].max_notebook_size"),
@@ -284,16 +364,16 @@ def load_course(root: str | Path = ".") -> Course:
     if limits.memory_bytes < 64 * 2**20:
         raise CourseError("[limits].memory: at least 64MiB is needed to start a kernel")
 
-    default_policy = _parse_late_policy(_expect(data, "late_policy", dict, COURSE_FILE, {}),
+    default_policy = _parse_late_policy(expect(data, "late_policy", dict, COURSE_FILE, {}),
                                         "[late_policy]", LatePolicy())
     assignments = []
     seen: set[str] = set()
-    for i, a in enumerate(_expect(data, "assignment", list, COURSE_FILE, [])):
+    for i, a in enumerate(expect(data, "assignment", list, COURSE_FILE, [])):
         where = f"[[assignment]] #{i + 1}"
         if not isinstance(a, dict):
             raise CourseError(f"{where}: expected a table")
-        _reject_unknown(a, {"id", "title", "due", "release", "late_policy", "time_budget"}, where)
-        aid = _expect(a, "id", str, where)
+        reject_unknown(a, {"id", "title", "due", "release", "late_policy", "time_budget"}, where)
+        aid = expect(a, "id", str, where)
         if not _ID_PATTERN.match(aid):
             raise CourseError(f"{where}.id: {aid!r} is not a valid assignment id")
         if aid in seen:
@@ -302,46 +382,46 @@ def load_course(root: str | Path = ".") -> Course:
         where = f"[[assignment]] {aid}"
         assignments.append(Assignment(
             id=aid,
-            title=_expect(a, "title", str, where, aid),
+            title=expect(a, "title", str, where, aid),
             due=_parse_datetime(a["due"], f"{where}.due") if "due" in a else None,
-            late_policy=_parse_late_policy(_expect(a, "late_policy", dict, where, {}),
+            late_policy=_parse_late_policy(expect(a, "late_policy", dict, where, {}),
                                            f"{where}.late_policy", default_policy),
             time_budget=parse_duration(a.get("time_budget", 60), f"{where}.time_budget"),
             release=_parse_datetime(a["release"], f"{where}.release") if "release" in a else None,
         ))
-    tutors_t = _expect(data, "tutors", dict, COURSE_FILE, {})
+    tutors_t = expect(data, "tutors", dict, COURSE_FILE, {})
     tutors = {}
     for group, accounts in tutors_t.items():
         if not (isinstance(accounts, list) and all(isinstance(x, str) for x in accounts)):
             raise CourseError(f"[tutors].{group}: expected a list of account names")
         tutors[group] = tuple(accounts)
-    threshold = float(_expect(course_t, "exam_bonus_threshold", (int, float), "[course]", 0.5))
-    timezone = _expect(course_t, "timezone", str, "[course]", "UTC")
+    threshold = float(expect(course_t, "exam_bonus_threshold", (int, float), "[course]", 0.5))
+    timezone = expect(course_t, "timezone", str, "[course]", "UTC")
     try:
         import zoneinfo
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise CourseError(f"[course].timezone: unknown time zone {timezone!r} (e.g. Europe/Berlin)") from None
-    export = _parse_export(_expect(data, "export", dict, COURSE_FILE, {}), {a.id for a in assignments})
+    export = _parse_export(expect(data, "export", dict, COURSE_FILE, {}), {a.id for a in assignments})
     return Course(
         root=root,
         id=course_id,
-        title=_expect(course_t, "title", str, "[course]", course_id),
-        roster_path=root / _expect(course_t, "roster", str, "[course]", "roster.csv"),
+        title=expect(course_t, "title", str, "[course]", course_id),
+        roster_path=root / expect(course_t, "roster", str, "[course]", "roster.csv"),
         limits=limits,
         assignments=tuple(assignments),
         exam_bonus_threshold=threshold,
         tutors=tutors,
         timezone=timezone,
         export=export,
-        exchange=_parse_exchange(_expect(data, "exchange", dict, COURSE_FILE, {})),
+        exchange=_parse_exchange(expect(data, "exchange", dict, COURSE_FILE, {})),
     )
 
 
 def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
     where = "[export]"
-    _reject_unknown(table, {"columns", "delimiter", "decimal", "exam_bonus_labels", "encoding"}, where)
-    columns_t = _expect(table, "columns", dict, where, {})
+    reject_unknown(table, {"columns", "delimiter", "decimal", "exam_bonus_labels", "encoding"}, where)
+    columns_t = expect(table, "columns", dict, where, {})
     columns = []
     for name, source in columns_t.items():
         if not isinstance(source, str):
@@ -350,16 +430,16 @@ def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
             raise CourseError(f"{where}.columns.{name}: unknown field {source!r}; use one of "
                               f"{', '.join(EXPORT_FIELDS)}, an assignment id, or '=text' for a constant")
         columns.append((name, source))
-    delimiter = _expect(table, "delimiter", str, where, ",")
-    decimal = _expect(table, "decimal", str, where, ".")
+    delimiter = expect(table, "delimiter", str, where, ",")
+    decimal = expect(table, "decimal", str, where, ".")
     if len(delimiter) != 1 or decimal not in (".", ","):
         raise CourseError(f"{where}: delimiter must be one character and decimal '.' or ','")
     if delimiter == decimal:
         raise CourseError(f"{where}: delimiter and decimal must differ")
-    labels = _expect(table, "exam_bonus_labels", list, where, ["yes", "no"])
+    labels = expect(table, "exam_bonus_labels", list, where, ["yes", "no"])
     if len(labels) != 2 or not all(isinstance(x, str) for x in labels):
         raise CourseError(f"{where}.exam_bonus_labels: expected two texts, e.g. [\"yes\", \"no\"]")
-    encoding = _expect(table, "encoding", str, where, "utf-8")
+    encoding = expect(table, "encoding", str, where, "utf-8")
     if encoding not in ("utf-8", "utf-8-sig", "latin-1", "cp1252"):
         raise CourseError(f"{where}.encoding: use utf-8, utf-8-sig (Excel), latin-1 or cp1252")
     return ExportConfig(columns=tuple(columns), delimiter=delimiter, decimal=decimal,
@@ -368,11 +448,11 @@ def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
 
 def _parse_exchange(table: dict) -> ExchangeLimits:
     where = "[exchange]"
-    _reject_unknown(table, {"max_submission_size", "max_total_size", "max_submissions", "rate_limit"}, where)
+    reject_unknown(table, {"max_submission_size", "max_total_size", "max_submissions", "rate_limit"}, where)
     d = ExchangeLimits()
     one = parse_size(table.get("max_submission_size", d.max_submission_bytes), f"{where}.max_submission_size")
     total = parse_size(table.get("max_total_size", d.max_total_bytes), f"{where}.max_total_size")
-    count = _expect(table, "max_submissions", int, where, d.max_submissions)
+    count = expect(table, "max_submissions", int, where, d.max_submissions)
     rate_count, rate_window = d.rate_count, d.rate_window
     if "rate_limit" in table:
         text = table["rate_limit"]
@@ -418,7 +498,7 @@ def is_valid_id(name: str) -> bool:
     return bool(_ID_PATTERN.match(name)) and name not in (".", "..")
 
 
-def gradebook_url(course: "Course") -> str:
+def gradebook_url(course: Course) -> str:
     """The gradebook's database URL: ``db_url`` of nbgrader_config.py (``GRADEHUB_GRADEBOOK_URL``
     there), else ``gradebook.db`` in the course root. A malformed URL or a database driver that
     is not installed is a :class:`CourseError` naming the fix, not a traceback from SQLAlchemy."""
@@ -431,7 +511,8 @@ def gradebook_url(course: "Course") -> str:
         parsed = make_url(url)
         parsed.get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise CourseError(f"gradebook URL {_hide_password(url)!r} is not a database URL SQLAlchemy knows: {exc}") from None
+        raise CourseError(f"gradebook URL {_hide_password(url)!r} is not a database URL SQLAlchemy knows: "
+                          f"{exc}") from None
     except ImportError as exc:
         hint = (" (pip install psycopg2-binary, or gradehub's `postgres` extra, and write postgresql+psycopg2://)"
                 if parsed.get_backend_name() == "postgresql" else "")
@@ -444,20 +525,30 @@ def _hide_password(url: str) -> str:
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+_NBGRADER_CONFIGS: dict[Path, tuple[Any, Any]] = {}
+
+
 def load_nbgrader_config(root: str | Path):
     """Load the course root's ``nbgrader_config.py`` explicitly.
 
     ``NbGraderAPI()`` on its own ignores the file; every gradehub command goes through here.
+    The file is executed once per process (again only when it or the environment it may read
+    changed); each caller gets its own copy to change.
     """
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     root = Path(root).resolve()
+    key = (_file_key(root / NBGRADER_CONFIG), tuple(sorted(os.environ.items())))
+    cached = _NBGRADER_CONFIGS.get(root)
+    if cached is not None and cached[0] == key:
+        return copy.deepcopy(cached[1])
     config = Config()
-    if (root / NBGRADER_CONFIG).is_file():
+    if key[0] is not None:
         try:
             config = PyFileConfigLoader(NBGRADER_CONFIG, path=str(root)).load_config()
-        except Exception as exc:  # a typo in the config must not be a traceback
+        except Exception as exc:  # noqa: BLE001 - a typo in the config must not be a traceback
             raise CourseError(f"{root / NBGRADER_CONFIG}: {type(exc).__name__}: {exc}") from None
     config.CourseDirectory.root = str(root)
-    return config
+    _NBGRADER_CONFIGS[root] = (key, config)
+    return copy.deepcopy(config)
