@@ -46,7 +46,7 @@ RUN cd /tmp/gradehub-build/src; \
     test -f README.md || echo "gradehub" > README.md; \
     pip install --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation .; \
     cd /; rm -rf /tmp/gradehub-build /root/.cache; \
-    python3 -c 'import gradehub.hub, gradehub.hub_exchange, gradehub.hub_spawners, jupyterhub, dockerspawner, jupyterhub_idle_culler, psycopg2, nbgrader'; \
+    python3 -c 'import gradehub.hub.app, gradehub.hub.exchange.service, gradehub.hub.spawners, gradehub.hub.auth, jupyterhub, dockerspawner, jupyterhub_idle_culler, psycopg2, nbgrader'; \
     configurable-http-proxy --version
 
 COPY hub /srv/gradehub/hub

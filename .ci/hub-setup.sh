@@ -29,7 +29,7 @@ fi
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     if ! ls .gradehub/wheels-hub/jupyterhub-*.whl >/dev/null 2>&1; then
         echo "hub-setup: downloading the hub image's wheels (offline build)"
-        "$PYTHON" -m gradehub.hub_image wheels
+        "$PYTHON" -m gradehub.hub.image wheels
     fi
     if docker image inspect gradehub/standin-bookworm:latest >/dev/null 2>&1 \
             && ! docker image inspect gradehub/postgres-standin:15 >/dev/null 2>&1; then

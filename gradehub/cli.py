@@ -115,8 +115,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_extend(args) -> int:
-    from .extensions import (default_granter, extension_history, gradebook_engine, grant_extension, parse_until,
-                             revoke_extension)
+    from .extensions import default_granter, grant_extension, parse_until, revoke_extension
+    from .gradebook import extension_history, gradebook_engine
     from zoneinfo import ZoneInfo
     course = _course(args)
     tz = ZoneInfo(course.timezone)
@@ -189,7 +189,8 @@ def cmd_images(args) -> int:
 
 
 def cmd_hub(args) -> int:
-    from .hubapp import run_hub, sync_roster
+    from .hub.app import run_hub
+    from .hub.roster import sync_roster
     course = _course(args)
     say = lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     if getattr(args, "hub_command", None) == "sync-roster":

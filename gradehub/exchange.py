@@ -67,7 +67,8 @@ def submit(course: Course, student: str, assignment: str, files: Path, when: dt.
 def staff_accounts(course: Course) -> set[str]:
     """Tutors (``[tutors]``), instructors (hub settings) and the demo staff accounts: their
     submissions are tries of the platform, not students' work. Roster students are never staff."""
-    from .hub import DEMO_INSTRUCTOR, DEMO_TUTOR, load_settings, settings_path
+    from .hub.accounts import DEMO_INSTRUCTOR, DEMO_TUTOR
+    from .hub.settings import load_settings, settings_path
 
     staff = {name for names in course.tutors.values() for name in names}
     try:

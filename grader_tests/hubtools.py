@@ -240,7 +240,7 @@ def need_singleuser(client, image):
     built before it did skips here with what to do, and fails in CI, which builds it fresh."""
     import pytest
 
-    from gradehub.hub_image import singleuser_ready
+    from gradehub.hub.image import singleuser_ready
     problem = singleuser_ready(client, image)
     if problem:
         message = (f"{image} cannot run a hub server ({problem}): rebuild it with "

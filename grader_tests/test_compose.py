@@ -117,7 +117,7 @@ def test_compose_up_brings_up_the_platform(client, tmp_path):
         except docker.errors.ImageNotFound:
             missing(f"image {tag} is missing: {how}")
     need_singleuser(client, NOTEBOOK)
-    from gradehub.hub_image import build_hub_image
+    from gradehub.hub.image import build_hub_image
     if not any(WHEELHOUSE.glob("jupyterhub-*.whl")):
         missing(f"the hub wheelhouse {WHEELHOUSE} is empty: run .ci/hub-setup.sh")
 

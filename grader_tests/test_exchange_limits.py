@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gradehub.course import CourseError, ExchangeLimits, load_course
-from gradehub.hub_exchange import ExchangeRejected, ExchangeStore
+from gradehub.hub.exchange.store import ExchangeRejected, ExchangeStore
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.timezone.utc)
@@ -175,7 +175,7 @@ def test_release_date_gates_listing_fetching_and_submitting(store, course_root):
 
 
 def test_instructor_release_and_unrelease_override_the_date(store, course_root):
-    from gradehub.releases import RELEASED, UNRELEASED, read_overrides, record
+    from gradehub.hub.releases import RELEASED, UNRELEASED, read_overrides, record
     record(course_root, "week02", RELEASED, "prof")          # early
     record(course_root, "week01", UNRELEASED, "prof")
     assert [a["assignment_id"] for a in store.released()] == ["week02"]
@@ -191,7 +191,7 @@ def _serve_and_call(store, requests_to_make):
     from jupyterhub.services import auth
     from tornado import httpclient, httpserver
 
-    from gradehub.hub_exchange import make_app
+    from gradehub.hub.exchange.service import make_app
 
     async def main():
         original = auth.HubAuthenticated.get_current_user
@@ -265,7 +265,7 @@ def test_client_refuses_an_oversized_submission_before_uploading(tmp_path, monke
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.exchange.abc.exchange import ExchangeError
 
-    from gradehub.hub_exchange import HubExchangeSubmit
+    from gradehub.hub.exchange.client import HubExchangeSubmit
 
     (tmp_path / "week01").mkdir()
     (tmp_path / "week01" / "week01.ipynb").write_bytes(NB)
@@ -299,20 +299,20 @@ def real_course(tmp_path):
 
 def test_formgrader_unrelease_is_recorded_and_kept_by_the_hub_start(real_course, monkeypatch):
     from gradehub.exchange import _api, exchange_root, publish
-    from gradehub.hubapp import ensure_released
-    from gradehub.releases import read_overrides
+    from gradehub.hub.app import ensure_released
+    from gradehub.hub.releases import read_overrides
 
     course = load_course(real_course)
     monkeypatch.setenv("GRADEHUB_COURSE_ROOT", str(real_course))
     publish(course, "week01")
     api = _api(course)
-    api.exchange.list = __import__("gradehub.releases").releases.RecordingList
+    api.exchange.list = __import__("gradehub.hub.releases").hub.releases.RecordingList
     assert api.unrelease("week01")["success"]
     outbound = exchange_root(course) / course.id / "outbound" / "week01"
     assert not outbound.exists() and read_overrides(real_course)["week01"]["state"] == "unreleased"
     assert ensure_released(course, log=lambda m: None) == []       # a hub start does not undo it
     assert not outbound.exists()
-    api.exchange.release_assignment = __import__("gradehub.releases").releases.RecordingReleaseAssignment
+    api.exchange.release_assignment = __import__("gradehub.hub.releases").hub.releases.RecordingReleaseAssignment
     assert api.release_assignment("week01")["success"]
     assert outbound.is_dir() and read_overrides(real_course)["week01"]["state"] == "released"
 

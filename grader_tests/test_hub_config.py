@@ -1,7 +1,7 @@
 """The hub configuration as data: every role, group, profile, limit and service, without a hub.
 
-Also the exchange's access rules (``gradehub.hub_exchange.ExchangeStore``) on a temp folder,
-and the Jupyter config that ``gradehub.singleuser`` writes for students and the formgrader.
+Also the exchange's access rules (``gradehub.hub.exchange.store.ExchangeStore``) on a temp folder,
+and the Jupyter config that ``gradehub.hub.singleuser`` writes for students and the formgrader.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from traitlets.config import Config
 from conftest import REPO
 from hubtools import with_tutors
 from gradehub.course import Student, load_course
-from gradehub.hub import (ADMIN_SERVICE, CULLER_SERVICE, DEMO_INSTRUCTOR, DEMO_STUDENT, DEMO_TUTOR,
-                          EXCHANGE_SERVICE, FORMGRADER_SERVICE, HubSettings, HubSettingsError, Runtime,
-                          apply_config, build_accounts, device_requests, env_overrides, gpu_slot_free,
-                          hub_groups, kubespawner_profiles, load_settings, server_token_scopes)
-from gradehub.hub_exchange import ExchangeRejected, ExchangeStore
+from gradehub.hub.accounts import DEMO_INSTRUCTOR, DEMO_STUDENT, DEMO_TUTOR, build_accounts, hub_groups
+from gradehub.hub.config import (ADMIN_SERVICE, CULLER_SERVICE, EXCHANGE_SERVICE, FORMGRADER_SERVICE, apply_config,
+                                 device_requests, gpu_slot_free, kubespawner_profiles, server_token_scopes)
+from gradehub.hub.exchange.store import ExchangeRejected, ExchangeStore
+from gradehub.hub.runtime import Runtime
+from gradehub.hub.settings import HubSettings, HubSettingsError, env_overrides, load_settings
 
 GiB = 2**30
 ROSTER = [Student("s1", "A", "A", "a@x", "A"), Student("s2", "B", "B", "b@x", "B"),
@@ -155,7 +156,7 @@ def test_student_role_is_own_server_and_the_exchange_only(course):
 
 
 def test_tutor_roles_give_the_grading_service_and_their_own_group_not_the_formgrader(course):
-    from gradehub.hub import GRADING_SERVICE
+    from gradehub.hub.config import GRADING_SERVICE
     c = config(course)
     t = role(c, "gradehub-tutor")
     assert t["groups"] == ["tutors"]
@@ -194,7 +195,7 @@ def test_everyone_on_the_roster_is_allowed_and_nobody_else(course):
     c = config(course)
     assert c.Authenticator.allowed_users == {"s1", "s2", "s3", "tina", "tom", "tess",
                                              DEMO_STUDENT, DEMO_TUTOR, DEMO_INSTRUCTOR}
-    assert c.JupyterHub.authenticator_class == "gradehub.hubapp.CoursePasswordAuthenticator"
+    assert c.JupyterHub.authenticator_class == "gradehub.hub.auth.CoursePasswordAuthenticator"
     assert c.CoursePasswordAuthenticator.accounts_file.endswith("accounts.json")
 
 
@@ -215,13 +216,13 @@ def test_embedded_hub_is_local_sqlite_loopback(course):
     assert c.JupyterHub.bind_url == "http://127.0.0.1:8000/"
     assert c.JupyterHub.hub_ip == "127.0.0.1" and c.JupyterHub.hub_port == 18081
     assert c.JupyterHub.db_url == f"sqlite:///{state / 'jupyterhub.sqlite'}"
-    assert c.JupyterHub.spawner_class == "gradehub.hub_spawners.LocalCourseSpawner"
-    from gradehub.hub_isolation import default_homes_root, is_root
+    assert c.JupyterHub.spawner_class == "gradehub.hub.spawners.LocalCourseSpawner"
+    from gradehub.hub.isolation import default_homes_root, is_root
     assert c.LocalCourseSpawner.local_users == "auto"
     # as root, homes outside the course root (its private folders are closed to the servers' users)
     assert c.LocalCourseSpawner.homes_root == str(default_homes_root("nat3008", state) if is_root()
                                                   else state / "homes")
-    assert c.LocalCourseSpawner.cmd == ["/venv/bin/python", "-m", "gradehub.singleuser"]
+    assert c.LocalCourseSpawner.cmd == ["/venv/bin/python", "-m", "gradehub.hub.singleuser"]
     assert c.LocalCourseSpawner.profiles == []
     assert c.ConfigurableHTTPProxy.command == ["/venv/bin/configurable-http-proxy", "--proxy-timeout=86400000"]
     assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:18001"
@@ -240,11 +241,11 @@ def test_exchange_formgrader_and_culler_services(course):
     c = config(course)
     ex = service(c, EXCHANGE_SERVICE)
     assert ex["url"] == "http://127.0.0.1:18101"
-    assert ex["command"][:3] == ["/venv/bin/python", "-m", "gradehub.hub_exchange"]
+    assert ex["command"][:3] == ["/venv/bin/python", "-m", "gradehub.hub.exchange.service"]
     assert ex["display"] is False
     assert ex["environment"]["GRADEHUB_EXCHANGE"] == str(course.root / "exchange")
     fg = service(c, FORMGRADER_SERVICE)
-    assert fg["command"] == ["/venv/bin/python", "-m", "gradehub.singleuser", "--formgrader"]
+    assert fg["command"] == ["/venv/bin/python", "-m", "gradehub.hub.singleuser", "--formgrader"]
     assert fg["cwd"] == str(course.root) and fg["display"] is True
     assert fg["environment"]["JUPYTERHUB_DEFAULT_URL"] == "/formgrader"
     assert fg["url"] == "http://127.0.0.1:18102"
@@ -276,7 +277,7 @@ def docker_settings(**spawner):
 def test_docker_spawner_limits_volume_network(course):
     c = config(course, docker_settings(mem_limit="3GiB", cpu_limit=1.5))
     d = c.CourseDockerSpawner
-    assert c.JupyterHub.spawner_class == "gradehub.hub_spawners.CourseDockerSpawner"
+    assert c.JupyterHub.spawner_class == "gradehub.hub.spawners.CourseDockerSpawner"
     assert d.image == "gradehub/notebook:latest"
     assert d.cmd == ["python3", "-m", "gradehub.singleuser"]
     assert d.volumes == {"gradehub-home-{username}": "/home/jovyan"}
@@ -358,8 +359,8 @@ def test_spawner_profile_choice_form_and_gpu_cap():
     pytest.importorskip("jupyterhub")
     from tornado import web
 
-    from gradehub.hub_spawners import LocalCourseSpawner, ProfilesMixin
-    from gradehub.hub import profile_options
+    from gradehub.hub.spawners import LocalCourseSpawner, ProfilesMixin
+    from gradehub.hub.config import profile_options
 
     ProfilesMixin._gpu_holders.clear()
     profiles = profile_options(HubSettings())
@@ -386,8 +387,8 @@ def test_spawner_profile_choice_form_and_gpu_cap():
 
 def test_gpu_slot_survives_a_hub_restart_through_state():
     pytest.importorskip("jupyterhub")
-    from gradehub.hub_spawners import LocalCourseSpawner, ProfilesMixin
-    from gradehub.hub import profile_options
+    from gradehub.hub.spawners import LocalCourseSpawner, ProfilesMixin
+    from gradehub.hub.config import profile_options
 
     ProfilesMixin._gpu_holders.clear()
     sp = _spawner(LocalCourseSpawner, "a", profile_options(HubSettings()), options={"profile": "gpu"})
@@ -402,8 +403,8 @@ def test_gpu_slot_survives_a_hub_restart_through_state():
 
 def test_docker_spawner_applies_limits_and_device_requests():
     pytest.importorskip("dockerspawner")
-    from gradehub.hub_spawners import CourseDockerSpawner
-    from gradehub.hub import profile_options
+    from gradehub.hub.spawners import CourseDockerSpawner
+    from gradehub.hub.config import profile_options
 
     profiles = profile_options(HubSettings())
     sp = _spawner(CourseDockerSpawner, "a", profiles)
@@ -419,7 +420,7 @@ def test_docker_spawner_applies_limits_and_device_requests():
 
 
 def test_student_lab_has_the_assignment_list_only(tmp_path):
-    from gradehub.singleuser import write_config
+    from gradehub.hub.singleuser import write_config
     folder = write_config(tmp_path / "cfg", "student", "nat3008")
     conf = json.loads((folder / "jupyter_server_config.json").read_text())
     assert conf["ZMQChannelsWebsocketConnection"] == {"kernel_ws_protocol": ""}   # text frames through the proxy
@@ -432,24 +433,24 @@ def test_student_lab_has_the_assignment_list_only(tmp_path):
                     "@jupyter/nbgrader:create-assignment": True,
                     "@jupyterlab/apputils-extension:announcements": True}
     nbconf = (folder / "nbgrader_config.py").read_text()
-    assert "gradehub.hub_exchange.HubExchangeSubmit" in nbconf and "'nat3008'" in nbconf
+    assert "gradehub.hub.exchange.client.HubExchangeSubmit" in nbconf and "'nat3008'" in nbconf
 
 
 def test_formgrader_service_config_and_xsrf_patch(tmp_path):
     pytest.importorskip("nbgrader")
     from nbgrader.server_extensions.formgrader import handlers
 
-    from gradehub.singleuser import patch_formgrader_static, write_config
+    from gradehub.hub.singleuser import patch_formgrader_static, write_config
     folder = write_config(tmp_path / "cfg", "formgrader", "nat3008")
     server = json.loads((folder / "jupyter_server_config.json").read_text())["ServerApp"]["jpserver_extensions"]
     assert server == {"nbgrader.server_extensions.formgrader": True,
                       "nbgrader.server_extensions.assignment_list": False,
                       "nbgrader.server_extensions.course_list": False,
                       "nbgrader.server_extensions.validate_assignment": False,
-                      "jupyter_server_mathjax": True}      # formulas offline (gradehub.formgrader)
-    # the course's own config applies; this one only records release/unrelease (gradehub.releases)
+                      "jupyter_server_mathjax": True}      # formulas offline (gradehub.hub.formgrader)
+    # the course's own config applies; this one only records release/unrelease (gradehub.hub.releases)
     nbconf = (folder / "nbgrader_config.py").read_text()
-    assert "gradehub.releases.RecordingList" in nbconf and "CourseDirectory" not in nbconf
+    assert "gradehub.hub.releases.RecordingList" in nbconf and "CourseDirectory" not in nbconf
     original = handlers.static_path
     try:
         static = patch_formgrader_static(folder)
@@ -542,7 +543,8 @@ def test_store_finds_feedback_released_by_nbgrader(store):
 
 
 def test_b64_round_trip_of_the_wire_format():
-    from gradehub.hub_exchange import _b64, _unb64
+    from gradehub.hub.exchange.store import decode_files as _unb64
+    from gradehub.hub.exchange.store import encode_files as _b64
     assert _unb64(_b64({"a.ipynb": NB})) == {"a.ipynb": NB}
     with pytest.raises(ExchangeRejected):
         _unb64({"a": "not base64!"})

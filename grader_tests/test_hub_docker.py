@@ -34,7 +34,7 @@ def _need_image(client, tag, how):
 def _need_wheels():
     if not any(WHEELHOUSE.glob("jupyterhub-*.whl")):
         pytest.skip(f"the hub wheelhouse {WHEELHOUSE} is empty: run .ci/hub-setup.sh "
-                    "(or python -m gradehub.hub_image wheels)")
+                    "(or python -m gradehub.hub.image wheels)")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def client():
 def test_hub_image_builds_offline_and_runs(client):
     _need_image(client, STANDIN, "gradehub images build --offline")
     _need_wheels()
-    from gradehub.hub_image import build_hub_image
+    from gradehub.hub.image import build_hub_image
     lines = []
     tag = "gradehub/hub:test"
     started = time.monotonic()
@@ -54,7 +54,7 @@ def test_hub_image_builds_offline_and_runs(client):
     print(f"hub image built in {time.monotonic() - started:.0f} s")
     out = client.containers.run(
         tag, ["sh", "-c", "gradehub hub --help >/dev/null && jupyterhub --version && configurable-http-proxy --version"
-              " && python3 -c 'import dockerspawner, jupyterhub_idle_culler, psycopg2, gradehub.hub_exchange'"
+              " && python3 -c 'import dockerspawner, jupyterhub_idle_culler, psycopg2, gradehub.hub.exchange.service'"
               " && test -f /srv/gradehub/hub/settings.toml && echo ok"],
         remove=True, network_mode="none")
     text = out.decode()

@@ -6,7 +6,7 @@ that a hostile answer runs no script. The instructor logs in and sees the tutor'
 ``gradehub report`` then carries the tutor's points. The grading view is saved as
 ``docs/img/tutor-grading.png`` for the README when GRADEHUB_SCREENSHOTS=1.
 
-Where ``gradehub hub`` runs the grading service (``gradehub.hub.GRADING_SERVICE``), everyone
+Where ``gradehub hub`` runs the grading service (``gradehub.hub.config.GRADING_SERVICE``), everyone
 logs in through the hub (its login form, then the service's OAuth) on a ``gradehub hub``
 started on loopback. Otherwise the service runs alone on 127.0.0.1 with its own test login
 (:class:`gradehub.tutoring.service.PasswordAuth`).
@@ -66,11 +66,10 @@ class Site:
 
 def _hub_runs_grading() -> bool:
     try:
-        from gradehub import hub
         from hubtools import hub_available
     except ImportError:
         return False
-    return hasattr(hub, "GRADING_SERVICE") and hub_available() is None
+    return hub_available() is None
 
 
 @pytest.fixture(scope="module")

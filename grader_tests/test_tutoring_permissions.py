@@ -317,33 +317,32 @@ def test_hub_runs_the_grading_service_for_tutors_only(tmp_path):
     import json
     import sys
 
-    hub = pytest.importorskip("gradehub.hub")
-    if not hasattr(hub, "GRADING_SERVICE"):
-        pytest.skip("gradehub.hub does not run the grading service")
     from traitlets.config import Config
 
     from conftest import TOY_COURSE_TOML
     from gradehub.course import load_course
+    from gradehub.hub import accounts, config, settings
+    from gradehub.hub import runtime as hub_runtime
     from tutoring_helpers import ROSTER, TUTORS_TOML
 
     (tmp_path / "course.toml").write_text(TOY_COURSE_TOML + TUTORS_TOML)
     (tmp_path / "roster.csv").write_text(ROSTER)
     course = load_course(tmp_path)
-    runtime = hub.Runtime(course_root=course.root, state_dir=tmp_path / "state", python=sys.executable,
-                          hub_port=18081, proxy_api_port=18001, exchange_port=18101, formgrader_port=18102,
-                          grading_port=18103)
-    c = hub.apply_config(Config(), course, hub.HubSettings(), runtime, roster=course.roster())
-    [service] = [s for s in c.JupyterHub.services if s["name"] == hub.GRADING_SERVICE]
+    runtime = hub_runtime.Runtime(course_root=course.root, state_dir=tmp_path / "state", python=sys.executable,
+                                  hub_port=18081, proxy_api_port=18001, exchange_port=18101, formgrader_port=18102,
+                                  grading_port=18103)
+    c = config.apply_config(Config(), course, settings.HubSettings(), runtime, roster=course.roster())
+    [service] = [s for s in c.JupyterHub.services if s["name"] == config.GRADING_SERVICE]
     assert service["url"] == "http://127.0.0.1:18103"
     assert service["command"][1:] == ["-m", "gradehub.tutoring.service", "--course-root", str(course.root)]
     tutors = json.loads(service["environment"]["GRADEHUB_TUTORS"])
     assert "tutor_a" in tutors["A"] and tutors["B"] == ["tutor_b"]
-    access = f"access:services!service={hub.GRADING_SERVICE}"
+    access = f"access:services!service={config.GRADING_SERVICE}"
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
-    assert access in roles["gradehub-tutor"]["scopes"] and hub.GROUP_TUTORS in roles["gradehub-tutor"]["groups"]
+    assert access in roles["gradehub-tutor"]["scopes"] and accounts.GROUP_TUTORS in roles["gradehub-tutor"]["groups"]
     assert "access:services" in roles["gradehub-instructor"]["scopes"]
     assert not any(access in r["scopes"] or "access:services" in r["scopes"]
-                   for r in roles.values() if hub.GROUP_STUDENTS in r.get("groups", []))
-    without = hub.apply_config(Config(), course, hub.HubSettings(),
-                               hub.Runtime(**{**runtime.__dict__, "grading_port": 0}), roster=course.roster())
-    assert hub.GRADING_SERVICE not in [s["name"] for s in without.JupyterHub.services]
+                   for r in roles.values() if accounts.GROUP_STUDENTS in r.get("groups", []))
+    without = config.apply_config(Config(), course, settings.HubSettings(),
+                                  hub_runtime.Runtime(**{**runtime.__dict__, "grading_port": 0}), roster=course.roster())
+    assert config.GRADING_SERVICE not in [s["name"] for s in without.JupyterHub.services]

@@ -1,7 +1,7 @@
 """Build the hub image (``./Dockerfile``) offline, and a hub-ready notebook image if needed.
 
-``python -m gradehub.hub_image wheels``  fill the hub wheelhouse (``.gradehub/wheels-hub``)
-``python -m gradehub.hub_image build``   build ``gradehub/hub`` FROM the stand-in base, pip
+``python -m gradehub.hub.image wheels``  fill the hub wheelhouse (``.gradehub/wheels-hub``)
+``python -m gradehub.hub.image build``   build ``gradehub/hub`` FROM the stand-in base, pip
                                           only from that wheelhouse, served on 127.0.0.1
 
 The offline build works like ``gradehub images build --offline`` (``gradehub.images``): the
@@ -10,7 +10,8 @@ wheels are downloaded on the host for bookworm's CPython 3.11, the build context
 with ``--network host`` and ``PIP_NO_INDEX``/``PIP_FIND_LINKS`` pointing at the wheelhouse.
 
 :func:`singleuser_ready` checks that a notebook image can run a hub server: ``jupyterhub``
-(for ``jupyterhub-singleuser``) and ``gradehub.singleuser``, both in ``images/notebook``.
+(for ``jupyterhub-singleuser``) and ``gradehub.singleuser`` (the servers' command), both in
+``images/notebook``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .dockerapi import ContainerFailed, DockerError, NotFound, as_engine
-from .images import (STANDIN_TAG, ImagesError, Log, build_image, connect_engine, download_wheels, repo_root,
+from ..dockerapi import ContainerFailed, DockerError, NotFound, as_engine
+from ..images import (STANDIN_TAG, ImagesError, Log, build_image, connect_engine, download_wheels, repo_root,
                      serve_wheelhouse)
 
 HUB_TAG = "gradehub/hub:latest"
@@ -67,7 +68,7 @@ def build_hub_image(*, tag: str = HUB_TAG, base_image: str = STANDIN_TAG, wheelh
         raise ImagesError(f"base image {base_image} is not in the engine (build it with "
                           "`gradehub images build --offline`; the offline build never pulls)")
     if not any(wheelhouse.glob("jupyterhub-*.whl")):
-        raise ImagesError(f"the hub wheelhouse {wheelhouse} is empty: run `python -m gradehub.hub_image wheels` "
+        raise ImagesError(f"the hub wheelhouse {wheelhouse} is empty: run `python -m gradehub.hub.image wheels` "
                           "(or .ci/hub-setup.sh)")
     with tempfile.TemporaryDirectory(prefix="gradehub-hub-image-") as tmp:
         context = stage_hub_context(root, Path(tmp) / "context")
@@ -83,7 +84,7 @@ def singleuser_ready(client: Any, image: str) -> str | None:
     """
     try:
         as_engine(client).run(
-            image, ["python3", "-c", "import jupyterhub.singleuser, gradehub.singleuser, gradehub.hub_exchange"],
+            image, ["python3", "-c", "import jupyterhub.singleuser, gradehub.singleuser"],
             stdout=True, stderr=True, network_mode="none")
         return None
     except ContainerFailed as exc:
@@ -94,7 +95,7 @@ def singleuser_ready(client: Any, image: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradehub.hub_image", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gradehub.hub.image", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("wheels", "build"))
     parser.add_argument("--tag", default=HUB_TAG)
     parser.add_argument("--base-image", default=STANDIN_TAG)

@@ -3,7 +3,7 @@
 nbgrader 0.9 renders a submitted notebook as it is: a student's ``<img onerror=…>`` in a
 markdown cell, a ``display(HTML(...))`` or ``display(Javascript(...))`` output runs in the
 instructor's browser, on the hub's origin. Here, in the formgrader's own process
-(``python -m gradehub.singleuser --formgrader`` calls :func:`install` before the server starts):
+(``python -m gradehub.hub.singleuser --formgrader`` calls :func:`install` before the server starts):
 
 1. **Sanitized rendering.** The formgrader's HTML exporter is :class:`SafeFormgradeExporter`:
    every notebook is first reduced to plain data (:func:`sanitize_notebook`: known output types
@@ -242,9 +242,9 @@ class _PageCheck(HTMLParser):
             src = dict(attrs).get("src") or ""
             if not src.startswith(self.prefix):
                 self.problems.append(f"<script src={src[:60]!r}>")
-        if tag in ("iframe", "object", "embed", "base", "meta", "frame", "frameset", "applet", "portal"):
-            if tag != "meta" or any(n == "http-equiv" for n, _ in attrs):
-                self.problems.append(f"<{tag}>")
+        if (tag in ("iframe", "object", "embed", "base", "meta", "frame", "frameset", "applet", "portal")
+                and (tag != "meta" or any(n == "http-equiv" for n, _ in attrs))):
+            self.problems.append(f"<{tag}>")
 
 
 def check_page(page: str, base_url: str) -> list[str]:
@@ -456,7 +456,7 @@ def patch_templates(folder: Path) -> Path:
         if _INLINE_SCRIPT.search(text) or _HANDLER_ATTR.search(text):
             left.append(name)
     if left:
-        raise RuntimeError(f"gradehub.formgrader: inline script left in {', '.join(left)} "
+        raise RuntimeError(f"gradehub.hub.formgrader: inline script left in {', '.join(left)} "
                            "(a new nbgrader version? see gradehub/formgrader.py)")
     handlers.template_path = str(target)
     return target
@@ -473,7 +473,11 @@ def add_static_files(static: Path) -> None:
 
 def _handlers():
     from nbgrader.server_extensions.formgrader import apihandlers, handlers
-    from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir, check_xsrf
+    from nbgrader.server_extensions.formgrader.base import (
+        BaseApiHandler,
+        check_notebook_dir,
+        check_xsrf,
+    )
     from tornado import web
 
     class FeedbackHandler(BaseApiHandler):
@@ -545,8 +549,8 @@ def generate_gradehub_feedback(course_root: Path, assignment: str, students: lis
     nbgrader's own feedback, is removed: release_feedback would publish it), with the
     submission's ``timestamp.txt`` and ``submission_secret.txt`` that nbgrader's release needs.
     """
-    from .course import load_course
-    from .feedback import generate_feedback
+    from ..course import load_course
+    from ..feedback import generate_feedback
 
     course = load_course(course_root)
     run = generate_feedback(course, assignment, students)
@@ -575,7 +579,7 @@ def _patch_handlers() -> None:
     h = _handlers()
     apihandlers, handlers = h["apihandlers"], h["handlers"]
     replaced = set()
-    for i, (pattern, cls, *rest) in enumerate(apihandlers.default_handlers):
+    for i, (pattern, _cls, *rest) in enumerate(apihandlers.default_handlers):
         if pattern.endswith("/release_feedback"):
             apihandlers.default_handlers[i] = (pattern, h["release"], *rest)
         elif pattern.endswith("/generate_feedback"):
@@ -590,7 +594,7 @@ def _patch_handlers() -> None:
             handlers.default_handlers[i] = (pattern, h["files"], *rest)
             replaced.add(pattern)
     if len(replaced) < 6:
-        raise RuntimeError("gradehub.formgrader: nbgrader's feedback/autograde/files handlers not found "
+        raise RuntimeError("gradehub.hub.formgrader: nbgrader's feedback/autograde/files handlers not found "
                            f"(replaced {sorted(replaced)}); a new nbgrader version?")
 
 
@@ -598,7 +602,7 @@ def install(folder: Path) -> None:
     """Everything above, in the formgrader's process, before the server loads nbgrader.
 
     ``folder`` is the server's private config folder; the formgrader's static files are
-    already copied there (``gradehub.singleuser.patch_formgrader_static``).
+    already copied there (``gradehub.hub.singleuser.patch_formgrader_static``).
     """
     from nbgrader.server_extensions.formgrader import formgrader, handlers
 

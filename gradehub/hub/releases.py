@@ -8,7 +8,7 @@ An assignment is listed and handed out by the hub's exchange when
 
 The formgrader's *Release* and *Unrelease* buttons are recorded in
 ``<course root>/.gradehub/releases.json`` (:class:`RecordingReleaseAssignment`,
-:class:`RecordingList`, configured by ``gradehub.singleuser`` for the formgrader service), so an
+:class:`RecordingList`, configured by ``gradehub.hub.singleuser`` for the formgrader service), so an
 unreleased sheet stays unreleased when the hub restarts. Standard library only (plus nbgrader
 for the two formgrader classes).
 """
@@ -47,7 +47,7 @@ def record(course_root: str | Path, assignment: str, state: str, by: str = "") -
     path.parent.mkdir(parents=True, exist_ok=True)
     data = read_overrides(course_root)
     data[assignment] = {"state": state, "by": by,
-                        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -84,7 +84,7 @@ def ensure_system_user(name: str, home: Path) -> tuple[int, int]:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if result.returncode not in (0, 9):      # 9: created meanwhile by another start
             raise IsolationError(f"cannot create the OS user {sysname} for {name}: "
-                                 f"{(result.stderr or result.stdout).strip()}")
+                                 f"{(result.stderr or result.stdout).strip()}") from None
         entry = pwd.getpwnam(sysname)
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise IsolationError(f"the OS user {sysname} has uid or gid 0: refusing to start a server as it")
@@ -107,7 +107,7 @@ def prepare_home(homes_root: Path, name: str, uid: int, gid: int) -> Path:
     """``<homes root>/<name>``: owned by the user, 0700; the root: owned by the hub, 0711."""
     homes_root = Path(homes_root)
     homes_root.mkdir(parents=True, exist_ok=True)
-    os.chmod(homes_root, 0o711)
+    os.chmod(homes_root, 0o711)  # noqa: S103 - others may pass through to their own home, not list
     blocked = blocked_ancestor(homes_root / "x")
     if blocked is not None:
         raise IsolationError(f"the homes root {homes_root} is not reachable for the servers' users: "
@@ -124,7 +124,7 @@ def prepare_home(homes_root: Path, name: str, uid: int, gid: int) -> Path:
 
 def check_runnable(python: str, uid: int, gid: int, home: Path, env: dict[str, str]) -> None:
     """The servers' users can run the server's interpreter and import what it needs."""
-    code = "import jupyterhub.singleuser, nbgrader, gradehub.singleuser"
+    code = "import jupyterhub.singleuser, nbgrader, gradehub.hub.singleuser"
     try:
         result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(home),
                                 env={k: v for k, v in env.items() if k in ("PATH", "LANG", "HOME", "PYTHONPATH")},

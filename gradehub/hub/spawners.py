@@ -1,4 +1,4 @@
-"""The two spawners ``gradehub.hub`` configures: local processes and Docker containers.
+"""The two spawners ``gradehub.hub.config`` configures: local processes and Docker containers.
 
 Both offer the same profile choice (CPU server / GPU server) and share one hub-wide cap on how
 many GPU servers run at once (``[gpu].max_servers``). The cap is counted in the hub process;
@@ -6,7 +6,7 @@ servers that survive a hub restart are counted again when their state is loaded.
 
 * :class:`LocalCourseSpawner`: the embedded default (``gradehub hub``). Single-user servers
   are local processes, each as an OS user of its own (``gh-<name>``, made on demand) with a
-  private home, when the hub runs as root (``gradehub.hub_isolation``); a hub that is not root
+  private home, when the hub runs as root (``gradehub.hub.isolation``); a hub that is not root
   refuses to start servers unless ``[spawner].local_users = "shared"`` (every server as the
   hub's own user: no isolation at all, for trying it out alone).
 * :class:`CourseDockerSpawner`: DockerSpawner with the notebook image, a named home volume
@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any, ClassVar
-
 from pathlib import Path
+from typing import Any, ClassVar
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Dict, Int, List, Unicode, default
-
-from . import hub_isolation
 from traitlets.config import LoggingConfigurable
+
+from . import isolation
 
 
 class ProfilesMixin(LoggingConfigurable):
@@ -55,7 +54,8 @@ class ProfilesMixin(LoggingConfigurable):
             return ""
         rows = []
         for i, p in enumerate(self.profiles):
-            checked = " checked" if p.get("default") or (i == 0 and not any(x.get("default") for x in self.profiles)) else ""
+            is_default = p.get("default") or (i == 0 and not any(x.get("default") for x in self.profiles))
+            checked = " checked" if is_default else ""
             free = ""
             if p.get("gpus"):
                 used = len(self._gpu_holders)
@@ -112,7 +112,7 @@ class ProfilesMixin(LoggingConfigurable):
 class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
     """Local processes: as an OS user of their own (hub as root), or refused (see the module)."""
 
-    local_users = Unicode("auto", config=True, help="auto | system | shared (gradehub.hub_isolation)")
+    local_users = Unicode("auto", config=True, help="auto | system | shared (gradehub.hub.isolation)")
     homes_root = Unicode(config=True, help="the users' homes: <homes_root>/<username>")
     # the hub stops within seconds (SIGTERM): a server gets 2 s to stop on SIGINT, then TERM, KILL
     interrupt_timeout = Int(2, config=True)
@@ -124,24 +124,24 @@ class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
         return str(Path(self.homes_root) / self.user.name)
 
     def _isolation(self) -> str:
-        return hub_isolation.effective_mode(self.local_users)
+        return isolation.effective_mode(self.local_users)
 
     _runnable: ClassVar[set[tuple[str, int]]] = set()    # (interpreter, uid) that passed the check
 
     def _prepare_user(self, env: dict[str, str]) -> tuple[int, int] | None:
         mode = self._isolation()
         if mode == "refuse":
-            raise web.HTTPError(403, hub_isolation.REFUSAL)
+            raise web.HTTPError(403, isolation.REFUSAL)
         if mode == "shared":
             Path(self.home_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
             return None
         try:
-            uid, gid = hub_isolation.ensure_system_user(self.user.name, Path(self.home_dir))
-            hub_isolation.prepare_home(Path(self.homes_root), self.user.name, uid, gid)
+            uid, gid = isolation.ensure_system_user(self.user.name, Path(self.home_dir))
+            isolation.prepare_home(Path(self.homes_root), self.user.name, uid, gid)
             if (self.cmd[0], uid) not in self._runnable:
-                hub_isolation.check_runnable(self.cmd[0], uid, gid, Path(self.home_dir), env)
+                isolation.check_runnable(self.cmd[0], uid, gid, Path(self.home_dir), env)
                 self._runnable.add((self.cmd[0], uid))
-        except hub_isolation.IsolationError as exc:
+        except isolation.IsolationError as exc:
             self.log.error("cannot start %s's server: %s", self.user.name, exc)
             raise web.HTTPError(500, str(exc).replace("%", "%%")) from None
         return uid, gid
@@ -154,11 +154,11 @@ class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
                 os.umask(0o077)
                 os.chdir(home)
             return preexec
-        return hub_isolation.drop_privileges(ids[0], ids[1], home)
+        return isolation.drop_privileges(ids[0], ids[1], home)
 
     def user_env(self, env):
         import getpass
-        env["USER"] = hub_isolation.system_username(self.user.name) if getattr(self, "_ids", None) else getpass.getuser()
+        env["USER"] = isolation.system_username(self.user.name) if getattr(self, "_ids", None) else getpass.getuser()
         env["HOME"] = self.home_dir
         env["SHELL"] = "/bin/bash"
         return env
