@@ -115,8 +115,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_extend(args) -> int:
-    from .extensions import (default_granter, extension_history, gradebook_engine, grant_extension, parse_until,
-                             revoke_extension)
+    from .extensions import default_granter, grant_extension, parse_until, revoke_extension
+    from .gradebook import extension_history, gradebook_engine
     from zoneinfo import ZoneInfo
     course = _course(args)
     tz = ZoneInfo(course.timezone)

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select
 
 from .course import Course, CourseError, format_size
-from .extensions import gradebook_engine
+from .gradebook import STATUS, gradebook_engine
 from . import metadata
 from .protocol import UNVERIFIED, Verdict, verdicts_from_json
 
@@ -142,11 +142,11 @@ def build_redactor(course: Course, assignment: str) -> Redactor:
 def _status_rows(course: Course, assignment: str) -> dict[str, tuple[str, str]]:
     engine = gradebook_engine(course)
     try:
-        if not inspect(engine).has_table("gradehub_status"):
+        if not inspect(engine).has_table(STATUS.name):
             return {}
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT student, status, message FROM gradehub_status WHERE assignment = :a"),
-                                {"a": assignment}).fetchall()
+            rows = conn.execute(select(STATUS.c.student, STATUS.c.status, STATUS.c.message)
+                                .where(STATUS.c.assignment == assignment)).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
     finally:
         engine.dispose()

@@ -28,8 +28,7 @@ import nbformat
 from nbgrader.utils import parse_utc
 
 from .course import Course, CourseError, is_valid_id
-from .gradebook import StatusRow, open_gradebook, read_status, sync_roster, write_submission
-from .extensions import read_extensions
+from .gradebook import StatusRow, open_gradebook, read_extensions, read_status, sync_roster, write_submission
 from .late import late_penalty
 from .checks import notebook_verdicts
 from .metadata import is_solution, nbgrader_meta

@@ -501,13 +501,12 @@ def test_html_report_has_the_four_plots_and_the_policies(report):
 def test_grader_is_who_the_tutoring_service_recorded(course, tmp_path):
     from sqlalchemy import text
 
-    from gradehub.extensions import gradebook_engine
+    from gradehub.gradebook import TUTOR_MARKS, TUTOR_OVERRIDES, TUTOR_TABLES, create_tables, gradebook_engine
     from gradehub.report import write_reports
-    from gradehub.tutoring.store import _DDL, MARKS, OVERRIDES
+    MARKS, OVERRIDES = TUTOR_MARKS.name, TUTOR_OVERRIDES.name
     engine = gradebook_engine(course)
+    create_tables(engine, *TUTOR_TABLES)
     with engine.begin() as conn:
-        for ddl in _DDL:
-            conn.execute(text(ddl))
         conn.execute(text(f"INSERT INTO {MARKS} (assignment, student, notebook, cell, tutor, score, graded_at) "
                           "VALUES ('w1', 'bob', 'w1', 'essay', 'tutor_b2', 0.5, '2026-11-02T10:00:00+00:00')"))
         conn.execute(text(f"INSERT INTO {OVERRIDES} (student, tutor, reason, set_by, set_at) "
@@ -524,7 +523,7 @@ def test_grader_is_who_the_tutoring_service_recorded(course, tmp_path):
 
 
 def _nbgrader_penalties(course) -> dict[tuple[str, str], float]:
-    from gradehub.extensions import gradebook_engine
+    from gradehub.gradebook import gradebook_engine
     from sqlalchemy import text
     engine = gradebook_engine(course)
     with engine.connect() as conn:
@@ -617,7 +616,7 @@ def test_reports_do_not_import_nbgrader():
 
 
 def test_engine_url_matches_the_gradebook_module(course):
-    from gradehub.extensions import gradebook_engine
+    from gradehub.gradebook import gradebook_engine
     from gradehub.course import gradebook_url
     engine = gradebook_engine(course)
     assert engine.url.render_as_string(hide_password=False) == gradebook_url(course)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..course import Course
-from ..extensions import Extension
+from ..gradebook import Extension
 from ..late import as_utc, describe_applied, penalty_points
 from .read import cell_order, cells_not_run, local_times, read_gradebook
 from .summaries import extension_table, group_summary, item_statistics, policy_table

@@ -3,7 +3,7 @@
 The report computes every penalty at report time (course.toml's deadline and policy, the
 extensions in force); this step writes the same numbers into nbgrader's columns so that the
 formgrader and ``nbgrader export`` agree with the report (see
-:func:`gradehub.extensions.sync_penalties`). It is the one step of ``gradehub report`` that
+:func:`gradehub.gradebook.sync_penalties`). It is the one step of ``gradehub report`` that
 writes to the gradebook; :func:`gradehub.report.write_reports` runs it first unless told not to
 (``sync_gradebook=False``), and it can run on its own.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..course import Course
-from ..extensions import PenaltyChange, gradebook_engine, sync_penalties
+from ..gradebook import PenaltyChange, gradebook_engine, sync_penalties
 
 
 def sync_nbgrader_penalties(course: Course, warn: Callable[[str], None] | None = None) -> list[PenaltyChange] | None:

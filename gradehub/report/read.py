@@ -16,10 +16,9 @@ import pandas as pd
 
 from ..metadata import nbgrader_meta
 from ..course import Course, CourseError
-from ..extensions import ensure_extensions_table, extension_history, gradebook_engine
-from ..queries import TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE, comments_sql, grades_sql
+from ..gradebook import (STATUS, TUTOR_MARKS, TUTOR_OVERRIDES, comments_sql, ensure_extensions_table,
+                         extension_history, gradebook_engine, grades_sql)
 
-STATUS_TABLE = "gradehub_status"          # gradehub.gradebook.STATUS_TABLE (not imported: it imports nbgrader)
 LARGE_GRADEBOOK = 20_000                  # grade rows from which the CLI shows a progress bar
 
 _QUESTIONS_SQL = """
@@ -40,9 +39,9 @@ FROM submitted_assignment sa JOIN assignment a ON a.id = sa.assignment_id
 """
 
 _STUDENTS_SQL = "SELECT id AS student, first_name, last_name, email FROM student"
-_STATUS_SQL = f"SELECT assignment, student, status, message, flags, graded_at FROM {STATUS_TABLE}"
+_STATUS_SQL = f"SELECT assignment, student, status, message, flags, graded_at FROM {STATUS.name}"
 _GRADE_COUNT_SQL = "SELECT COUNT(*) FROM grade"
-_MARKS_TABLE, _OVERRIDES_TABLE = TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE
+_MARKS_TABLE, _OVERRIDES_TABLE = TUTOR_MARKS.name, TUTOR_OVERRIDES.name
 _MARKS_SQL = f"SELECT assignment, student, notebook, cell AS question, tutor, score AS marked FROM {_MARKS_TABLE}"
 _OVERRIDES_SQL = f"SELECT student, tutor FROM {_OVERRIDES_TABLE}"
 
@@ -75,7 +74,7 @@ def read_gradebook(course: Course) -> dict[str, pd.DataFrame]:
         ensure_extensions_table(engine)
         queries = {"cells": _QUESTIONS_SQL, "grades": _GRADES_SQL, "comments": _COMMENTS_SQL,
                    "subs": _SUBMISSIONS_SQL, "students": _STUDENTS_SQL}
-        if STATUS_TABLE in tables:
+        if STATUS.name in tables:
             queries["status"] = _STATUS_SQL
         if _MARKS_TABLE in tables:
             queries["marks"] = _MARKS_SQL

@@ -3,7 +3,7 @@
 Scores and comments live where nbgrader keeps them (``grade.manual_score``,
 ``comment.manual_comment``, ``grade.needs_manual_grade``), so the formgrader, feedback and
 ``gradehub report`` read the same values. What nbgrader has no place for gets four tables,
-created like ``gradehub_status`` (plain SQL, SQLite and PostgreSQL alike, idempotent):
+defined in :mod:`gradehub.gradebook.schema` like ``gradehub_status``:
 
 ``gradehub_tutor_overrides``  student → tutor account, set by the instructor (move, split)
 ``gradehub_tutor_marks``      who entered the current manual score of an answer, and when
@@ -24,56 +24,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from ..course import Course
-from ..gradebook import STATUS_TABLE, open_gradebook
-from ..queries import TUTOR_MARKS_TABLE, TUTOR_OVERRIDES_TABLE, comments_sql, grades_sql
+from ..gradebook import (MODERATION as _MODERATION, TUTOR_FLAGS, TUTOR_MARKS, TUTOR_OVERRIDES, TUTOR_TABLES,
+                         comments_sql, create_tables, grades_sql, mark_graded, open_gradebook)
 from .permissions import NO_TUTOR, Allocation, Cell
 
-OVERRIDES = TUTOR_OVERRIDES_TABLE
-MARKS = TUTOR_MARKS_TABLE
-FLAGS = "gradehub_tutor_flags"
-MODERATION = "gradehub_moderation"
-
-_ANSWER_KEY = """
-    assignment VARCHAR(128) NOT NULL,
-    student VARCHAR(128) NOT NULL,
-    notebook VARCHAR(128) NOT NULL,
-    cell VARCHAR(128) NOT NULL,"""
-_DDL = (
-    f"""CREATE TABLE IF NOT EXISTS {OVERRIDES} (
-    student VARCHAR(128) NOT NULL PRIMARY KEY,
-    tutor VARCHAR(128) NOT NULL,
-    reason TEXT NOT NULL,
-    set_by VARCHAR(128) NOT NULL,
-    set_at VARCHAR(64) NOT NULL
-)""",
-    f"""CREATE TABLE IF NOT EXISTS {MARKS} ({_ANSWER_KEY}
-    tutor VARCHAR(128) NOT NULL,
-    score FLOAT,
-    graded_at VARCHAR(64) NOT NULL,
-    PRIMARY KEY (assignment, student, notebook, cell)
-)""",
-    f"""CREATE TABLE IF NOT EXISTS {FLAGS} ({_ANSWER_KEY}
-    raised_by VARCHAR(128) NOT NULL,
-    message TEXT NOT NULL,
-    raised_at VARCHAR(64) NOT NULL,
-    resolved_by VARCHAR(128),
-    resolved_at VARCHAR(64),
-    PRIMARY KEY (assignment, student, notebook, cell)
-)""",
-    f"""CREATE TABLE IF NOT EXISTS {MODERATION} ({_ANSWER_KEY}
-    marker VARCHAR(128) NOT NULL,
-    first_marker VARCHAR(128) NOT NULL,
-    first_score FLOAT,
-    second_score FLOAT,
-    second_comment TEXT,
-    drawn_by VARCHAR(128) NOT NULL,
-    drawn_at VARCHAR(64) NOT NULL,
-    marked_at VARCHAR(64),
-    PRIMARY KEY (assignment, student, notebook, cell)
-)""",
-)
+OVERRIDES = TUTOR_OVERRIDES.name
+MARKS = TUTOR_MARKS.name
+FLAGS = TUTOR_FLAGS.name
+MODERATION = _MODERATION.name
 
 _CELLS_SQL = """
 SELECT a.name AS assignment, n.name AS notebook, bc.name AS cell, gc.max_score AS max_score,
@@ -100,11 +61,9 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def ensure_tables(engine) -> None:
+def ensure_tables(engine: Engine) -> None:
     """Create the tutoring tables if they are missing (idempotent)."""
-    with engine.begin() as conn:
-        for ddl in _DDL:
-            conn.execute(text(ddl))
+    create_tables(engine, *TUTOR_TABLES)
 
 
 Key = tuple[str, str, str, str]        # (assignment, student, notebook, cell)
@@ -325,8 +284,7 @@ class Store:
             "WHERE a.name = :a AND sa.student_id = :s AND g.needs_manual_grade = :t",
             {"a": assignment, "s": student, "t": True})[0].n
         if not open_left:
-            self._run(f"UPDATE {STATUS_TABLE} SET status = 'graded' WHERE assignment = :a AND student = :s "
-                      "AND status = 'needs_manual'", {"a": assignment, "s": student})
+            mark_graded(self.gb.db, assignment, student)
 
     # ------------------------------------------------------------------ flags
 

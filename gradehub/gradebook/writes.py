@@ -1,43 +1,24 @@
 """The one place that writes grades: nbgrader's gradebook plus gradehub's status table.
 
 nbgrader's tables hold scores (so the formgrader, feedback and reports agree); the table
-``gradehub_status`` holds what nbgrader has no place for: how the execution ended, the
-message a student reads, the sanitizer's notes and flags for a human. Both are written in
+``gradehub_status`` (:mod:`.status`) holds what nbgrader has no place for. Both are written in
 one transaction per submission, so a killed run leaves either all of a submission or none.
+The only module of :mod:`gradehub.gradebook` that imports nbgrader.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
 from collections.abc import Iterator
 
 from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy import text
 
-from .course import Course, gradebook_url
-
-STATUS_TABLE = "gradehub_status"
-_STATUS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {STATUS_TABLE} (
-    assignment VARCHAR(128) NOT NULL,
-    student VARCHAR(128) NOT NULL,
-    status VARCHAR(32) NOT NULL,
-    message TEXT NOT NULL,
-    notes TEXT NOT NULL,
-    flags TEXT NOT NULL,
-    sandbox VARCHAR(32) NOT NULL,
-    duration FLOAT NOT NULL,
-    submitted_at VARCHAR(64),
-    graded_at VARCHAR(64) NOT NULL,
-    PRIMARY KEY (assignment, student)
-)
-"""
+from ..course import Course, gradebook_url
+from .schema import STATUS, create_tables
+from .status import StatusRow, replace_status
 
 
 def ensure_tools_on_path() -> None:
@@ -53,8 +34,7 @@ def open_gradebook(course: Course) -> Iterator[Gradebook]:
     ensure_tools_on_path()
     gb = Gradebook(gradebook_url(course), course_id=course.id)
     try:
-        with gb.engine.begin() as conn:
-            conn.execute(text(_STATUS_DDL))
+        create_tables(gb.engine, STATUS)
         yield gb
     finally:
         gb.close()
@@ -78,36 +58,6 @@ def sync_assignment_dates(gb: Gradebook, course: Course) -> None:
         if assignment.duedate != due:
             assignment.duedate = due
     gb.db.commit()
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    assignment: str
-    student: str
-    status: str
-    message: str
-    notes: list[str]
-    flags: list[str]
-    sandbox: str
-    duration: float
-    submitted_at: str | None
-    graded_at: str
-
-
-def read_status(gb: Gradebook, assignment: str | None = None) -> dict[tuple[str, str], StatusRow]:
-    query = ("SELECT assignment, student, status, message, notes, flags, sandbox, duration, submitted_at, graded_at "
-             f"FROM {STATUS_TABLE}")
-    params: dict[str, Any] = {}
-    if assignment is not None:
-        query += " WHERE assignment = :a"
-        params["a"] = assignment
-    with gb.engine.connect() as conn:
-        rows = conn.execute(text(query), params).fetchall()
-    return {
-        (r[0], r[1]): StatusRow(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6],
-                                float(r[7]), r[8], r[9])
-        for r in rows
-    }
 
 
 def write_submission(
@@ -155,17 +105,7 @@ def write_submission(
             for grade_id, auto_comment in comments.get(nb_name, {}).items():
                 if grade_id in nb_comments:
                     nb_comments[grade_id].auto_comment = auto_comment
-        session.execute(text(f"DELETE FROM {STATUS_TABLE} WHERE assignment = :a AND student = :s"),
-                        {"a": assignment, "s": student})
-        session.execute(
-            text(f"INSERT INTO {STATUS_TABLE} (assignment, student, status, message, notes, flags, "
-                 "sandbox, duration, submitted_at, graded_at) VALUES (:a, :s, :status, :message, "
-                 ":notes, :flags, :sandbox, :duration, :submitted_at, :graded_at)"),
-            {"a": assignment, "s": student, "status": status.status, "message": status.message,
-             "notes": json.dumps(status.notes), "flags": json.dumps(status.flags),
-             "sandbox": status.sandbox, "duration": status.duration,
-             "submitted_at": status.submitted_at, "graded_at": status.graded_at},
-        )
+        replace_status(session, assignment, student, status)
         session.commit()
     except Exception:
         session.rollback()
@@ -192,9 +132,3 @@ def _new_submission(gb: Gradebook, assignment: str, student: str, timestamp: dt.
         gb.db.add(submission)
     gb.db.flush()
     return submission
-
-
-def delete_status(gb: Gradebook, assignment: str, student: str) -> None:
-    with gb.engine.begin() as conn:
-        conn.execute(text(f"DELETE FROM {STATUS_TABLE} WHERE assignment = :a AND student = :s"),
-                     {"a": assignment, "s": student})

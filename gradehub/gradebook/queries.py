@@ -7,10 +7,6 @@ service filters the same rows with its own WHERE clause.
 
 from __future__ import annotations
 
-# tables gradehub keeps next to nbgrader's (created by gradehub.tutoring.store)
-TUTOR_OVERRIDES_TABLE = "gradehub_tutor_overrides"
-TUTOR_MARKS_TABLE = "gradehub_tutor_marks"
-
 # One row per submitted cell: who, which week, which notebook, which cell.
 _PER_SUBMITTED_CELL = """
 SELECT sa.student_id AS student, a.name AS assignment, n.name AS notebook, bc.name AS {cell_as}, {columns}
