@@ -48,8 +48,8 @@ def mount_job_dir(job_dir: Path, size_bytes: int) -> bool:
     """
     if os.geteuid() != 0 or not sys.platform.startswith("linux"):
         return False
-    done = subprocess.run(["mount",  # noqa: S607 - root's PATH on the grading node "-t", "tmpfs", "-o", f"size={int(size_bytes)},mode=1777,nosuid,nodev",
-                           "gradehub-job", str(job_dir)], capture_output=True)
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={int(size_bytes)},mode=1777,nosuid,nodev"]
+    done = subprocess.run([*mount, "gradehub-job", str(job_dir)], capture_output=True)  # root: mount(8) on PATH
     return done.returncode == 0
 
 
