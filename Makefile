@@ -15,11 +15,12 @@ setup: $(STAMP)
 demo: setup
 	$(VENV)/bin/gradehub demo
 
-# ruff, mypy and import-linter on gradehub/ (rules in pyproject.toml)
+# ruff (lint and format), mypy and import-linter on gradehub/ (rules in pyproject.toml)
 lint: setup
 	$(VENV)/bin/ruff check gradehub
+	$(VENV)/bin/ruff format --check gradehub
 	$(VENV)/bin/mypy gradehub
 	$(VENV)/bin/lint-imports
 
-test: setup
+test: setup lint
 	$(PY) -m pytest

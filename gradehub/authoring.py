@@ -20,8 +20,18 @@ import nbformat
 
 from .checks import AuthoringError, forgeable_share, notebook_verdicts, run_host_checks
 from .course import Course
-from .metadata import (BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, MarkerError, host_checks_of,
-                       graded_meta, is_solution, nbgrader_meta, strip_host_checks)
+from .metadata import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    END_HIDDEN,
+    END_SOLUTION,
+    MarkerError,
+    host_checks_of,
+    graded_meta,
+    is_solution,
+    nbgrader_meta,
+    strip_host_checks,
+)
 from .protocol import FORGEABLE, MANUAL, UNVERIFIED
 from .release import generate
 from .sandbox.base import Outcome, SandboxJob, get_sandbox
@@ -62,11 +72,18 @@ class ValidationReport:
         return [head, *(f"  {i}" for i in self.info), *(f"  {p}" for p in self.problems)]
 
 
-def nbgrader_metadata(grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False,
-                      points: float | None = None) -> dict:
+def nbgrader_metadata(
+    grade_id: str, *, grade: bool = False, solution: bool = False, locked: bool = False, points: float | None = None
+) -> dict:
     """A cell's ``metadata`` for an nbgrader source notebook (schema 3), for sheets built in code."""
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}
@@ -113,8 +130,12 @@ def lint_notebook(nb, name: str, report: ValidationReport) -> None:
             report.add(name, label, "nbgrader metadata without a grade_id")
             continue
         if cell.cell_type == "code" and meta is None:
-            report.add(name, label, "code cell without nbgrader metadata: make it read-only, an answer or a test "
-                                    "(a student could edit it and the grader could not restore it)")
+            report.add(
+                name,
+                label,
+                "code cell without nbgrader metadata: make it read-only, an answer or a test "
+                "(a student could edit it and the grader could not restore it)",
+            )
         sol_regions, sol_err = _regions(cell.source, BEGIN_SOLUTION, END_SOLUTION)
         hid_regions, hid_err = _regions(cell.source, BEGIN_HIDDEN, END_HIDDEN)
         for err in (sol_err, hid_err):
@@ -139,8 +160,12 @@ def lint_notebook(nb, name: str, report: ValidationReport) -> None:
         if hid_regions and not (meta.get("grade") and not meta.get("solution")):
             report.add(name, label, "hidden-test markers outside a test cell")
         if is_solution(cell) and not sol_regions and cell.cell_type == "code":
-            report.add(name, label, "answer cell has no '### BEGIN SOLUTION' region; the whole cell "
-                                    "would be replaced", level="warning")
+            report.add(
+                name,
+                label,
+                "answer cell has no '### BEGIN SOLUTION' region; the whole cell would be replaced",
+                level="warning",
+            )
         autograded_answer = is_solution(cell) and not meta.get("grade") and cell.cell_type == "code"
         is_test = meta.get("grade") and not meta.get("solution") and cell.cell_type == "code"
         if autograded_answer:
@@ -260,19 +285,27 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
                 status = rec.status if rec else None
                 if cell.cell_type == "code" and status == "error":
                     err: dict = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
-                    report.add(label, _label(cell, i), "reference solution raises "
-                               f"{err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}")
+                    report.add(
+                        label,
+                        _label(cell, i),
+                        f"reference solution raises {err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}",
+                    )
                 elif meta and status == "timeout":
                     report.add(label, _label(cell, i), "reference solution hits the cell time limit")
             ref = test_records(run)
-            verdicts, problems = notebook_verdicts(name, source, run.executed, grade_id_statuses(run), ref, ref,
-                                                   reference_run=True)
+            verdicts, problems = notebook_verdicts(
+                name, source, run.executed, grade_id_statuses(run), ref, ref, reference_run=True
+            )
             for problem in problems:
                 report.add(label, "-", problem)
             for v in verdicts:
                 if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
-                    report.add(label, f"`{v.grade_id}`", f"reference solution scores {v.points:g} of {v.max_points:g}"
-                               + (f": {v.reason}" if v.reason else ""))
+                    report.add(
+                        label,
+                        f"`{v.grade_id}`",
+                        f"reference solution scores {v.points:g} of {v.max_points:g}"
+                        + (f": {v.reason}" if v.reason else ""),
+                    )
             # The budget is for an idle machine; on a loaded one (CI, several engineers) the kernel
             # gets a share of the cores, so the wall time is compared with the budget scaled by it.
             load = os.getloadavg()[0] / (os.cpu_count() or 1)
@@ -280,38 +313,57 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
             if load > 1.0:
                 report.info.append(f"{label}: machine load {load:.1f} per core; budget scaled to {allowed:.0f} s")
             if elapsed > allowed:
-                report.add(label, "-", f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
-                           + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""))
+                report.add(
+                    label,
+                    "-",
+                    f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
+                    + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""),
+                )
             share = forgeable_share(verdicts)
             unverified = [v.grade_id for v in verdicts if v.kind == UNVERIFIED]
             forgeable = [v.grade_id for v in verdicts if v.kind == FORGEABLE]
-            report.info.append(f"{label}: a forged record could earn {share:.0%} of the autograded points"
-                               + (f" (unverified: {', '.join(unverified)})" if unverified else "")
-                               + (f" (forgeable: {', '.join(forgeable)})" if forgeable else ""))
+            report.info.append(
+                f"{label}: a forged record could earn {share:.0%} of the autograded points"
+                + (f" (unverified: {', '.join(unverified)})" if unverified else "")
+                + (f" (forgeable: {', '.join(forgeable)})" if forgeable else "")
+            )
             if share >= MAX_FORGEABLE_SHARE:
-                report.add(label, "-", f"a forged record could earn {share:.0%} of the autograded points "
-                           f"(at most {MAX_FORGEABLE_SHARE:.0%}): add verified host checks (docs/authoring.md)")
+                report.add(
+                    label,
+                    "-",
+                    f"a forged record could earn {share:.0%} of the autograded points "
+                    f"(at most {MAX_FORGEABLE_SHARE:.0%}): add verified host checks (docs/authoring.md)",
+                )
 
             rel_path = root / "release" / assignment / f"{name}.ipynb"
             clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes)
             if not clean.ok:
                 report.add(label, "-", f"student version cannot be sanitized: {clean.error}")
                 continue
-            run = _run(clean.notebook, course, timeout=max(budget * 3, 60),
-                       data_dir=root / "release" / assignment)
+            run = _run(clean.notebook, course, timeout=max(budget * 3, 60), data_dir=root / "release" / assignment)
             blank, _ = notebook_verdicts(name, source, run.executed, grade_id_statuses(run), test_records(run), ref)
             for v in blank:
                 if v.kind != MANUAL and v.points:
-                    report.add(label, f"`{v.grade_id}`", f"the unanswered student version scores {v.points:g} "
-                                                        f"of {v.max_points:g}; its tests pass without an answer")
+                    report.add(
+                        label,
+                        f"`{v.grade_id}`",
+                        f"the unanswered student version scores {v.points:g} "
+                        f"of {v.max_points:g}; its tests pass without an answer",
+                    )
             for i, cell in enumerate(run.executed.cells):
                 meta = nbgrader_meta(cell)
                 rec = run.cells.get(i)
                 if meta and not meta.get("grade") and not meta.get("solution") and rec and rec.status == "error":
-                    report.add(label, _label(cell, i), "a read-only cell fails in the student version "
-                               "(plots and setup must survive unanswered tasks)")
-            report.info.append(f"{label}: student version scores 0 on every autograded test"
-                               if report.ok else f"{label}: student version checked")
+                    report.add(
+                        label,
+                        _label(cell, i),
+                        "a read-only cell fails in the student version (plots and setup must survive unanswered tasks)",
+                    )
+            report.info.append(
+                f"{label}: student version scores 0 on every autograded test"
+                if report.ok
+                else f"{label}: student version checked"
+            )
     return report
 
 
@@ -322,28 +374,37 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
 class MutantResult:
     task: str
     index: int
-    caught: bool            # at least one test cell of the task failed
-    lost_points: float      # points the wrong answer loses
+    caught: bool  # at least one test cell of the task failed
+    lost_points: float  # points the wrong answer loses
     detail: str = ""
 
 
 def _tasks(nb) -> list[tuple[int, int, list[int]]]:
     """(answer index, last index of its block, test cell indices) per autograded answer."""
-    answers = [i for i, c in enumerate(nb.cells)
-               if is_solution(c) and c.cell_type == "code" and not graded_meta(c).get("grade")]
+    answers = [
+        i
+        for i, c in enumerate(nb.cells)
+        if is_solution(c) and c.cell_type == "code" and not graded_meta(c).get("grade")
+    ]
     out = []
     for k, start in enumerate(answers):
         stop = answers[k + 1] if k + 1 < len(answers) else len(nb.cells)
-        tests = [i for i in range(start + 1, stop)
-                 if (m := nbgrader_meta(nb.cells[i])) and m.get("grade") and not m.get("solution")
-                 and nb.cells[i].cell_type == "code"]
+        tests = [
+            i
+            for i in range(start + 1, stop)
+            if (m := nbgrader_meta(nb.cells[i]))
+            and m.get("grade")
+            and not m.get("solution")
+            and nb.cells[i].cell_type == "code"
+        ]
         if tests:
             out.append((start, tests[-1], tests))
     return out
 
 
-def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]],
-                  notebook: str | None = None) -> list[MutantResult]:
+def check_mutants(
+    course: Course, assignment: str, mutants: dict[str, list[str]], notebook: str | None = None
+) -> list[MutantResult]:
     """Run every replacement of a task's answer against the task's tests, in one kernel per sheet.
 
     After the reference block of a task (answer, the cells up to its last test), each
@@ -368,7 +429,7 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
     reference_positions: dict[int, int] = {}
 
     def plain_copy(j: int):
-        copy = nbformat.v4.new_code_cell(kernel.cells[j].source)   # a fresh cell id, no metadata
+        copy = nbformat.v4.new_code_cell(kernel.cells[j].source)  # a fresh cell id, no metadata
         return copy
 
     for i, cell in enumerate(kernel.cells):
@@ -387,7 +448,7 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
                     positions.append((len(cells), j))
                 cells.append(plain_copy(j))
             probes.append((gid, k, positions))
-        for j in [answer, *block]:   # restore the reference for later tasks
+        for j in [answer, *block]:  # restore the reference for later tasks
             cells.append(plain_copy(j))
     nb = nbformat.v4.new_notebook(cells=cells, metadata=source.metadata)
     budget = course.assignment(assignment).time_budget
@@ -399,9 +460,10 @@ def check_mutants(course: Course, assignment: str, mutants: dict[str, list[str]]
             meta = graded_meta(source.cells[j])
             got = cell_records(run, position)
             checks = host.get(meta["grade_id"])
-            if checks is None:   # an old-style test: the kernel's reply decides
+            if checks is None:  # an old-style test: the kernel's reply decides
                 passed = got.status == "ok" and not any(
-                    o.get("output_type") == "error" for o in run.executed.cells[position].get("outputs", []))
+                    o.get("output_type") == "error" for o in run.executed.cells[position].get("outputs", [])
+                )
                 reason = "" if passed else f"{got.error_name or got.status}"
             else:
                 ref = cell_records(run, reference_positions[j])

@@ -30,8 +30,17 @@ import numpy as np
 from nbformat import NotebookNode
 
 from . import testing as _testing
-from .protocol import (FORGEABLE, MANUAL, UNVERIFIED, VERIFIED, CellRecords, NotebookRecords, RecordError,
-                       Verdict, decode_value)
+from .protocol import (
+    FORGEABLE,
+    MANUAL,
+    UNVERIFIED,
+    VERIFIED,
+    CellRecords,
+    NotebookRecords,
+    RecordError,
+    Verdict,
+    decode_value,
+)
 from .metadata import MarkerError, host_checks_of, is_solution, nbgrader_meta
 
 
@@ -88,8 +97,11 @@ class Records:
     def _why_missing(self) -> str:
         status = self._cell.status
         if status == "error":
-            return ("the test stopped with " + (f"a {self._cell.error_name}" if self._cell.error_name else "an error")
-                    + " before it (run the visible checks of this cell and read their message)")
+            return (
+                "the test stopped with "
+                + (f"a {self._cell.error_name}" if self._cell.error_name else "an error")
+                + " before it (run the visible checks of this cell and read their message)"
+            )
         if status == "timeout":
             return "the cell hit its time limit"
         if status in ("not_run", "aborted"):
@@ -190,8 +202,9 @@ class HostHelpers:
             raise CheckFailed(f"{name}: got {_g(number)}, outside the range a correct answer gives")
         return number
 
-    def assert_close(self, actual: Any, expected: Any, *, rtol: float = 1e-7, atol: float = 0.0,
-                     name: str = "answer") -> None:
+    def assert_close(
+        self, actual: Any, expected: Any, *, rtol: float = 1e-7, atol: float = 0.0, name: str = "answer"
+    ) -> None:
         self._count()
         exp = self._expected(expected)
         act = self.as_array(actual, name)
@@ -209,11 +222,12 @@ class HostHelpers:
             tolerance = f"relative tolerance {rtol:g}" + (f", absolute {atol:g}" if atol else "")
             if act.ndim == 0:
                 raise CheckFailed(f"{name}: got {_g(act.item())}, not the expected value ({tolerance})")
-            worst = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))),
-                                     act.shape)
-            raise CheckFailed(f"{name}: {int(bad.sum())} of {act.size} values differ from the expected ones "
-                              f"({tolerance}); e.g. at index {tuple(int(i) for i in worst)} you gave "
-                              f"{_g(float(act[worst]))}")
+            worst = np.unravel_index(int(np.argmax(np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0))), act.shape)
+            raise CheckFailed(
+                f"{name}: {int(bad.sum())} of {act.size} values differ from the expected ones "
+                f"({tolerance}); e.g. at index {tuple(int(i) for i in worst)} you gave "
+                f"{_g(float(act[worst]))}"
+            )
 
     def assert_equal(self, actual: Any, expected: Any, name: str = "answer") -> None:
         if type(expected) is bool:
@@ -235,14 +249,27 @@ class HostHelpers:
         self.assert_close(actual, expected, rtol=0.0, atol=0.0, name=name)
 
     def namespace(self) -> dict[str, Any]:
-        names = ("as_float", "as_int", "as_bool", "as_array", "fail", "assert_true", "assert_shape",
-                 "assert_all_finite", "assert_in_range", "assert_close", "assert_equal", "forgeable")
+        names = (
+            "as_float",
+            "as_int",
+            "as_bool",
+            "as_array",
+            "fail",
+            "assert_true",
+            "assert_shape",
+            "assert_all_finite",
+            "assert_in_range",
+            "assert_close",
+            "assert_equal",
+            "forgeable",
+        )
         ns: dict[str, Any] = {n: getattr(self, n) for n in names}
         ns.update(np=np, numpy=np, math=math, statistics=statistics)
         try:
             import scipy
             import scipy.special
             import scipy.stats
+
             ns["scipy"] = scipy
         except ImportError:
             pass
@@ -253,12 +280,13 @@ class HostHelpers:
 class CheckOutcome:
     passed: bool
     reason: str = ""
-    forgeable: bool = False           # every check that ran was inside `forgeable(...)`
+    forgeable: bool = False  # every check that ran was inside `forgeable(...)`
     authoring_error: str | None = None
 
 
-def run_host_checks(host_source: str, got: CellRecords | None, ref: CellRecords | None, label: str,
-                    *, reference_run: bool = False) -> CheckOutcome:
+def run_host_checks(
+    host_source: str, got: CellRecords | None, ref: CellRecords | None, label: str, *, reference_run: bool = False
+) -> CheckOutcome:
     """Run one test cell's host checks; a failure of the student's values is a result.
 
     With ``reference_run`` the reference's own values are checked (``got`` is ``ref``): any
@@ -276,8 +304,9 @@ def run_host_checks(host_source: str, got: CellRecords | None, ref: CellRecords 
             return CheckOutcome(False, str(exc), authoring_error=f"the reference solution fails: {exc}")
         return CheckOutcome(False, str(exc)[:2000])
     except AuthoringError as exc:
-        return CheckOutcome(False, "this test could not be checked (a problem of the sheet, not yours)",
-                            authoring_error=str(exc))
+        return CheckOutcome(
+            False, "this test could not be checked (a problem of the sheet, not yours)", authoring_error=str(exc)
+        )
     except Exception as exc:  # noqa: BLE001 - a student's odd value must not crash the grader
         if reference_run:
             return CheckOutcome(False, str(exc), authoring_error=f"host checks raise {type(exc).__name__}: {exc}")
@@ -307,9 +336,16 @@ def legacy_cell_points(cell: NotebookNode, status: str | None, max_points: float
     return max_points
 
 
-def notebook_verdicts(name: str, source_nb: NotebookNode, executed_nb: NotebookNode | None,
-                      statuses: dict[str, str], got: NotebookRecords, ref: NotebookRecords | None,
-                      *, reference_run: bool = False) -> tuple[list[Verdict], list[str]]:
+def notebook_verdicts(
+    name: str,
+    source_nb: NotebookNode,
+    executed_nb: NotebookNode | None,
+    statuses: dict[str, str],
+    got: NotebookRecords,
+    ref: NotebookRecords | None,
+    *,
+    reference_run: bool = False,
+) -> tuple[list[Verdict], list[str]]:
     """A verdict for every graded cell, in source order, and the authoring errors met.
 
     ``statuses`` maps each executed cell's grade id to how the kernel ended it. Test cells with
@@ -322,8 +358,9 @@ def notebook_verdicts(name: str, source_nb: NotebookNode, executed_nb: NotebookN
         checks = host_checks_of(source_nb)
     except MarkerError as exc:
         raise AuthoringError(str(exc)) from None
-    executed = {m["grade_id"]: c for c in (executed_nb.cells if executed_nb is not None else [])
-                if (m := nbgrader_meta(c))}
+    executed = {
+        m["grade_id"]: c for c in (executed_nb.cells if executed_nb is not None else []) if (m := nbgrader_meta(c))
+    }
     verdicts: list[Verdict] = []
     problems: list[str] = []
     for cell in source_nb.cells:
@@ -338,8 +375,17 @@ def notebook_verdicts(name: str, source_nb: NotebookNode, executed_nb: NotebookN
                 verdicts.append(Verdict(name, gid, 0.0, max_points, MANUAL, False, "not answered"))
                 continue
             score, _ = determine_grade(ran)
-            verdicts.append(Verdict(name, gid, score, max_points, MANUAL, None if score is None else score > 0,
-                                    "" if score is None else "left unanswered"))
+            verdicts.append(
+                Verdict(
+                    name,
+                    gid,
+                    score,
+                    max_points,
+                    MANUAL,
+                    None if score is None else score > 0,
+                    "" if score is None else "left unanswered",
+                )
+            )
             continue
         if cell.cell_type != "code":
             verdicts.append(Verdict(name, gid, None, max_points, MANUAL))
@@ -347,15 +393,32 @@ def notebook_verdicts(name: str, source_nb: NotebookNode, executed_nb: NotebookN
         host = checks.get(gid)
         if host is None:
             points = legacy_cell_points(ran, statuses.get(gid), max_points) if ran is not None else 0.0
-            verdicts.append(Verdict(name, gid, points, max_points, UNVERIFIED, points >= max_points,
-                                    "" if points >= max_points else "the test cell reported an error"))
+            verdicts.append(
+                Verdict(
+                    name,
+                    gid,
+                    points,
+                    max_points,
+                    UNVERIFIED,
+                    points >= max_points,
+                    "" if points >= max_points else "the test cell reported an error",
+                )
+            )
             continue
-        outcome = run_host_checks(host, got.get(gid), (ref or {}).get(gid), f"`{gid}`",
-                                  reference_run=reference_run)
+        outcome = run_host_checks(host, got.get(gid), (ref or {}).get(gid), f"`{gid}`", reference_run=reference_run)
         if outcome.authoring_error:
             problems.append(f"`{gid}`: {outcome.authoring_error}")
-        verdicts.append(Verdict(name, gid, max_points if outcome.passed else 0.0, max_points,
-                                FORGEABLE if outcome.forgeable else VERIFIED, outcome.passed, outcome.reason))
+        verdicts.append(
+            Verdict(
+                name,
+                gid,
+                max_points if outcome.passed else 0.0,
+                max_points,
+                FORGEABLE if outcome.forgeable else VERIFIED,
+                outcome.passed,
+                outcome.reason,
+            )
+        )
     return verdicts, problems
 
 

@@ -21,6 +21,7 @@ def _course(args):
 
 def cmd_validate(args) -> int:
     from .authoring import validate
+
     course = _course(args)
     ids = [args.assignment] if args.assignment else [a.id for a in course.assignments]
     failed = 0
@@ -34,6 +35,7 @@ def cmd_validate(args) -> int:
 
 def cmd_release(args) -> int:
     from .release import check_release, release
+
     course = _course(args)
     if args.check:
         report = check_release(course, args.assignment)
@@ -51,6 +53,7 @@ def cmd_release(args) -> int:
 
 def cmd_collect(args) -> int:
     from .exchange import collect
+
     course = _course(args)
     collected = collect(course, args.assignment)
     out.print(f"collected {len(collected)} submission(s) of {args.assignment} into {course.submitted_dir()}")
@@ -61,11 +64,14 @@ def cmd_autograde(args) -> int:
     from .grading import autograde
     from .sandbox.base import SandboxUnavailable, get_sandbox
     from .sandbox.default import default_sandbox
+
     course = _course(args)
     sandbox, docker_missing = (args.sandbox, None) if args.sandbox else default_sandbox()
     if sandbox == "local":
-        console.print("[yellow]sandbox: local: student code runs as this user and can read its files; "
-                      "use --sandbox docker for real submissions[/yellow]")
+        console.print(
+            "[yellow]sandbox: local: student code runs as this user and can read its files; "
+            "use --sandbox docker for real submissions[/yellow]"
+        )
         if docker_missing:
             console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
     try:
@@ -73,42 +79,63 @@ def cmd_autograde(args) -> int:
     except SandboxUnavailable as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[last]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                  TimeRemainingColumn(), console=console, transient=False) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task(f"grading {args.assignment}", total=None, last="")
 
         def on_result(student, result, done, total):
             progress.update(task, completed=done, total=total, last=f"{student}: {result.status}")
 
-        summary = autograde(course, args.assignment, students=args.student or None, jobs=args.jobs,
-                            sandbox=sandbox, force=args.force, gpus=args.gpus, progress=on_result)
+        summary = autograde(
+            course,
+            args.assignment,
+            students=args.student or None,
+            jobs=args.jobs,
+            sandbox=sandbox,
+            force=args.force,
+            gpus=args.gpus,
+            progress=on_result,
+        )
     print_summary(summary)
     return 1 if summary.platform_failed else 0
 
 
 def cmd_report(args) -> int:
     from .report import LARGE_GRADEBOOK, gradebook_size, write_reports
+
     course = _course(args)
     output = Path(args.output) if args.output else course.root / "reports"
-    options = dict(formats=args.format or ["xlsx"], html_report=not args.no_html, plots=not args.no_plots)
+    formats: list[str] = args.format or ["xlsx"]
+    html_report, plots = not args.no_html, not args.no_plots
 
     def note(what, done, total):
         if what.startswith("could not"):
             console.print(f"[yellow]warning:[/yellow] {what}", highlight=False)
 
     if gradebook_size(course) >= LARGE_GRADEBOOK:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=console, transient=True) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
+        ) as progress:
             task = progress.add_task("report", total=1.0)
 
             def on_step(what, done, total):
                 note(what, done, total)
                 progress.update(task, completed=done / max(total, 1), description=what)
 
-            files = write_reports(course, output, progress=on_step, **options)
+            files = write_reports(
+                course, output, progress=on_step, formats=formats, html_report=html_report, plots=plots
+            )
     else:
-        files = write_reports(course, output, progress=note, **options)
+        files = write_reports(course, output, progress=note, formats=formats, html_report=html_report, plots=plots)
     for f in files:
         out.print(f"wrote {f}")
     return 0
@@ -118,6 +145,7 @@ def cmd_extend(args) -> int:
     from .extensions import default_granter, grant_extension, parse_until, revoke_extension
     from .gradebook import extension_history, gradebook_engine
     from zoneinfo import ZoneInfo
+
     course = _course(args)
     tz = ZoneInfo(course.timezone)
     if args.list is not None:
@@ -130,8 +158,14 @@ def cmd_extend(args) -> int:
         for col in ("assignment", "student", "until", "by", "reason", "when"):
             table.add_column(col, overflow="fold")
         for e in history:
-            table.add_row(e.assignment, e.student, e.until.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if e.until
-                          else "revoked", e.granted_by, e.reason, e.granted_at)
+            table.add_row(
+                e.assignment,
+                e.student,
+                e.until.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if e.until else "revoked",
+                e.granted_by,
+                e.reason,
+                e.granted_at,
+            )
         out.print(table)
         return 0
     if not (args.student and args.assignment):
@@ -146,10 +180,13 @@ def cmd_extend(args) -> int:
             console.print("[red]error:[/red] --until TIME is needed (e.g. 2026-10-30T23:59+01:00 or +3d)")
             return 2
         until = parse_until(args.until, course.assignment(args.assignment).due)
-        ext, changes = grant_extension(course, args.student, args.assignment, until, granted_by=by,
-                                       reason=args.reason or "")
-        out.print(f"{args.student}: {args.assignment} now due {ext.until.astimezone(tz):%Y-%m-%d %H:%M %Z} "
-                  f"(granted by {ext.granted_by}: {ext.reason})", markup=False)
+        ext, changes = grant_extension(
+            course, args.student, args.assignment, until, granted_by=by, reason=args.reason or ""
+        )
+        due = ext.until.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if ext.until else "(no deadline)"
+        out.print(
+            f"{args.student}: {args.assignment} now due {due} (granted by {ext.granted_by}: {ext.reason})", markup=False
+        )
     for c in changes:
         out.print(f"late penalty of {c.student} for {c.assignment}: {c.before:g} -> {c.after:g} points", markup=False)
     return 0
@@ -157,6 +194,7 @@ def cmd_extend(args) -> int:
 
 def cmd_feedback(args) -> int:
     from .feedback import generate_feedback
+
     course = _course(args)
     run = generate_feedback(course, args.assignment, students=args.student or None)
     for path in run.written:
@@ -169,28 +207,33 @@ def cmd_feedback(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
+
     return run_demo(args.course_root_given, sandbox=args.sandbox, jobs=args.jobs, students=args.students)
 
 
 def cmd_images(args) -> int:
     from .images import ImagesError, build_images
+
     try:
-        result = build_images(offline=args.offline, base_image=args.base_image,
-                              rebuild_base=args.rebuild_base,
-                              log=lambda line: console.print(line, markup=False, highlight=False))
+        result = build_images(
+            offline=args.offline,
+            base_image=args.base_image,
+            rebuild_base=args.rebuild_base,
+            log=lambda line: console.print(line, markup=False, highlight=False),
+        )
     except ImagesError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         return 2
     for tag, image_id in result.images.items():
         out.print(f"built {tag} ({image_id[7:19]}, {result.sizes.get(tag, 0) / 2**30:.2f} GiB)")
-    out.print(f"base image: {result.base_image or 'the Dockerfile default'}; "
-              f"{result.seconds.get('total', 0):.0f} s")
+    out.print(f"base image: {result.base_image or 'the Dockerfile default'}; {result.seconds.get('total', 0):.0f} s")
     return 0
 
 
 def cmd_hub(args) -> int:
     from .hub.app import run_hub
     from .hub.roster import sync_roster
+
     course = _course(args)
     say = lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     if getattr(args, "hub_command", None) == "sync-roster":
@@ -203,31 +246,41 @@ def cmd_hub(args) -> int:
 
 def cmd_tutors(args) -> int:
     from .tutoring.commands import run
+
     return run(args, out, console)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gradehub",
-        description="Autograded, sandboxed exercise sheets for NAT3008 (on top of nbgrader).")
+        prog="gradehub", description="Autograded, sandboxed exercise sheets for NAT3008 (on top of nbgrader)."
+    )
     parser.add_argument("--version", action="version", version="gradehub 0.1.0")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--course-root", default=os.environ.get("GRADEHUB_COURSE_ROOT", "."),
-                        metavar="DIR", help="the course root (default: the current directory)")
+    common.add_argument(
+        "--course-root",
+        default=os.environ.get("GRADEHUB_COURSE_ROOT", "."),
+        metavar="DIR",
+        help="the course root (default: the current directory)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", parents=[common], help="lint and execute source notebooks",
-                       description="Lint source notebooks, then check that the reference solution scores "
-                                   "full marks, the student version scores zero, and the reference run "
-                                   "stays within the sheet's time budget.")
+    p = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="lint and execute source notebooks",
+        description="Lint source notebooks, then check that the reference solution scores "
+        "full marks, the student version scores zero, and the reference run "
+        "stays within the sheet's time budget.",
+    )
     p.add_argument("assignment", nargs="?", help="one assignment (default: all in course.toml)")
     p.add_argument("--lint-only", action="store_true", help="skip executing the notebooks")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("release", parents=[common], help="generate release/ and sync the gradebook")
     p.add_argument("assignment")
-    p.add_argument("--check", action="store_true",
-                   help="exit non-zero when the committed release/ differs from a fresh one")
+    p.add_argument(
+        "--check", action="store_true", help="exit non-zero when the committed release/ differs from a fresh one"
+    )
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("collect", parents=[common], help="collect submissions from the exchange into submitted/")
@@ -235,110 +288,168 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser(
-        "autograde", parents=[common], help="execute and score submissions in a sandbox",
+        "autograde",
+        parents=[common],
+        help="execute and score submissions in a sandbox",
         description="Grade submissions in parallel. Each notebook is sanitized (test and read-only cells "
-                    "restored from source/), executed in a sandbox, then scored on the host. "
-                    "--sandbox docker: a locked-down container per submission (the default when a "
-                    "Docker engine answers). --sandbox local: a separate process with time, memory "
-                    "and output limits; it does NOT isolate the filesystem or the network, so student "
-                    "code can read what the grading user can read.")
+        "restored from source/), executed in a sandbox, then scored on the host. "
+        "--sandbox docker: a locked-down container per submission (the default when a "
+        "Docker engine answers). --sandbox local: a separate process with time, memory "
+        "and output limits; it does NOT isolate the filesystem or the network, so student "
+        "code can read what the grading user can read.",
+    )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     p.add_argument("--jobs", "-j", type=int, default=None, help="submissions at once (default: CPU cores)")
-    p.add_argument("--sandbox", choices=("local", "docker"), default=None,
-                   help="where student code runs (default: docker if an engine answers, else local)")
+    p.add_argument(
+        "--sandbox",
+        choices=("local", "docker"),
+        default=None,
+        help="where student code runs (default: docker if an engine answers, else local)",
+    )
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     p.add_argument("--gpus", action="store_true", help="give the sandbox the GPU(s) (docker only)")
     p.set_defaults(func=cmd_autograde)
 
-    p = sub.add_parser("images", help="build the notebook and grader container images",
-                       description="Container images for the docker sandbox (images/notebook, images/grader).")
+    p = sub.add_parser(
+        "images",
+        help="build the notebook and grader container images",
+        description="Container images for the docker sandbox (images/notebook, images/grader).",
+    )
     images_sub = p.add_subparsers(dest="images_command", metavar="ACTION", required=True)
     b = images_sub.add_parser(
-        "build", help="build gradehub/notebook, then gradehub/grader FROM it",
+        "build",
+        help="build gradehub/notebook, then gradehub/grader FROM it",
         description="Build gradehub/notebook (the student image) and gradehub/grader (FROM it). "
-                    "Production: FROM the jupyter docker-stacks base, packages from PyPI (GPU torch). "
-                    "--offline: FROM a Debian bookworm stand-in made with debootstrap + docker import "
-                    "(needs root and debootstrap; cached), packages from a host-side wheelhouse "
-                    "(.gradehub/wheels, CPU torch) served on 127.0.0.1 during the build.")
-    b.add_argument("--offline", action="store_true",
-                   help="no registry pulls, no pip inside the build except from the host wheelhouse")
-    b.add_argument("--base-image", metavar="IMAGE", default=None,
-                   help="base for images/notebook (default: docker-stacks; with --offline: the stand-in)")
+        "Production: FROM the jupyter docker-stacks base, packages from PyPI (GPU torch). "
+        "--offline: FROM a Debian bookworm stand-in made with debootstrap + docker import "
+        "(needs root and debootstrap; cached), packages from a host-side wheelhouse "
+        "(.gradehub/wheels, CPU torch) served on 127.0.0.1 during the build.",
+    )
+    b.add_argument(
+        "--offline",
+        action="store_true",
+        help="no registry pulls, no pip inside the build except from the host wheelhouse",
+    )
+    b.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        default=None,
+        help="base for images/notebook (default: docker-stacks; with --offline: the stand-in)",
+    )
     b.add_argument("--rebuild-base", action="store_true", help="with --offline: rebuild the stand-in base")
     b.set_defaults(func=cmd_images)
 
     p = sub.add_parser(
-        "extend", parents=[common], help="give one student a later deadline (recorded with who and why)",
+        "extend",
+        parents=[common],
+        help="give one student a later deadline (recorded with who and why)",
         description="Record a per-student extension in the gradebook (who granted it, why, when; "
-                    "revocations are recorded too). Late penalties are recomputed from the submission "
-                    "times at once, also in nbgrader's columns that the formgrader shows.")
+        "revocations are recorded too). Late penalties are recomputed from the submission "
+        "times at once, also in nbgrader's columns that the formgrader shows.",
+    )
     p.add_argument("student", nargs="?")
     p.add_argument("assignment", nargs="?")
-    p.add_argument("--until", metavar="TIME",
-                   help="the new deadline: ISO time with offset (2026-10-30T23:59+01:00) or +3d / +36h "
-                        "after the course deadline")
+    p.add_argument(
+        "--until",
+        metavar="TIME",
+        help="the new deadline: ISO time with offset (2026-10-30T23:59+01:00) or +3d / +36h after the course deadline",
+    )
     p.add_argument("--reason", metavar="TEXT", help="why (required)")
     p.add_argument("--by", metavar="NAME", help="who grants it (default: $JUPYTERHUB_USER or the login name)")
     p.add_argument("--revoke", action="store_true", help="take the extension back")
-    p.add_argument("--list", nargs="?", const="", metavar="ASSIGNMENT", default=None,
-                   help="list every extension granted or revoked (optionally for one assignment)")
+    p.add_argument(
+        "--list",
+        nargs="?",
+        const="",
+        metavar="ASSIGNMENT",
+        default=None,
+        help="list every extension granted or revoked (optionally for one assignment)",
+    )
     p.set_defaults(func=cmd_extend)
 
     p = sub.add_parser(
-        "feedback", parents=[common], help="write per-student HTML feedback (no hidden test code)",
+        "feedback",
+        parents=[common],
+        help="write per-student HTML feedback (no hidden test code)",
         description="Write feedback/<student>/<assignment>/<assignment>.html for every graded submission: "
-                    "the student's answers, points per task, visible tests and their output, hidden tests "
-                    "only as passed/failed, tutor comments, the late penalty and the policy applied, and "
-                    "what happened when a notebook did not run to the end.")
+        "the student's answers, points per task, visible tests and their output, hidden tests "
+        "only as passed/failed, tutor comments, the late penalty and the policy applied, and "
+        "what happened when a notebook did not run to the end.",
+    )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("report", parents=[common], help="write grades.xlsx, grades.csv and report.html",
-                       description="Build pandas frames from the gradebook and write grades.xlsx (overview, "
-                                   "questions, groups, items, submissions, scores, policies, extensions), "
-                                   "grades.csv for the grade import ([export] in course.toml) and report.html "
-                                   "with plots. Late penalties are recomputed from course.toml and extensions.")
+    p = sub.add_parser(
+        "report",
+        parents=[common],
+        help="write grades.xlsx, grades.csv and report.html",
+        description="Build pandas frames from the gradebook and write grades.xlsx (overview, "
+        "questions, groups, items, submissions, scores, policies, extensions), "
+        "grades.csv for the grade import ([export] in course.toml) and report.html "
+        "with plots. Late penalties are recomputed from course.toml and extensions.",
+    )
     p.add_argument("--output", metavar="DIR", help="where to write (default: COURSE_ROOT/reports)")
-    p.add_argument("--format", action="append", choices=("xlsx", "parquet"), default=None,
-                   help="table format (repeatable; default xlsx); parquet writes DIR/parquet/<frame>.parquet")
+    p.add_argument(
+        "--format",
+        action="append",
+        choices=("xlsx", "parquet"),
+        default=None,
+        help="table format (repeatable; default xlsx); parquet writes DIR/parquet/<frame>.parquet",
+    )
     p.add_argument("--no-html", action="store_true", help="skip report.html")
     p.add_argument("--no-plots", action="store_true", help="report.html without plots (no matplotlib needed)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
-        "hub", parents=[common], help="run the course's JupyterHub (embedded default: local, 127.0.0.1)",
+        "hub",
+        parents=[common],
+        help="run the course's JupyterHub (embedded default: local, 127.0.0.1)",
         description="Start JupyterHub for the course: students work in JupyterLab and fetch/submit "
-                    "through the exchange service; instructors and tutors grade in the formgrader "
-                    "service. Settings: hub/settings.toml in the course root (or --settings, or "
-                    "$GRADEHUB_HUB_SETTINGS) and GRADEHUB_HUB__<SECTION>__<KEY> variables. The "
-                    "default is the embedded hub: 127.0.0.1:8000, local single-user processes, "
-                    "SQLite, the course's exchange folder, demo accounts printed on start.")
+        "through the exchange service; instructors and tutors grade in the formgrader "
+        "service. Settings: hub/settings.toml in the course root (or --settings, or "
+        "$GRADEHUB_HUB_SETTINGS) and GRADEHUB_HUB__<SECTION>__<KEY> variables. The "
+        "default is the embedded hub: 127.0.0.1:8000, local single-user processes, "
+        "SQLite, the course's exchange folder, demo accounts printed on start.",
+    )
     p.add_argument("--settings", metavar="FILE", default=None, help="the hub settings file")
     p.add_argument("--port", type=int, default=None, help="public port (default: from the settings, 8000)")
     p.add_argument("--ip", default=None, help="public address (default: from the settings, 127.0.0.1)")
     p.set_defaults(func=cmd_hub, hub_command=None)
     hub_sub = p.add_subparsers(dest="hub_command", metavar="ACTION")
     h = hub_sub.add_parser(
-        "sync-roster", help="apply a changed roster to the running hub (idempotent)",
+        "sync-roster",
+        help="apply a changed roster to the running hub (idempotent)",
         description="Create hub users and groups for new roster students and course.toml [tutors], "
-                    "move changed students between groups, take departed ones out of the course "
-                    "groups (their files stay). Running it twice changes nothing the second time.")
-    h.add_argument("--course-root", default=argparse.SUPPRESS, metavar="DIR",
-                   help="the course root (default: as given before `sync-roster`, else the current directory)")
+        "move changed students between groups, take departed ones out of the course "
+        "groups (their files stay). Running it twice changes nothing the second time.",
+    )
+    h.add_argument(
+        "--course-root",
+        default=argparse.SUPPRESS,
+        metavar="DIR",
+        help="the course root (default: as given before `sync-roster`, else the current directory)",
+    )
     h.add_argument("--settings", metavar="FILE", default=argparse.SUPPRESS, help="the hub settings file")
-    h.add_argument("--api-url", metavar="URL", default=None,
-                   help="the hub's API (default: the one `gradehub hub` recorded in its state folder)")
+    h.add_argument(
+        "--api-url",
+        metavar="URL",
+        default=None,
+        help="the hub's API (default: the one `gradehub hub` recorded in its state folder)",
+    )
     h.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     h.set_defaults(func=cmd_hub, hub_command="sync-roster")
 
-    p = sub.add_parser("tutors", help="tutor groups: grading progress, move, split, moderation",
-                       description="Tutors grade the free-response answers of their group in the grading "
-                                   "service (a hub service). `status` prints graded / to grade per tutor and "
-                                   "week; the instructor moves a student to another tutor, splits a group "
-                                   "between two tutors (both for every week), and draws a random sample of "
-                                   "graded answers for a second marking.")
+    p = sub.add_parser(
+        "tutors",
+        help="tutor groups: grading progress, move, split, moderation",
+        description="Tutors grade the free-response answers of their group in the grading "
+        "service (a hub service). `status` prints graded / to grade per tutor and "
+        "week; the instructor moves a student to another tutor, splits a group "
+        "between two tutors (both for every week), and draws a random sample of "
+        "graded answers for a second marking.",
+    )
     tutors_sub = p.add_subparsers(dest="tutors_command", metavar="ACTION", required=True)
     t = tutors_sub.add_parser("status", parents=[common], help="graded / to grade per tutor and week")
     t.add_argument("assignment", nargs="?", help="one week (default: all)")
@@ -350,21 +461,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("group")
     t.add_argument("tutor1")
     t.add_argument("tutor2")
-    t = tutors_sub.add_parser("moderate", parents=[common],
-                              help="draw graded answers for a second marking; show where marks disagree")
+    t = tutors_sub.add_parser(
+        "moderate", parents=[common], help="draw graded answers for a second marking; show where marks disagree"
+    )
     t.add_argument("assignment")
     t.add_argument("--sample", type=int, metavar="N", help="draw N more graded answers")
     t.add_argument("--marker", metavar="ACCOUNT", help="who second-marks them (default: another tutor)")
     t.add_argument("--seed", type=int, default=None, help="random seed (reproducible sample)")
     p.set_defaults(func=cmd_tutors)
 
-    p = sub.add_parser("demo", help="run the whole pipeline on a synthetic class",
-                       description="Build a synthetic class of 36 students (correct, partly wrong, blank, "
-                                   "missing, late, crashing, looping, invalid), release week01, submit "
-                                   "through the local exchange, collect, autograde and write the report. "
-                                   "Runs in a throwaway course root unless --course-root is given.")
-    p.add_argument("--course-root", dest="course_root_given", metavar="DIR", default=None,
-                   help="where to build the demo course (default: a new temporary directory)")
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on a synthetic class",
+        description="Build a synthetic class of 36 students (correct, partly wrong, blank, "
+        "missing, late, crashing, looping, invalid), release week01, submit "
+        "through the local exchange, collect, autograde and write the report. "
+        "Runs in a throwaway course root unless --course-root is given.",
+    )
+    p.add_argument(
+        "--course-root",
+        dest="course_root_given",
+        metavar="DIR",
+        default=None,
+        help="where to build the demo course (default: a new temporary directory)",
+    )
     p.add_argument("--sandbox", choices=("local", "docker"), default=None)
     p.add_argument("--jobs", "-j", type=int, default=None)
     p.add_argument("--students", type=int, default=36, help="class size (at least 30)")
@@ -388,10 +508,12 @@ def main(argv: list[str] | None = None) -> int:
         from .grading import GradingError
         from .release import ReleaseError
         from .sandbox.base import SandboxUnavailable
+
         if isinstance(exc, (GradingError, ReleaseError, SandboxUnavailable)):
             console.print(f"[red]error:[/red] {exc}", highlight=False)
             return 2
         from sqlalchemy.exc import OperationalError
+
         if isinstance(exc, OperationalError):
             # the gradebook's database is down or refuses us: the instructor's setup, not a bug
             reason = " ".join(str(exc.orig).split())

@@ -28,8 +28,7 @@ class CourseError(Exception):
     """The course root or one of its files is not usable; the message says where and why."""
 
 
-_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
-               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 _DURATION_UNITS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -73,7 +72,7 @@ class Limits:
     pids: int = 256
     output_bytes: int = 2**20
     max_notebook_bytes: int = 20 * 2**20
-    record_bytes: int = 64 * 2**20    # values the hidden tests record, per notebook
+    record_bytes: int = 64 * 2**20  # values the hidden tests record, per notebook
     job_disk_bytes: int = 512 * 2**20  # the job directory's size-limited mount
 
 
@@ -87,14 +86,27 @@ class LatePolicy:
     def describe(self) -> str:
         if self.penalty_per_day == 0 and self.penalty_per_hour == 0:
             return "no late penalty"
-        rate = (f"{self.penalty_per_day:.0%} per started day" if self.penalty_per_day
-                else f"{self.penalty_per_hour:.1%} per started hour")
+        rate = (
+            f"{self.penalty_per_day:.0%} per started day"
+            if self.penalty_per_day
+            else f"{self.penalty_per_hour:.1%} per started hour"
+        )
         grace = f" after {self.grace_seconds / 60:g} min grace" if self.grace_seconds else ""
         return f"{rate}{grace}, at most {self.cap:.0%}"
 
 
-EXPORT_FIELDS = ("student", "first_name", "last_name", "email", "group", "total", "max_total",
-                 "percent", "exam_bonus", "submitted")
+EXPORT_FIELDS = (
+    "student",
+    "first_name",
+    "last_name",
+    "email",
+    "group",
+    "total",
+    "max_total",
+    "percent",
+    "exam_bonus",
+    "submitted",
+)
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,7 @@ class Assignment:
     due: dt.datetime | None
     late_policy: LatePolicy
     time_budget: float = 60.0
-    release: dt.datetime | None = None    # listed and fetchable from then on (None: when published)
+    release: dt.datetime | None = None  # listed and fetchable from then on (None: when published)
 
 
 @dataclass(frozen=True)
@@ -218,16 +230,22 @@ def _file_key(path: Path) -> tuple[int, ...] | None:
 # file, the table and the key. ``error`` is the exception class to raise (a CourseError).
 
 
-def reject_unknown(table: Mapping[str, Any], allowed: set[str], where: str,
-                   error: type[CourseError] = CourseError) -> None:
+def reject_unknown(
+    table: Mapping[str, Any], allowed: set[str], where: str, error: type[CourseError] = CourseError
+) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise error(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                    f"allowed: {', '.join(sorted(allowed))}")
+        raise error(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}")
 
 
-def expect(table: Mapping[str, Any], key: str, types: type | tuple, where: str, default: Any = ...,
-           error: type[CourseError] = CourseError) -> Any:
+def expect(
+    table: Mapping[str, Any],
+    key: str,
+    types: type | tuple,
+    where: str,
+    default: Any = ...,
+    error: type[CourseError] = CourseError,
+) -> Any:
     """``table[key]`` if it has one of ``types`` (a bool is no number), else ``default``."""
     if key not in table:
         if default is ...:
@@ -241,8 +259,7 @@ def expect(table: Mapping[str, Any], key: str, types: type | tuple, where: str, 
     return value
 
 
-def coerce(value: Any, default: Any, where: str, *, kind: str = "",
-           error: type[CourseError] = CourseError) -> Any:
+def coerce(value: Any, default: Any, where: str, *, kind: str = "", error: type[CourseError] = CourseError) -> Any:
     """``value`` checked against the type of ``default`` (``kind`` "size" or "duration": a text
     such as 2GiB or 15min); ``where`` names the key in the message."""
     try:
@@ -277,8 +294,15 @@ def coerce(value: Any, default: Any, where: str, *, kind: str = "",
     return value
 
 
-def build_table(cls: type, table: Any, base: Any, where: str, *, kinds: Mapping[str, str] | None = None,
-                error: type[CourseError] = CourseError) -> Any:
+def build_table(
+    cls: type,
+    table: Any,
+    base: Any,
+    where: str,
+    *,
+    kinds: Mapping[str, str] | None = None,
+    error: type[CourseError] = CourseError,
+) -> Any:
     """A frozen dataclass ``cls`` from a TOML table: ``base``'s values, with the table's keys
     checked (unknown keys, types; ``kinds`` maps a key to "size" or "duration") and applied."""
     if not isinstance(table, dict):
@@ -330,32 +354,45 @@ def load_course(root: str | Path = ".") -> Course:
     root = Path(root).resolve()
     path = root / COURSE_FILE
     if not path.is_file():
-        raise CourseError(f"{root} is not a gradehub course root: {COURSE_FILE} is missing "
-                          "(pass --course-root DIR)")
+        raise CourseError(f"{root} is not a gradehub course root: {COURSE_FILE} is missing (pass --course-root DIR)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
-    reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export",
-                           "exchange"}, COURSE_FILE)
+    reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export", "exchange"}, COURSE_FILE)
 
     course_t = expect(data, "course", dict, COURSE_FILE)
     reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
     course_id = expect(course_t, "id", str, "[course]")
     limits_t = expect(data, "limits", dict, COURSE_FILE, {})
-    reject_unknown(limits_t, {"cell_timeout", "notebook_timeout", "memory", "cpus", "pids",
-                               "output_cap", "max_notebook_size", "record_cap", "job_disk"}, "[limits]")
+    reject_unknown(
+        limits_t,
+        {
+            "cell_timeout",
+            "notebook_timeout",
+            "memory",
+            "cpus",
+            "pids",
+            "output_cap",
+            "max_notebook_size",
+            "record_cap",
+            "job_disk",
+        },
+        "[limits]",
+    )
     d = Limits()
     limits = Limits(
         cell_timeout=parse_duration(limits_t.get("cell_timeout", d.cell_timeout), "[limits].cell_timeout"),
-        notebook_timeout=parse_duration(limits_t.get("notebook_timeout", d.notebook_timeout),
-                                        "[limits].notebook_timeout"),
+        notebook_timeout=parse_duration(
+            limits_t.get("notebook_timeout", d.notebook_timeout), "[limits].notebook_timeout"
+        ),
         memory_bytes=parse_size(limits_t.get("memory", d.memory_bytes), "[limits].memory"),
         cpus=float(expect(limits_t, "cpus", (int, float), "[limits]", d.cpus)),
         pids=int(expect(limits_t, "pids", int, "[limits]", d.pids)),
         output_bytes=parse_size(limits_t.get("output_cap", d.output_bytes), "[limits].output_cap"),
-        max_notebook_bytes=parse_size(limits_t.get("max_notebook_size", d.max_notebook_bytes),
-                                      "[limits].max_notebook_size"),
+        max_notebook_bytes=parse_size(
+            limits_t.get("max_notebook_size", d.max_notebook_bytes), "[limits].max_notebook_size"
+        ),
         record_bytes=parse_size(limits_t.get("record_cap", d.record_bytes), "[limits].record_cap"),
         job_disk_bytes=parse_size(limits_t.get("job_disk", d.job_disk_bytes), "[limits].job_disk"),
     )
@@ -364,8 +401,9 @@ def load_course(root: str | Path = ".") -> Course:
     if limits.memory_bytes < 64 * 2**20:
         raise CourseError("[limits].memory: at least 64MiB is needed to start a kernel")
 
-    default_policy = _parse_late_policy(expect(data, "late_policy", dict, COURSE_FILE, {}),
-                                        "[late_policy]", LatePolicy())
+    default_policy = _parse_late_policy(
+        expect(data, "late_policy", dict, COURSE_FILE, {}), "[late_policy]", LatePolicy()
+    )
     assignments = []
     seen: set[str] = set()
     for i, a in enumerate(expect(data, "assignment", list, COURSE_FILE, [])):
@@ -380,15 +418,18 @@ def load_course(root: str | Path = ".") -> Course:
             raise CourseError(f"{where}.id: assignment {aid!r} is listed twice")
         seen.add(aid)
         where = f"[[assignment]] {aid}"
-        assignments.append(Assignment(
-            id=aid,
-            title=expect(a, "title", str, where, aid),
-            due=_parse_datetime(a["due"], f"{where}.due") if "due" in a else None,
-            late_policy=_parse_late_policy(expect(a, "late_policy", dict, where, {}),
-                                           f"{where}.late_policy", default_policy),
-            time_budget=parse_duration(a.get("time_budget", 60), f"{where}.time_budget"),
-            release=_parse_datetime(a["release"], f"{where}.release") if "release" in a else None,
-        ))
+        assignments.append(
+            Assignment(
+                id=aid,
+                title=expect(a, "title", str, where, aid),
+                due=_parse_datetime(a["due"], f"{where}.due") if "due" in a else None,
+                late_policy=_parse_late_policy(
+                    expect(a, "late_policy", dict, where, {}), f"{where}.late_policy", default_policy
+                ),
+                time_budget=parse_duration(a.get("time_budget", 60), f"{where}.time_budget"),
+                release=_parse_datetime(a["release"], f"{where}.release") if "release" in a else None,
+            )
+        )
     tutors_t = expect(data, "tutors", dict, COURSE_FILE, {})
     tutors = {}
     for group, accounts in tutors_t.items():
@@ -399,6 +440,7 @@ def load_course(root: str | Path = ".") -> Course:
     timezone = expect(course_t, "timezone", str, "[course]", "UTC")
     try:
         import zoneinfo
+
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise CourseError(f"[course].timezone: unknown time zone {timezone!r} (e.g. Europe/Berlin)") from None
@@ -427,8 +469,10 @@ def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
         if not isinstance(source, str):
             raise CourseError(f"{where}.columns.{name}: expected a field name, got {source!r}")
         if not (source.startswith("=") or source in EXPORT_FIELDS or source in assignment_ids):
-            raise CourseError(f"{where}.columns.{name}: unknown field {source!r}; use one of "
-                              f"{', '.join(EXPORT_FIELDS)}, an assignment id, or '=text' for a constant")
+            raise CourseError(
+                f"{where}.columns.{name}: unknown field {source!r}; use one of "
+                f"{', '.join(EXPORT_FIELDS)}, an assignment id, or '=text' for a constant"
+            )
         columns.append((name, source))
     delimiter = expect(table, "delimiter", str, where, ",")
     decimal = expect(table, "decimal", str, where, ".")
@@ -442,8 +486,13 @@ def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:
     encoding = expect(table, "encoding", str, where, "utf-8")
     if encoding not in ("utf-8", "utf-8-sig", "latin-1", "cp1252"):
         raise CourseError(f"{where}.encoding: use utf-8, utf-8-sig (Excel), latin-1 or cp1252")
-    return ExportConfig(columns=tuple(columns), delimiter=delimiter, decimal=decimal,
-                        exam_bonus_labels=(labels[0], labels[1]), encoding=encoding)
+    return ExportConfig(
+        columns=tuple(columns),
+        delimiter=delimiter,
+        decimal=decimal,
+        exam_bonus_labels=(labels[0], labels[1]),
+        encoding=encoding,
+    )
 
 
 def _parse_exchange(table: dict) -> ExchangeLimits:
@@ -465,8 +514,13 @@ def _parse_exchange(table: dict) -> ExchangeLimits:
         raise CourseError(f"{where}: sizes, max_submissions and rate_limit must be positive")
     if total < one:
         raise CourseError(f"{where}: max_total_size is smaller than max_submission_size")
-    return ExchangeLimits(max_submission_bytes=one, max_total_bytes=total, max_submissions=count,
-                          rate_count=rate_count, rate_window=rate_window)
+    return ExchangeLimits(
+        max_submission_bytes=one,
+        max_total_bytes=total,
+        max_submissions=count,
+        rate_count=rate_count,
+        rate_window=rate_window,
+    )
 
 
 def read_roster(path: Path) -> list[Student]:
@@ -478,8 +532,7 @@ def read_roster(path: Path) -> list[Student]:
         header = tuple(reader.fieldnames or ())
         missing = [c for c in ROSTER_COLUMNS if c not in header]
         if missing:
-            raise CourseError(f"{path}: missing column(s) {', '.join(missing)}; "
-                              f"expected {','.join(ROSTER_COLUMNS)}")
+            raise CourseError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(ROSTER_COLUMNS)}")
         students, seen = [], set()
         for line, row in enumerate(reader, start=2):
             sid = (row["id"] or "").strip()
@@ -488,8 +541,11 @@ def read_roster(path: Path) -> list[Student]:
             if sid in seen:
                 raise CourseError(f"{path}:{line}: student {sid!r} is listed twice")
             seen.add(sid)
-            students.append(Student(sid, row["first_name"].strip(), row["last_name"].strip(),
-                                    row["email"].strip(), row["group"].strip()))
+            students.append(
+                Student(
+                    sid, row["first_name"].strip(), row["last_name"].strip(), row["email"].strip(), row["group"].strip()
+                )
+            )
     return students
 
 
@@ -507,17 +563,24 @@ def gradebook_url(course: Course) -> str:
     url = url or f"sqlite:///{course.root / 'gradebook.db'}"
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     try:
         parsed = make_url(url)
         parsed.get_dialect().import_dbapi()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise CourseError(f"gradebook URL {_hide_password(url)!r} is not a database URL SQLAlchemy knows: "
-                          f"{exc}") from None
+        raise CourseError(
+            f"gradebook URL {_hide_password(url)!r} is not a database URL SQLAlchemy knows: {exc}"
+        ) from None
     except ImportError as exc:
-        hint = (" (pip install psycopg2-binary, or gradehub's `postgres` extra, and write postgresql+psycopg2://)"
-                if parsed.get_backend_name() == "postgresql" else "")
-        raise CourseError(f"gradebook URL {_hide_password(url)!r} needs the database driver "
-                          f"{exc.name or 'for ' + parsed.drivername}, which is not installed{hint}") from None
+        hint = (
+            " (pip install psycopg2-binary, or gradehub's `postgres` extra, and write postgresql+psycopg2://)"
+            if parsed.get_backend_name() == "postgresql"
+            else ""
+        )
+        raise CourseError(
+            f"gradebook URL {_hide_password(url)!r} needs the database driver "
+            f"{exc.name or 'for ' + parsed.drivername}, which is not installed{hint}"
+        ) from None
     return url
 
 

@@ -28,8 +28,14 @@ from .sanitize import is_solution, nbgrader_meta
 TEMPLATE = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "week01"
 ARCHETYPES = (  # (name, share of the class); the remainder is "correct"
-    ("partial", 0.17), ("blank", 0.08), ("missing", 0.08), ("late", 0.08), ("crash", 0.06),
-    ("loop", 0.06), ("invalid", 0.06), ("tampered", 0.06),
+    ("partial", 0.17),
+    ("blank", 0.08),
+    ("missing", 0.08),
+    ("late", 0.08),
+    ("crash", 0.06),
+    ("loop", 0.06),
+    ("invalid", 0.06),
+    ("tampered", 0.06),
 )
 _DEMO_LIMITS = """
 [limits]
@@ -47,8 +53,7 @@ console = Console()
 
 def reference_answer(cell) -> str:
     """The source cell with its solution markers removed: what a perfect student writes."""
-    lines = [ln for ln in cell.source.splitlines()
-             if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+    lines = [ln for ln in cell.source.splitlines() if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
     return "\n".join(lines)
 
 
@@ -68,8 +73,13 @@ def build_course(root: Path, n_students: int) -> None:
     if week is None:
         raise CourseError(f"{TEMPLATE / 'course.toml'} has no [[assignment]] week01 to build the demo from")
     (root / "course.toml").write_text(
-        head + _DEMO_LIMITS + "\n[late_policy]\ngrace = \"15min\"\npenalty_per_day = 0.10\ncap = 0.5\n\n"
-        + week.group(0).strip() + "\n", encoding="utf-8")
+        head
+        + _DEMO_LIMITS
+        + "\n[late_policy]\ngrace = \"15min\"\npenalty_per_day = 0.10\ncap = 0.5\n\n"
+        + week.group(0).strip()
+        + "\n",
+        encoding="utf-8",
+    )
     students = read_roster(TEMPLATE / "roster.example.csv")
     lines = ["id,first_name,last_name,email,group"]
     groups = sorted({s.group for s in students})
@@ -98,7 +108,7 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
     if kind == "missing":
         return None
     if kind == "invalid":
-        return '{"cells": [ {"cell_type": "code", "source": "print(1)" '   # truncated upload
+        return '{"cells": [ {"cell_type": "code", "source": "print(1)" '  # truncated upload
     nb = nbformat.from_dict(release)
     answers = {m["grade_id"]: c for c in source.cells if (m := nbgrader_meta(c)) and is_solution(c)}
     code_answers = [gid for gid, c in answers.items() if c.cell_type == "code"]
@@ -112,9 +122,11 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
         if kind == "partial" and gid in code_answers and code_answers.index(gid) % 2 == index % 2:
             continue
         if answers[gid].cell_type == "markdown":
-            cell.source = ("The 68% coverage is a frequentist statement about the procedure: over many "
-                           "repeated experiments the interval contains the true lifetime in 68% of them. "
-                           "A credible interval is a statement about our belief in tau given this data.")
+            cell.source = (
+                "The 68% coverage is a frequentist statement about the procedure: over many "
+                "repeated experiments the interval contains the true lifetime in 68% of them. "
+                "A credible interval is a statement about our belief in tau given this data."
+            )
             continue
         if kind == "tampered":
             continue  # answers nothing, edits the tests instead (below)
@@ -133,8 +145,7 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
     return nb
 
 
-def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | None = None,
-             students: int = 36) -> int:
+def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | None = None, students: int = 36) -> int:
     from .exchange import collect, publish, submit
     from .grading import autograde
     from .release import release
@@ -179,8 +190,10 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
 
     chosen, docker_missing = (sandbox, None) if sandbox else default_sandbox(fall_back_without_image=True)
     if chosen == "local":
-        console.print("[yellow]warning: grading in the local sandbox (no filesystem isolation; fine for "
-                      "this synthetic class)[/yellow]")
+        console.print(
+            "[yellow]warning: grading in the local sandbox (no filesystem isolation; fine for "
+            "this synthetic class)[/yellow]"
+        )
         if docker_missing:
             console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
     summary = autograde(course, ASSIGNMENT, jobs=jobs, sandbox=chosen)

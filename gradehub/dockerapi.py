@@ -25,14 +25,29 @@ import requests
 from docker.types import DeviceRequest, HostConfig, LogConfig, Mount, Ulimit
 
 __all__ = [
-    "API_TIMEOUT", "DEFAULT_DOCKER_HOST", "PING_TIMEOUT", "ContainerFailed", "DeviceRequest", "DockerError",
-    "Engine", "EngineError", "EngineTimeout", "EngineUnavailable", "LogConfig", "Mount", "NotFound", "Ulimit",
-    "as_engine", "connect", "container_create_kwargs", "docker_host",
+    "API_TIMEOUT",
+    "DEFAULT_DOCKER_HOST",
+    "PING_TIMEOUT",
+    "ContainerFailed",
+    "DeviceRequest",
+    "DockerError",
+    "Engine",
+    "EngineError",
+    "EngineTimeout",
+    "EngineUnavailable",
+    "LogConfig",
+    "Mount",
+    "NotFound",
+    "Ulimit",
+    "as_engine",
+    "connect",
+    "container_create_kwargs",
+    "docker_host",
 ]
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-PING_TIMEOUT = 5.0                    # seconds: does an engine answer at all?
-API_TIMEOUT = 60.0                    # seconds: any other call (create/start/remove can be slow under load)
+PING_TIMEOUT = 5.0  # seconds: does an engine answer at all?
+API_TIMEOUT = 60.0  # seconds: any other call (create/start/remove can be slow under load)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -85,8 +100,9 @@ def _translate(what: str, exc: BaseException) -> DockerError | None:
     """The typed error for an exception raised by the SDK, or None when it is none of its own."""
     if isinstance(exc, docker.errors.ContainerError):
         stderr = exc.stderr if isinstance(exc.stderr, bytes) else str(exc.stderr or "").encode()
-        return ContainerFailed(f"docker {what}: the container exited with status {exc.exit_status}",
-                               int(exc.exit_status or 0), stderr)
+        return ContainerFailed(
+            f"docker {what}: the container exited with status {exc.exit_status}", int(exc.exit_status or 0), stderr
+        )
     if isinstance(exc, docker.errors.NotFound):
         return NotFound(f"docker {what}: not found: {_explain(exc)}")
     if isinstance(exc, docker.errors.APIError):
@@ -94,8 +110,7 @@ def _translate(what: str, exc: BaseException) -> DockerError | None:
     if isinstance(exc, requests.exceptions.Timeout):
         return EngineTimeout(f"docker {what}: the engine at {docker_host()} did not answer in time")
     if isinstance(exc, (requests.exceptions.RequestException, docker.errors.DockerException, OSError)):
-        return EngineUnavailable(f"docker {what}: no Docker engine answers at {docker_host()} "
-                                 f"({type(exc).__name__})")
+        return EngineUnavailable(f"docker {what}: no Docker engine answers at {docker_host()} ({type(exc).__name__})")
     return None
 
 
@@ -129,11 +144,26 @@ def _unless_gone(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -
 # ----------------------------------------------------------------------------- container options
 
 # ``containers.create`` keyword arguments that the low-level call takes in its host config.
-HOST_CONFIG_KEYS = frozenset({
-    "mounts", "tmpfs", "read_only", "network_mode", "ipc_mode", "mem_limit", "memswap_limit",
-    "pids_limit", "cap_drop", "security_opt", "init", "oom_score_adj", "ulimits", "log_config",
-    "nano_cpus", "device_requests",
-})
+HOST_CONFIG_KEYS = frozenset(
+    {
+        "mounts",
+        "tmpfs",
+        "read_only",
+        "network_mode",
+        "ipc_mode",
+        "mem_limit",
+        "memswap_limit",
+        "pids_limit",
+        "cap_drop",
+        "security_opt",
+        "init",
+        "oom_score_adj",
+        "ulimits",
+        "log_config",
+        "nano_cpus",
+        "device_requests",
+    }
+)
 
 
 def container_create_kwargs(options: dict[str, Any], api_version: str) -> dict[str, Any]:
@@ -189,8 +219,9 @@ class Engine:
     def inspect_container(self, container_id: str) -> dict[str, Any] | None:
         return _unless_gone("inspect container", self._sdk.api.inspect_container, container_id)[1]
 
-    def remove_container(self, container_id: str, *, force: bool = True, volumes: bool = True,
-                         what: str = "remove container") -> bool:
+    def remove_container(
+        self, container_id: str, *, force: bool = True, volumes: bool = True, what: str = "remove container"
+    ) -> bool:
         """Remove (by default: force, with its anonymous volumes); False when already gone."""
         return _unless_gone(what, self._sdk.api.remove_container, container_id, force=force, v=volumes)[0]
 
@@ -237,8 +268,14 @@ class Engine:
 
     def import_image(self, tarball: str, repository: str, tag: str, changes: list[str] | None = None) -> None:
         """``docker import`` of a root filesystem tarball."""
-        _call(f"import {repository}:{tag}", self._sdk.api.import_image_from_file, tarball,
-              repository=repository, tag=tag, changes=changes)
+        _call(
+            f"import {repository}:{tag}",
+            self._sdk.api.import_image_from_file,
+            tarball,
+            repository=repository,
+            tag=tag,
+            changes=changes,
+        )
 
     # -- volumes
 

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+from typing import Any, ClassVar
 from pathlib import Path
 
 from .course import Course, CourseError, is_valid_id, load_nbgrader_config
@@ -44,8 +45,9 @@ def publish(course: Course, assignment: str) -> Path:
     root = exchange_root(course)
     (root / course.id / "inbound").mkdir(parents=True, exist_ok=True)
     (root / course.id / "outbound").mkdir(parents=True, exist_ok=True)
-    os.chmod(root / course.id / "inbound", 0o733)   # students write, cannot list
-    os.chmod(root / course.id / "outbound", 0o755)
+    # nbgrader's exchange layout: students write into inbound without listing it, read outbound
+    os.chmod(root / course.id / "inbound", 0o733)  # noqa: S103
+    os.chmod(root / course.id / "outbound", 0o755)  # noqa: S103
     result = _api(course).release_assignment(assignment)
     if not result.get("success"):
         raise CourseError(f"could not publish {assignment}: {(result.get('log') or '') + (result.get('error') or '')}")
@@ -56,7 +58,7 @@ def submit(course: Course, student: str, assignment: str, files: Path, when: dt.
     """Place ``files`` (a folder) in the inbound exchange as ``student``'s submission at ``when``."""
     if not is_valid_id(student) or "+" in student:
         raise CourseError(f"{student!r} is not a valid student id")
-    stamp = when.astimezone(dt.timezone.utc).strftime(TIMESTAMP_FORMAT)
+    stamp = when.astimezone(dt.UTC).strftime(TIMESTAMP_FORMAT)
     suffix = base64.urlsafe_b64encode(os.urandom(9)).decode("ascii")
     dest = exchange_root(course) / course.id / "inbound" / f"{student}+{assignment}+{stamp}+{suffix}"
     shutil.copytree(files, dest)
@@ -86,7 +88,8 @@ def _students_only_collect(staff: set[str]):
     from nbgrader.exchange.default import ExchangeCollect
 
     class StudentsOnlyCollect(ExchangeCollect):
-        skipped: list[str] = []
+        skipped: ClassVar[list[str]] = []
+        src_records: list[dict[str, Any]]  # set by nbgrader's init_src
 
         def init_src(self):
             super().init_src()

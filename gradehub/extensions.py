@@ -24,8 +24,15 @@ from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
 
 from .course import Course, CourseError, parse_duration
-from .gradebook import (STUDENT, Extension, PenaltyChange, append_extension, gradebook_engine, read_extensions,
-                        sync_penalties)
+from .gradebook import (
+    STUDENT,
+    Extension,
+    PenaltyChange,
+    append_extension,
+    gradebook_engine,
+    read_extensions,
+    sync_penalties,
+)
 from .late import as_utc
 
 _RELATIVE = re.compile(r"^\s*\+\s*(.+)$")
@@ -46,15 +53,24 @@ def parse_until(value: str, due: dt.datetime | None) -> dt.datetime:
     try:
         when = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise CourseError(f"--until: {value!r} is neither an ISO time (2026-10-30T23:59+01:00) "
-                          "nor a duration after the deadline (+3d, +36h)") from None
+        raise CourseError(
+            f"--until: {value!r} is neither an ISO time (2026-10-30T23:59+01:00) "
+            "nor a duration after the deadline (+3d, +36h)"
+        ) from None
     if when.tzinfo is None:
         raise CourseError(f"--until: {value} has no UTC offset; write e.g. 2026-10-30T23:59+01:00")
     return as_utc(when)
 
 
-def _record(course: Course, engine: Engine, assignment: str, student: str, until: dt.datetime | None,
-            granted_by: str, reason: str) -> Extension:
+def _record(
+    course: Course,
+    engine: Engine,
+    assignment: str,
+    student: str,
+    until: dt.datetime | None,
+    granted_by: str,
+    reason: str,
+) -> Extension:
     if not reason.strip():
         raise CourseError("say why (--reason): extensions are recorded with who granted them and why")
     if not granted_by.strip():
@@ -68,16 +84,19 @@ def _record(course: Course, engine: Engine, assignment: str, student: str, until
     return append_extension(engine, assignment, student, until, granted_by.strip(), reason.strip())
 
 
-def grant_extension(course: Course, student: str, assignment: str, until: dt.datetime, *,
-                    granted_by: str, reason: str) -> tuple[Extension, list[PenaltyChange]]:
+def grant_extension(
+    course: Course, student: str, assignment: str, until: dt.datetime, *, granted_by: str, reason: str
+) -> tuple[Extension, list[PenaltyChange]]:
     """Record an extension and bring nbgrader's penalty columns in line; returns what changed."""
     a = course.assignment(assignment)
     if a.due is None:
         raise CourseError(f"{assignment} has no deadline in course.toml, so there is nothing to extend")
     until = as_utc(until)
     if until <= as_utc(a.due):
-        raise CourseError(f"{until.isoformat()} is not after the deadline of {assignment} "
-                          f"({as_utc(a.due).isoformat()}); an extension can only move it later")
+        raise CourseError(
+            f"{until.isoformat()} is not after the deadline of {assignment} "
+            f"({as_utc(a.due).isoformat()}); an extension can only move it later"
+        )
     engine = gradebook_engine(course)
     try:
         ext = _record(course, engine, assignment, student, until, granted_by, reason)
@@ -86,8 +105,9 @@ def grant_extension(course: Course, student: str, assignment: str, until: dt.dat
         engine.dispose()
 
 
-def revoke_extension(course: Course, student: str, assignment: str, *, granted_by: str,
-                     reason: str) -> list[PenaltyChange]:
+def revoke_extension(
+    course: Course, student: str, assignment: str, *, granted_by: str, reason: str
+) -> list[PenaltyChange]:
     course.assignment(assignment)
     engine = gradebook_engine(course)
     try:

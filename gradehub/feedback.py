@@ -36,7 +36,7 @@ from .protocol import UNVERIFIED, Verdict, verdicts_from_json
 # them in another case or spacing.
 BEGIN_HIDDEN, END_HIDDEN = (m.removeprefix("### ") for m in (metadata.BEGIN_HIDDEN, metadata.END_HIDDEN))
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-MIN_MATCH = 6                  # normalised characters below which a hidden line is matched only exactly
+MIN_MATCH = 6  # normalised characters below which a hidden line is matched only exactly
 
 
 def _norm(value: str) -> str:
@@ -64,7 +64,7 @@ def _hidden_regions(source: str) -> list[list[str]]:
         if current is not None:
             current.append(line)
     if current:
-        regions.append(current)      # an unclosed region is hidden to the end of the cell
+        regions.append(current)  # an unclosed region is hidden to the end of the cell
     return regions
 
 
@@ -79,11 +79,14 @@ class Redactor:
         public = _norm(public_text)
         lines = [ln for region in hidden_regions for ln in region if ln.strip()]
         self.exact = {ln.strip() for ln in lines if ln.strip() not in public_text}
-        self.long = sorted({n for ln in lines if len(n := _norm(ln)) >= MIN_MATCH and n not in public},
-                           key=len, reverse=True)
+        self.long = sorted(
+            {n for ln in lines if len(n := _norm(ln)) >= MIN_MATCH and n not in public}, key=len, reverse=True
+        )
         # fragments are looked for in the secret lines only: a public line is no secret, whole or in part
-        self.joined = ["".join(n for ln in region if (n := _norm(ln)) and n not in public and ln.strip() in self.exact)
-                       for region in hidden_regions]
+        self.joined = [
+            "".join(n for ln in region if (n := _norm(ln)) and n not in public and ln.strip() in self.exact)
+            for region in hidden_regions
+        ]
 
     def is_secret(self, line: str) -> bool:
         stripped = line.strip()
@@ -145,8 +148,9 @@ def _status_rows(course: Course, assignment: str) -> dict[str, tuple[str, str]]:
         if not inspect(engine).has_table(STATUS.name):
             return {}
         with engine.connect() as conn:
-            rows = conn.execute(select(STATUS.c.student, STATUS.c.status, STATUS.c.message)
-                                .where(STATUS.c.assignment == assignment)).fetchall()
+            rows = conn.execute(
+                select(STATUS.c.student, STATUS.c.status, STATUS.c.message).where(STATUS.c.assignment == assignment)
+            ).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
     finally:
         engine.dispose()
@@ -159,27 +163,39 @@ def explain_failure(course: Course, status: str, message: str, outcome: str | No
     """What happened to a submission that did not run to the end, for the student."""
     limits = course.limits
     if status == "invalid" or outcome == "invalid":
-        return (f"We could not read the notebook you submitted, so nothing in it ran and every task scored 0. "
-                f"The reason: {message}. Submit the notebook again as JupyterLab saves it (File → Save), "
-                "without editing the file by hand.")
+        return (
+            f"We could not read the notebook you submitted, so nothing in it ran and every task scored 0. "
+            f"The reason: {message}. Submit the notebook again as JupyterLab saves it (File → Save), "
+            "without editing the file by hand."
+        )
     if status == "error" or outcome == "sandbox_error":
-        return ("The grading platform failed on your submission. This is not your fault: your instructors "
-                "see it in their report and will grade it again.")
+        return (
+            "The grading platform failed on your submission. This is not your fault: your instructors "
+            "see it in their report and will grade it again."
+        )
     if outcome == "cell_timeout":
-        return (f"One of your cells ran longer than the limit of {limits.cell_timeout:g} seconds per cell and was "
-                f"interrupted ({message}). The cells after it still ran; a task whose code was cut off scored 0 "
-                "for that part. Look for a loop that does not end or work that could be done with arrays.")
+        return (
+            f"One of your cells ran longer than the limit of {limits.cell_timeout:g} seconds per cell and was "
+            f"interrupted ({message}). The cells after it still ran; a task whose code was cut off scored 0 "
+            "for that part. Look for a loop that does not end or work that could be done with arrays."
+        )
     if outcome == "timeout":
-        return (f"Your notebook as a whole ran longer than allowed ({limits.notebook_timeout:g} seconds) and was "
-                f"stopped ({message}). Cells that had not run by then scored 0.")
+        return (
+            f"Your notebook as a whole ran longer than allowed ({limits.notebook_timeout:g} seconds) and was "
+            f"stopped ({message}). Cells that had not run by then scored 0."
+        )
     if outcome == "out_of_memory":
-        return (f"Your notebook used more memory than the limit of {format_size(limits.memory_bytes)} and was "
-                f"stopped ({message}). Cells that had not run by then scored 0. Large arrays or copies kept in "
-                "a loop are the usual cause.")
+        return (
+            f"Your notebook used more memory than the limit of {format_size(limits.memory_bytes)} and was "
+            f"stopped ({message}). Cells that had not run by then scored 0. Large arrays or copies kept in "
+            "a loop are the usual cause."
+        )
     if outcome == "kernel_died":
-        return (f"The Python process running your notebook ended unexpectedly ({message}) — for example through "
-                "exit(), os._exit() or a crash inside a compiled library. Cells after that point did not run "
-                "and scored 0.")
+        return (
+            f"The Python process running your notebook ended unexpectedly ({message}) — for example through "
+            "exit(), os._exit() or a crash inside a compiled library. Cells after that point did not run "
+            "and scored 0."
+        )
     return f"Your notebook did not run to the end: {message}. Cells that did not run scored 0."
 
 
@@ -208,11 +224,11 @@ text-align: left; } td.n { text-align: right; }
 @dataclass
 class Task:
     grade_id: str
-    kind: str                    # "tests" | "written"
+    kind: str  # "tests" | "written"
     points: float | None
     max_points: float
     title: str
-    answers: list[tuple[str, str]] = field(default_factory=list)    # (cell type, text)
+    answers: list[tuple[str, str]] = field(default_factory=list)  # (cell type, text)
     html: str = ""
 
 
@@ -235,8 +251,9 @@ def _when(ts, tz: str) -> str:
     return ts.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _test_task_html(task: Task, verdict: Verdict | None, release_cell: dict, redactor: Redactor,
-                    not_run_reason: str) -> str:
+def _test_task_html(
+    task: Task, verdict: Verdict | None, release_cell: dict, redactor: Redactor, not_run_reason: str
+) -> str:
     """A test cell as the student sees it: the visible tests, and the grader's verdict.
 
     Built only from the release (which never held the hidden tests) and the verdict, whose
@@ -261,19 +278,27 @@ def _test_task_html(task: Task, verdict: Verdict | None, release_cell: dict, red
             parts.append(f"<pre>{esc(redactor.clean(verdict.reason))}</pre>")
     if verdict.kind == UNVERIFIED:
         parts.append("<p class='muted'>This test ran the old way, inside your notebook's kernel.</p>")
-    parts.append("<p class='muted'>Hidden tests are shown only as passed or failed; their code and output "
-                 "are not shown.</p>")
+    parts.append(
+        "<p class='muted'>Hidden tests are shown only as passed or failed; their code and output are not shown.</p>"
+    )
     return "".join(parts)
 
 
 #: No script, no frames, no requests anywhere: every byte a student wrote is escaped already,
 #: and this policy stops whatever an escaping bug would let through.
-FEEDBACK_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-                "form-action 'none'")
+FEEDBACK_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
-def _page(course: Course, assignment: str, student: str, person: dict, tasks_by_nb: list[tuple[str, list[Task]]],
-          sub: dict, failure: str | None, redactor: Redactor) -> str:
+def _page(
+    course: Course,
+    assignment: str,
+    student: str,
+    person: dict,
+    tasks_by_nb: list[tuple[str, list[Task]]],
+    sub: dict,
+    failure: str | None,
+    redactor: Redactor,
+) -> str:
     esc = html.escape
     a = course.assignment(assignment)
     tz = course.timezone
@@ -283,38 +308,49 @@ def _page(course: Course, assignment: str, student: str, person: dict, tasks_by_
     final = max(0.0, total_points - penalty)
     open_manual = [t for _, tasks in tasks_by_nb for t in tasks if t.points is None]
     name = " ".join(x for x in (person.get("first_name"), person.get("last_name")) if x) or student
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-             f"<meta http-equiv='Content-Security-Policy' content=\"{FEEDBACK_CSP}\">",
-             f"<title>{esc(assignment)} feedback for {esc(student)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{esc(a.title)}</h1>",
-             f"<p class='sub'>Feedback for {esc(name)} ({esc(student)}) · {esc(course.title)}</p>",
-             f"<div class='box'><div class='total'>{final:g} of {max_points:g} points</div>"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<meta http-equiv='Content-Security-Policy' content=\"{FEEDBACK_CSP}\">",
+        f"<title>{esc(assignment)} feedback for {esc(student)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{esc(a.title)}</h1>",
+        f"<p class='sub'>Feedback for {esc(name)} ({esc(student)}) · {esc(course.title)}</p>",
+        f"<div class='box'><div class='total'>{final:g} of {max_points:g} points</div>",
+    ]
     if penalty:
         parts.append(f"<div>{total_points:g} points for your answers − {penalty:g} late penalty</div>")
     if open_manual:
-        parts.append(f"<div class='wait'>{len(open_manual)} answer(s) are still waiting for your tutor; "
-                     "the total can still change.</div>")
+        parts.append(
+            f"<div class='wait'>{len(open_manual)} answer(s) are still waiting for your tutor; "
+            "the total can still change.</div>"
+        )
     parts.append("</div>")
     # the deadline and the late policy
     late_h = float(sub.get("late_hours") or 0.0)
     parts.append("<h2>Submission and deadline</h2><table>")
     parts.append(f"<tr><th>submitted</th><td>{esc(_when(sub.get('submitted_at'), tz))}</td></tr>")
-    parts.append(f"<tr><th>deadline</th><td>{esc(_when(sub.get('due'), tz))}"
-                 f"{' (your extension)' if sub.get('extension') else ''}</td></tr>")
+    parts.append(
+        f"<tr><th>deadline</th><td>{esc(_when(sub.get('due'), tz))}"
+        f"{' (your extension)' if sub.get('extension') else ''}</td></tr>"
+    )
     parts.append(f"<tr><th>late by</th><td>{'on time' if late_h <= 0 else f'{late_h:g} hours'}</td></tr>")
     parts.append(f"<tr><th>late penalty</th><td>{penalty:g} points</td></tr>")
-    parts.append(f"<tr><th>policy applied</th><td>{esc(str(sub.get('late_policy') or a.late_policy.describe()))}"
-                 "</td></tr></table>")
+    parts.append(
+        f"<tr><th>policy applied</th><td>{esc(str(sub.get('late_policy') or a.late_policy.describe()))}"
+        "</td></tr></table>"
+    )
     if failure:
-        parts.append(f"<h2>What happened when your notebook ran</h2><div class='box warn'>"
-                     f"{esc(redactor.clean(failure))}</div>")
+        parts.append(
+            f"<h2>What happened when your notebook ran</h2><div class='box warn'>{esc(redactor.clean(failure))}</div>"
+        )
     # the tasks
     parts.append("<h2>Your score per task</h2><table><tr><th>task</th><th>points</th><th>of</th></tr>")
     for _, tasks in tasks_by_nb:
         for t in tasks:
             pts = "waiting for your tutor" if t.points is None else _fmt_points(t.points)
-            parts.append(f"<tr><td>{esc(t.title)}</td><td class='n'>{esc(pts)}</td>"
-                         f"<td class='n'>{_fmt_points(t.max_points)}</td></tr>")
+            parts.append(
+                f"<tr><td>{esc(t.title)}</td><td class='n'>{esc(pts)}</td>"
+                f"<td class='n'>{_fmt_points(t.max_points)}</td></tr>"
+            )
     parts.append("</table>")
     for nb_name, tasks in tasks_by_nb:
         if len(tasks_by_nb) > 1:
@@ -327,8 +363,9 @@ def _page(course: Course, assignment: str, student: str, person: dict, tasks_by_
                 parts.append(f"<div class='muted'>{label}:</div><pre>{esc(shown) if shown else '(empty)'}</pre>")
             parts.append(t.html)
             parts.append("</div>")
-    parts.append("<p class='muted'>Generated by gradehub. Hidden tests are shown only as passed or failed.</p>"
-                 "</body></html>")
+    parts.append(
+        "<p class='muted'>Generated by gradehub. Hidden tests are shown only as passed or failed.</p></body></html>"
+    )
     return "".join(parts)
 
 
@@ -336,9 +373,14 @@ def _title_of(heading: str | None, grade_id: str) -> str:
     return f"{heading} · {grade_id}" if heading else grade_id
 
 
-def _tasks_for_notebook(release_nb: dict, executed_nb: dict | None, verdicts: dict[str, Verdict],
-                        scores: dict[str, tuple[float | None, float, str, str]], redactor: Redactor,
-                        not_run_reason: str) -> list[Task]:
+def _tasks_for_notebook(
+    release_nb: dict,
+    executed_nb: dict | None,
+    verdicts: dict[str, Verdict],
+    scores: dict[str, tuple[float | None, float, str, str]],
+    redactor: Redactor,
+    not_run_reason: str,
+) -> list[Task]:
     esc = html.escape
     executed_by_id = {}
     if executed_nb:
@@ -362,29 +404,42 @@ def _tasks_for_notebook(release_nb: dict, executed_nb: dict | None, verdicts: di
         executed = executed_by_id.get(gid)
         if meta.get("solution"):
             answer = _source(executed) if executed is not None else None
-            pending.append((cell.get("cell_type", "code"),
-                            answer if answer is not None else "(not available: your notebook could not be read)"))
+            pending.append(
+                (
+                    cell.get("cell_type", "code"),
+                    answer if answer is not None else "(not available: your notebook could not be read)",
+                )
+            )
         if not meta.get("grade"):
             continue
         points, max_points, comment, _ = scores.get(gid, (None, float(meta.get("points") or 0), "", ""))
-        task = Task(gid, "written" if meta.get("solution") else "tests", points, max_points,
-                    _title_of(heading, gid), answers=pending)
+        task = Task(
+            gid,
+            "written" if meta.get("solution") else "tests",
+            points,
+            max_points,
+            _title_of(heading, gid),
+            answers=pending,
+        )
         pending = []
         if task.kind == "tests":
             task.html = _test_task_html(task, verdicts.get(gid), cell, redactor, not_run_reason)
         else:
-            state = ("<span class='wait'>waiting for your tutor</span>" if points is None else
-                     f"{_fmt_points(points)} of {_fmt_points(max_points)} points")
+            state = (
+                "<span class='wait'>waiting for your tutor</span>"
+                if points is None
+                else f"{_fmt_points(points)} of {_fmt_points(max_points)} points"
+            )
             task.html = f"<p>{state}</p>"
         if comment:
-            task.html += (f"<div class='box comment'><b>Tutor comment:</b><pre>{esc(redactor.clean(comment))}"
-                          "</pre></div>")
+            task.html += (
+                f"<div class='box comment'><b>Tutor comment:</b><pre>{esc(redactor.clean(comment))}</pre></div>"
+            )
         tasks.append(task)
     return tasks
 
 
-def generate_feedback(course: Course, assignment: str, students: list[str] | None = None,
-                      frames=None) -> FeedbackRun:
+def generate_feedback(course: Course, assignment: str, students: list[str] | None = None, frames=None) -> FeedbackRun:
     """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every graded submission."""
     from .report import build_frames
 
@@ -429,13 +484,19 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
             scores = {}
             for row in mine[mine["notebook"] == nb_name].itertuples(index=False):
                 graded = not (pd.isna(row.auto_score) and pd.isna(row.manual_score))
-                scores[row.question] = (float(row.score) if graded else None, float(row.max_score),
-                                        row.comments or "", row.execution)
-            not_run_reason = ("your notebook could not be read" if status == "invalid" else
-                              "the run stopped before this cell")
+                scores[row.question] = (
+                    float(row.score) if graded else None,
+                    float(row.max_score),
+                    row.comments or "",
+                    row.execution,
+                )
+            not_run_reason = (
+                "your notebook could not be read" if status == "invalid" else "the run stopped before this cell"
+            )
             mine_verdicts = {v.grade_id: v for v in verdicts if v.notebook == nb_name}
-            tasks_by_nb.append((nb_name, _tasks_for_notebook(release_nb, executed_nb, mine_verdicts, scores,
-                                                             redactor, not_run_reason)))
+            tasks_by_nb.append(
+                (nb_name, _tasks_for_notebook(release_nb, executed_nb, mine_verdicts, scores, redactor, not_run_reason))
+            )
         failure = None
         if status in ("failed", "invalid", "error"):
             outcome = next((o for o in outcomes if o not in ("completed",)), None)

@@ -32,10 +32,24 @@ from .gradebook import StatusRow, open_gradebook, read_extensions, read_status, 
 from .late import late_penalty
 from .checks import notebook_verdicts
 from .metadata import is_solution, nbgrader_meta
-from .protocol import (UNVERIFIED, DataFile, Job, JobRun, NotebookJob, NotebookRun, Verdict, read_records,
-                       verdicts_to_json)
-from .reference import (REFERENCE_ID, Reference, ReferenceError,  # noqa: A004 - gradehub's, not the builtin
-                        reference_key, run_reference)
+from .protocol import (
+    UNVERIFIED,
+    DataFile,
+    Job,
+    JobRun,
+    NotebookJob,
+    NotebookRun,
+    Verdict,
+    read_records,
+    verdicts_to_json,
+)
+from .reference import (
+    REFERENCE_ID,
+    Reference,
+    ReferenceError,  # noqa: A004 - gradehub's, not the builtin
+    reference_key,
+    run_reference,
+)
 from .sandbox.base import Outcome, SandboxUnavailable, get_sandbox
 
 RESULT_FILE = "gradehub-result.json"
@@ -53,7 +67,7 @@ class Submission:
     student: str
     assignment: str
     path: Path
-    timestamp: dt.datetime | None      # naive UTC, as nbgrader stores it
+    timestamp: dt.datetime | None  # naive UTC, as nbgrader stores it
 
 
 @dataclass
@@ -72,8 +86,9 @@ def _read_timestamp(path: Path) -> dt.datetime | None:
     return None
 
 
-def find_submissions(course: Course, assignment: str, students: list[str] | None = None
-                     ) -> tuple[list[Submission], list[Skipped]]:
+def find_submissions(
+    course: Course, assignment: str, students: list[str] | None = None
+) -> tuple[list[Submission], list[Skipped]]:
     """Submissions in ``submitted/`` for one assignment, and entries that cannot be graded."""
     root = course.submitted_dir()
     found: list[Submission] = []
@@ -129,7 +144,7 @@ class CellScore:
 class GradeResult:
     student: str
     assignment: str
-    status: str                # graded | needs_manual | failed | invalid | error
+    status: str  # graded | needs_manual | failed | invalid | error
     message: str
     score: float = 0.0
     max_score: float = 0.0
@@ -148,8 +163,11 @@ class GradeResult:
 
 
 def _graded_cells_of(nb: nbformat.NotebookNode) -> list[tuple[str, float, bool]]:
-    return [(m["grade_id"], float(m.get("points", 0) or 0), is_solution(c))
-            for c in nb.cells if (m := nbgrader_meta(c)) and m.get("grade")]
+    return [
+        (m["grade_id"], float(m.get("points", 0) or 0), is_solution(c))
+        for c in nb.cells
+        if (m := nbgrader_meta(c)) and m.get("grade")
+    ]
 
 
 # ----------------------------------------------------------------------------- workers
@@ -168,8 +186,12 @@ class _Worker:
         with open(self.log_path, "ab") as log:  # the worker keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gradehub.sandbox.worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True, env=env, close_fds=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
             )
         return self.proc
 
@@ -274,31 +296,58 @@ def _notebook_names(course: Course, assignment: str) -> list[str]:
 
 def _data_files(course: Course, assignment: str) -> list[DataFile]:
     release = course.release_dir(assignment)
-    return [DataFile(str(p.relative_to(release)), str(p))
-            for p in sorted(release.rglob("*"))
-            if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts]
+    return [
+        DataFile(str(p.relative_to(release)), str(p))
+        for p in sorted(release.rglob("*"))
+        if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts
+    ]
 
 
-def _job(course: Course, sub: Submission, names: list[str], out_dir: Path, sandbox_name: str,
-         sandbox_options: dict, threads: int, gpus: bool) -> Job:
+def _job(
+    course: Course,
+    sub: Submission,
+    names: list[str],
+    out_dir: Path,
+    sandbox_name: str,
+    sandbox_options: dict,
+    threads: int,
+    gpus: bool,
+) -> Job:
     notebooks = []
     for name in names:
         candidate = sub.path / f"{name}.ipynb"
-        notebooks.append(NotebookJob(
-            name=name,
-            submitted=str(candidate) if (candidate.exists() or candidate.is_symlink()) else None,
-            source=str(course.source_dir(sub.assignment) / f"{name}.ipynb"),
-            release=str(course.release_dir(sub.assignment) / f"{name}.ipynb"),
-        ))
-    return Job(key=f"{sub.student}/{sub.assignment}", label=f"{sub.assignment}-{sub.student}",
-               notebooks=notebooks, data_files=_data_files(course, sub.assignment), out_dir=str(out_dir),
-               limits=asdict(course.limits), sandbox={"name": sandbox_name, "options": sandbox_options},
-               threads=threads, gpus=gpus)
+        notebooks.append(
+            NotebookJob(
+                name=name,
+                submitted=str(candidate) if (candidate.exists() or candidate.is_symlink()) else None,
+                source=str(course.source_dir(sub.assignment) / f"{name}.ipynb"),
+                release=str(course.release_dir(sub.assignment) / f"{name}.ipynb"),
+            )
+        )
+    return Job(
+        key=f"{sub.student}/{sub.assignment}",
+        label=f"{sub.assignment}-{sub.student}",
+        notebooks=notebooks,
+        data_files=_data_files(course, sub.assignment),
+        out_dir=str(out_dir),
+        limits=asdict(course.limits),
+        sandbox={"name": sandbox_name, "options": sandbox_options},
+        threads=threads,
+        gpus=gpus,
+    )
 
 
-def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandbox_name: str,
-            gb, reference: Reference, sources: dict[str, nbformat.NotebookNode],
-            extension_until: dt.datetime | None = None) -> GradeResult:
+def _finish(
+    course: Course,
+    sub: Submission,
+    reply: JobRun,
+    out_dir: Path,
+    sandbox_name: str,
+    gb,
+    reference: Reference,
+    sources: dict[str, nbformat.NotebookNode],
+    extension_until: dt.datetime | None = None,
+) -> GradeResult:
     """Score one worker reply, then write autograded/ and the gradebook."""
     assignment = course.assignment(sub.assignment)
     result = GradeResult(sub.student, sub.assignment, "graded", "")
@@ -307,8 +356,10 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
         result.status = "error" if reply.error is not None else "failed"
         result.message = reply.failure()
         # Grade as nothing ran, so the gradebook still shows a zero with a reason.
-        reply = JobRun(reply.key, [NotebookRun(n, Outcome.INVALID.value, result.message)
-                                   for n in _notebook_names(course, sub.assignment)])
+        reply = JobRun(
+            reply.key,
+            [NotebookRun(n, Outcome.INVALID.value, result.message) for n in _notebook_names(course, sub.assignment)],
+        )
     scores: dict[str, dict[str, tuple[float | None, bool]]] = {}
     comments: dict[str, dict[str, str | None]] = {}
     messages: list[str] = []
@@ -322,12 +373,14 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
             result.notes.append(f"{name}: output was cut at {course.limits.output_bytes} bytes")
         if run.executed:
             nb = nbformat.read(run.executed, as_version=4)
-            verdicts, _problems = notebook_verdicts(name, sources[name], nb, run.statuses, read_records(run.records),
-                                                    reference.records.get(name, {}))
+            verdicts, _problems = notebook_verdicts(
+                name, sources[name], nb, run.statuses, read_records(run.records), reference.records.get(name, {})
+            )
         else:
-            verdicts = [Verdict(name, gid, 0.0, pts, "manual" if solution else UNVERIFIED, False,
-                                run.message or "not run")
-                        for gid, pts, solution in _graded_cells_of(sources[name])]
+            verdicts = [
+                Verdict(name, gid, 0.0, pts, "manual" if solution else UNVERIFIED, False, run.message or "not run")
+                for gid, pts, solution in _graded_cells_of(sources[name])
+            ]
         result.verdicts.extend(verdicts)
         scores[name] = {v.grade_id: (v.points, v.needs_manual) for v in verdicts}
         comments[name] = {v.grade_id: None for v in verdicts}
@@ -335,8 +388,9 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
             result.cells.append(CellScore(name, v.grade_id, v.points or 0.0, v.max_points, v.needs_manual))
     if result.unverified_points:
         # Old-style tests (asserts in the kernel): the kernel decided these points itself.
-        result.notes.append(f"{result.unverified_points:g} point(s) unverified: old-style tests decided "
-                            "in the student's kernel")
+        result.notes.append(
+            f"{result.unverified_points:g} point(s) unverified: old-style tests decided in the student's kernel"
+        )
     result.max_score = sum(c.max_points or 0 for c in result.cells)
     result.score = sum(c.points for c in result.cells)
     result.duration = reply.duration
@@ -352,8 +406,7 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
     if Outcome.SANDBOX_ERROR in outcomes:
         result.platform_error = True
 
-    penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score,
-                           extension_until)
+    penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score, extension_until)
     result.late_penalty = penalty.points
 
     # 1. the autograded folder, built aside ...
@@ -365,25 +418,52 @@ def _finish(course: Course, sub: Submission, reply: JobRun, out_dir: Path, sandb
             shutil.copyfile(run.executed, staging / f"{run.name}.ipynb")
     if (sub.path / "timestamp.txt").is_file() and sub.timestamp is not None:
         (staging / "timestamp.txt").write_text(str(sub.timestamp), encoding="utf-8")
-    (staging / RESULT_FILE).write_text(json.dumps({
-        "student": sub.student, "assignment": sub.assignment, "status": result.status,
-        "message": result.message, "score": result.score, "max_score": result.max_score,
-        "late_penalty": result.late_penalty, "late_policy": penalty.policy,
-        "notes": result.notes, "flags": result.flags, "sandbox": sandbox_name,
-        "submitted_at": _iso(sub.timestamp),
-        # work-dir paths (executed, records) are gone after the run; the verdicts are what stays
-        "notebooks": [{**asdict(run), "executed": None, "records": None} for run in reply.notebooks],
-        "verdicts": verdicts_to_json(result.verdicts),
-    }, indent=1, default=str), encoding="utf-8")
+    (staging / RESULT_FILE).write_text(
+        json.dumps(
+            {
+                "student": sub.student,
+                "assignment": sub.assignment,
+                "status": result.status,
+                "message": result.message,
+                "score": result.score,
+                "max_score": result.max_score,
+                "late_penalty": result.late_penalty,
+                "late_policy": penalty.policy,
+                "notes": result.notes,
+                "flags": result.flags,
+                "sandbox": sandbox_name,
+                "submitted_at": _iso(sub.timestamp),
+                # work-dir paths (executed, records) are gone after the run; the verdicts are what stays
+                "notebooks": [{**asdict(run), "executed": None, "records": None} for run in reply.notebooks],
+                "verdicts": verdicts_to_json(result.verdicts),
+            },
+            indent=1,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
     # 2. ... the gradebook in one transaction ...
     write_submission(
-        gb, assignment=sub.assignment, student=sub.student, timestamp=sub.timestamp,
-        scores=scores, comments=comments,
+        gb,
+        assignment=sub.assignment,
+        student=sub.student,
+        timestamp=sub.timestamp,
+        scores=scores,
+        comments=comments,
         late_penalty=penalty.points,
         extension=(penalty.due - assignment.due) if penalty.extended and penalty.due and assignment.due else None,
-        status=StatusRow(sub.assignment, sub.student, result.status, result.message, result.notes,
-                         result.flags, sandbox_name, result.duration, _iso(sub.timestamp),
-                         dt.datetime.now(dt.UTC).isoformat(timespec="seconds")),
+        status=StatusRow(
+            sub.assignment,
+            sub.student,
+            result.status,
+            result.message,
+            result.notes,
+            result.flags,
+            sandbox_name,
+            result.duration,
+            _iso(sub.timestamp),
+            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        ),
     )
     # 3. ... then swapped into place, so autograded/ never holds half a submission.
     final = course.autograded_dir(sub.student, sub.assignment)
@@ -452,8 +532,9 @@ def autograde(
             ref_out = work_root / "reference"
             ref_job = _job(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus)
             ref_job.label = f"{assignment}-reference"
-            key = reference_key(course, assignment, names, ref_job.data_files,
-                                {**backend.describe(), "threads": threads, "gpus": gpus})
+            key = reference_key(
+                course, assignment, names, ref_job.data_files, {**backend.describe(), "threads": threads, "gpus": gpus}
+            )
             try:
                 reference = run_reference(course, assignment, names, key, lambda: pool.run(ref_job, timeout))
             except ReferenceError as exc:
@@ -471,12 +552,17 @@ def autograde(
                     reply = future.result()
                     try:
                         ext = extensions.get((assignment, sub.student))
-                        result = _finish(course, sub, reply, out_dir, sandbox, gb, reference, sources,
-                                         ext.until if ext else None)
+                        result = _finish(
+                            course, sub, reply, out_dir, sandbox, gb, reference, sources, ext.until if ext else None
+                        )
                     except Exception as exc:  # noqa: BLE001 - one submission never stops the run
-                        result = GradeResult(sub.student, assignment, "error",
-                                             f"could not record the grade: {type(exc).__name__}: {exc}",
-                                             platform_error=True)
+                        result = GradeResult(
+                            sub.student,
+                            assignment,
+                            "error",
+                            f"could not record the grade: {type(exc).__name__}: {exc}",
+                            platform_error=True,
+                        )
                     finally:
                         shutil.rmtree(out_dir, ignore_errors=True)
                     summary.results.append(result)

@@ -27,17 +27,36 @@ _state: dict = {}
 
 # (module name, attribute path) of functions hidden tests rely on.
 _WATCHED = [
-    ("math", "isclose"), ("math", "isfinite"),
-    ("numpy", "allclose"), ("numpy", "isclose"), ("numpy", "array_equal"), ("numpy", "abs"),
-    ("numpy", "asarray"), ("numpy", "array"), ("numpy", "all"), ("numpy", "any"),
-    ("numpy.testing", "assert_allclose"), ("numpy.testing", "assert_array_equal"),
-    ("torch", "allclose"), ("torch", "isclose"), ("torch", "equal"),
+    ("math", "isclose"),
+    ("math", "isfinite"),
+    ("numpy", "allclose"),
+    ("numpy", "isclose"),
+    ("numpy", "array_equal"),
+    ("numpy", "abs"),
+    ("numpy", "asarray"),
+    ("numpy", "array"),
+    ("numpy", "all"),
+    ("numpy", "any"),
+    ("numpy.testing", "assert_allclose"),
+    ("numpy.testing", "assert_array_equal"),
+    ("torch", "allclose"),
+    ("torch", "isclose"),
+    ("torch", "equal"),
     ("torch.testing", "assert_close"),
 ]
-_KERNEL_MANAGED_BUILTINS = frozenset({"_", "__", "___", "input", "raw_input", "getpass", "display",
-                                      "get_ipython", "__IPYTHON__"})
-_IP_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback",
-               "_showtraceback", "showsyntaxerror", "transform_cell")
+_KERNEL_MANAGED_BUILTINS = frozenset(
+    {"_", "__", "___", "input", "raw_input", "getpass", "display", "get_ipython", "__IPYTHON__"}
+)
+_IP_METHODS = (
+    "run_cell",
+    "run_cell_async",
+    "run_ast_nodes",
+    "run_code",
+    "showtraceback",
+    "_showtraceback",
+    "showsyntaxerror",
+    "transform_cell",
+)
 
 
 def _shell():
@@ -79,8 +98,20 @@ def install(token: str) -> None:
         _state["ip_class"] = type(ip)
 
 
-_LIBRARY_PREFIXES = ("matplotlib", "matplotlib_inline", "IPython", "ipykernel", "ipywidgets", "seaborn",
-                     "tqdm", "plotly", "torch", "numpy", "scipy", "pandas")
+_LIBRARY_PREFIXES = (
+    "matplotlib",
+    "matplotlib_inline",
+    "IPython",
+    "ipykernel",
+    "ipywidgets",
+    "seaborn",
+    "tqdm",
+    "plotly",
+    "torch",
+    "numpy",
+    "scipy",
+    "pandas",
+)
 
 
 def _is_library_callback(cb) -> bool:
@@ -134,6 +165,7 @@ def check(challenge: str) -> None:
         found.append("sys.setprofile")
         sys.setprofile(None)
     import threading
+
     if getattr(threading, "_trace_hook", None) is not None or getattr(threading, "_profile_hook", None) is not None:
         found.append("threading.settrace")
         threading.settrace(None)
@@ -153,6 +185,7 @@ def check(challenge: str) -> None:
             found.append(f"builtins.{name}")
             current[name] = value
     import gradehub.testing as testing
+
     if sys.modules.get("gradehub.testing") is not testing:
         found.append("sys.modules['gradehub.testing']")
         sys.modules["gradehub.testing"] = testing

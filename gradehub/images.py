@@ -44,12 +44,28 @@ STANDIN_TAG = "gradehub/standin-bookworm:latest"
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 # What bookworm's python3 accepts: CPython 3.11, glibc 2.36 (pip expands _2_28 / 2014 itself).
-WHEEL_PLATFORM_ARGS = ["--python-version", "3.11.2", "--implementation", "cp", "--abi", "cp311",
-                       "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
-                       "--platform", "manylinux2014_x86_64"]
+WHEEL_PLATFORM_ARGS = [
+    "--python-version",
+    "3.11.2",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
+]
 # Left out of the stand-in's root filesystem: caches, docs, man pages, translations.
-_STANDIN_EXCLUDES = ["./var/cache/apt/*", "./var/lib/apt/lists/*", "./usr/share/doc/*",
-                     "./usr/share/man/*", "./usr/share/locale/*", "./usr/share/info/*"]
+_STANDIN_EXCLUDES = [
+    "./var/cache/apt/*",
+    "./var/lib/apt/lists/*",
+    "./usr/share/doc/*",
+    "./usr/share/man/*",
+    "./usr/share/locale/*",
+    "./usr/share/info/*",
+]
 
 Log = Callable[[str], None]
 
@@ -60,8 +76,8 @@ class ImagesError(Exception):
 
 @dataclass
 class BuildResult:
-    images: dict[str, str] = field(default_factory=dict)   # tag -> image id
-    sizes: dict[str, int] = field(default_factory=dict)    # tag -> bytes
+    images: dict[str, str] = field(default_factory=dict)  # tag -> image id
+    sizes: dict[str, int] = field(default_factory=dict)  # tag -> bytes
     base_image: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -77,8 +93,10 @@ def connect_engine() -> Engine:
         engine = connect(timeout=10, api_timeout=600)
         engine.ping()
     except EngineUnavailable:
-        raise ImagesError(f"no Docker engine answers at {docker_host()}: install docker.io and start "
-                          "dockerd (see .ci/docker-setup.sh)") from None
+        raise ImagesError(
+            f"no Docker engine answers at {docker_host()}: install docker.io and start "
+            "dockerd (see .ci/docker-setup.sh)"
+        ) from None
     except DockerError as exc:
         raise ImagesError(f"the Docker engine at {docker_host()} refuses: {exc}") from None
     return engine
@@ -101,31 +119,49 @@ def _run(argv: list[str], what: str, log: Log, **kwargs) -> None:
 def build_standin_base(engine: Engine, *, tag: str = STANDIN_TAG, mirror: str = DEBIAN_MIRROR, log: Log = print) -> str:
     """Debian bookworm minbase + python3/venv as a Docker image, via debootstrap + import."""
     if shutil.which("debootstrap") is None:
-        raise ImagesError("debootstrap is not installed: apt-get install -y debootstrap "
-                          "(needed by --offline to make the stand-in base image)")
+        raise ImagesError(
+            "debootstrap is not installed: apt-get install -y debootstrap "
+            "(needed by --offline to make the stand-in base image)"
+        )
     if os.geteuid() != 0:
-        raise ImagesError("debootstrap needs root: run `gradehub images build --offline` as root "
-                          f"(or build {tag} once as root)")
+        raise ImagesError(
+            f"debootstrap needs root: run `gradehub images build --offline` as root (or build {tag} once as root)"
+        )
     with tempfile.TemporaryDirectory(prefix="gradehub-standin-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        _run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv",
-              DEBIAN_SUITE, str(rootfs), mirror], "debootstrap", log)
+        _run(
+            ["debootstrap", "--variant=minbase", "--include=python3,python3-venv", DEBIAN_SUITE, str(rootfs), mirror],
+            "debootstrap",
+            log,
+        )
         # Keep images built FROM it small: no docs/man/locales from later apt-get installs.
         (rootfs / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
         (rootfs / "etc/dpkg/dpkg.cfg.d/01-gradehub-nodoc").write_text(
             "path-exclude=/usr/share/doc/*\npath-exclude=/usr/share/man/*\n"
-            "path-exclude=/usr/share/locale/*\npath-exclude=/usr/share/info/*\n")
+            "path-exclude=/usr/share/locale/*\npath-exclude=/usr/share/info/*\n"
+        )
         (rootfs / "etc/apt/apt.conf.d/01-gradehub-norecommends").write_text(
-            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n')
+            'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'
+        )
         tarball = Path(tmp) / "rootfs.tar"
-        _run(["tar", "-C", str(rootfs), *[f"--exclude={p}" for p in _STANDIN_EXCLUDES],
-              "-cf", str(tarball), "."], "tar of the stand-in root filesystem", log)
+        _run(
+            ["tar", "-C", str(rootfs), *[f"--exclude={p}" for p in _STANDIN_EXCLUDES], "-cf", str(tarball), "."],
+            "tar of the stand-in root filesystem",
+            log,
+        )
         log(f"importing {tarball} as {tag}")
         repository, _, version = tag.rpartition(":")
         try:
-            engine.import_image(str(tarball), repository=repository, tag=version,
-                                changes=['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-                                         'ENV LANG=C.UTF-8', 'CMD ["/bin/bash"]'])
+            engine.import_image(
+                str(tarball),
+                repository=repository,
+                tag=version,
+                changes=[
+                    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+                    'ENV LANG=C.UTF-8',
+                    'CMD ["/bin/bash"]',
+                ],
+            )
         except DockerError as exc:
             raise ImagesError(f"docker import of the stand-in base failed: {exc}") from None
     if not _exists(engine, tag):
@@ -139,13 +175,23 @@ def build_standin_base(engine: Engine, *, tag: str = STANDIN_TAG, mirror: str = 
 def download_wheels(requirements: list[Path], wheelhouse: Path, log: Log = print) -> None:
     """``pip download`` what the images need, for bookworm's CPython 3.11 on x86_64."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q",
-            *WHEEL_PLATFORM_ARGS, "-d", str(wheelhouse)]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "-q",
+        *WHEEL_PLATFORM_ARGS,
+        "-d",
+        str(wheelhouse),
+    ]
     for req in requirements:
         argv += ["-r", str(req)]
     # The wheelhouse remembers the requirements it was completed for.
-    key = hashlib.sha256("\0".join([*WHEEL_PLATFORM_ARGS, *(r.read_text() for r in requirements)])
-                         .encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        "\0".join([*WHEEL_PLATFORM_ARGS, *(r.read_text() for r in requirements)]).encode()
+    ).hexdigest()[:16]
     stamp = wheelhouse / f".complete-{key}"
     if stamp.is_file():
         log(f"the wheelhouse {wheelhouse} already has every wheel")
@@ -163,6 +209,7 @@ def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> tuple[P
     """A wheel of this checkout's gradehub, built from a copy (the tree is left untouched),
     and the fingerprint of the sources it holds (see ``gradehub_fingerprint``)."""
     from .sandbox.docker import gradehub_fingerprint
+
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("gradehub-*.whl"):
         old.unlink()
@@ -170,18 +217,28 @@ def build_gradehub_wheel(root: Path, out_dir: Path, log: Log = print) -> tuple[P
         src = Path(tmp) / "src"
         src.mkdir()
         shutil.copy(root / "pyproject.toml", src / "pyproject.toml")
-        shutil.copytree(root / "gradehub", src / "gradehub",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(root / "gradehub", src / "gradehub", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         fingerprint = gradehub_fingerprint(src / "gradehub")
         readme = root / "README.md"
         if readme.is_file():
             shutil.copy(readme, src / "README.md")
         else:
             (src / "README.md").write_text("gradehub\n")
-        argv = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "-q", "--no-deps",
-                "-w", str(out_dir), str(src)]
+        argv = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--disable-pip-version-check",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(out_dir),
+            str(src),
+        ]
         try:
             import setuptools  # noqa: F401
+
             argv.insert(4, "--no-build-isolation")
         except ImportError:
             pass
@@ -234,12 +291,15 @@ def _exists(engine: Engine, tag: str) -> bool:
 
 def build_image(engine: Engine, context: Path, tag: str, buildargs: dict[str, str], log: Log) -> str:
     """``docker build`` of ``context`` as ``tag`` (host network, no pull); the image id."""
-    log(f"building {tag} (context {context}; build args: "
-        f"{', '.join(f'{k}={v}' for k, v in buildargs.items()) or 'none'})")
+    log(
+        f"building {tag} (context {context}; build args: "
+        f"{', '.join(f'{k}={v}' for k, v in buildargs.items()) or 'none'})"
+    )
     tail: list[str] = []
     try:
-        stream = engine.build(str(context), tag, buildargs=buildargs, network_mode="host",
-                              rm=True, forcerm=True, pull=False)
+        stream = engine.build(
+            str(context), tag, buildargs=buildargs, network_mode="host", rm=True, forcerm=True, pull=False
+        )
         for chunk in stream:
             if "errorDetail" in chunk or "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
@@ -274,10 +334,17 @@ def _context(staging: Path, image_dir: Path, extra: list[Path]) -> Path:
     return staging
 
 
-def build_images(offline: bool, *, root: Path | None = None, base_image: str | None = None,
-                 notebook_tag: str = NOTEBOOK_TAG, grader_tag: str = GRADER_TAG,
-                 wheelhouse: Path | None = None, rebuild_base: bool = False,
-                 log: Log = print) -> BuildResult:
+def build_images(
+    offline: bool,
+    *,
+    root: Path | None = None,
+    base_image: str | None = None,
+    notebook_tag: str = NOTEBOOK_TAG,
+    grader_tag: str = GRADER_TAG,
+    wheelhouse: Path | None = None,
+    rebuild_base: bool = False,
+    log: Log = print,
+) -> BuildResult:
     """Build ``gradehub/notebook`` then ``gradehub/grader``; see the module docstring."""
     root = root or repo_root()
     images_dir = root / "images"
@@ -303,8 +370,9 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
             log(f"using the existing base image {base}")
         buildargs["BASE_IMAGE"] = base
         t = time.monotonic()
-        download_wheels([images_dir / "notebook" / "requirements.txt",
-                         images_dir / "grader" / "requirements.txt"], wheelhouse, log)
+        download_wheels(
+            [images_dir / "notebook" / "requirements.txt", images_dir / "grader" / "requirements.txt"], wheelhouse, log
+        )
         result.seconds["wheels"] = time.monotonic() - t
     elif base_image:
         buildargs["BASE_IMAGE"] = base_image
@@ -318,13 +386,14 @@ def build_images(offline: bool, *, root: Path | None = None, base_image: str | N
     with serve as url:
         pip_args = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": url} if url else {}
         t = time.monotonic()
-        result.images[notebook_tag] = build_image(engine, notebook_ctx, notebook_tag,
-                                                  {**buildargs, **pip_args,
-                                                   "GRADEHUB_FINGERPRINT": fingerprint}, log)
+        result.images[notebook_tag] = build_image(
+            engine, notebook_ctx, notebook_tag, {**buildargs, **pip_args, "GRADEHUB_FINGERPRINT": fingerprint}, log
+        )
         result.seconds["notebook"] = time.monotonic() - t
         t = time.monotonic()
-        result.images[grader_tag] = build_image(engine, grader_ctx, grader_tag,
-                                                {"NOTEBOOK_IMAGE": notebook_tag, **pip_args}, log)
+        result.images[grader_tag] = build_image(
+            engine, grader_ctx, grader_tag, {"NOTEBOOK_IMAGE": notebook_tag, **pip_args}, log
+        )
         result.seconds["grader"] = time.monotonic() - t
     for tag in result.images:
         result.sizes[tag] = int((_inspect(engine, tag) or {}).get("Size") or 0)

@@ -18,11 +18,11 @@ from .course import LatePolicy
 
 @dataclass(frozen=True)
 class Penalty:
-    points: float           # points deducted
-    late_seconds: float     # how late after the deadline (0 when on time, grace ignored)
-    policy: str             # the policy's description, for every report that applies it
-    due: dt.datetime | None = None   # the deadline that applied (an extension's, when later)
-    extended: bool = False           # whether an extension moved the deadline
+    points: float  # points deducted
+    late_seconds: float  # how late after the deadline (0 when on time, grace ignored)
+    policy: str  # the policy's description, for every report that applies it
+    due: dt.datetime | None = None  # the deadline that applied (an extension's, when later)
+    extended: bool = False  # whether an extension moved the deadline
 
 
 def as_utc(ts: dt.datetime) -> dt.datetime:
@@ -50,8 +50,13 @@ def describe_applied(policy: LatePolicy, due: dt.datetime | None, extension_unti
     return text
 
 
-def late_penalty(policy: LatePolicy, due: dt.datetime | None, submitted: dt.datetime | None,
-                 max_points: float, extension_until: dt.datetime | None = None) -> Penalty:
+def late_penalty(
+    policy: LatePolicy,
+    due: dt.datetime | None,
+    submitted: dt.datetime | None,
+    max_points: float,
+    extension_until: dt.datetime | None = None,
+) -> Penalty:
     """Points lost for a submission at ``submitted`` against ``due`` (or the extension).
 
     Within the grace period nothing is lost; after it every *started* day (or hour) costs

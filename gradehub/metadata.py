@@ -81,5 +81,4 @@ def strip_host_checks(nb: Any) -> Any:
 
 def host_checks_of(source_nb: Any) -> dict[str, str | None]:
     """grade_id -> host checks (None for an old-style test cell) of every test cell."""
-    return {graded_meta(c)["grade_id"]: split_host_checks(c.source)[1]
-            for c in source_nb.cells if is_test_cell(c)}
+    return {graded_meta(c)["grade_id"]: split_host_checks(c.source)[1] for c in source_nb.cells if is_test_cell(c)}

@@ -13,11 +13,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console(stderr=True)   # progress, warnings, errors
-out = Console()                  # results
+console = Console(stderr=True)  # progress, warnings, errors
+out = Console()  # results
 
-STATUS_STYLE = {"graded": "green", "needs_manual": "cyan", "failed": "yellow",
-                "invalid": "red", "error": "bold red", "missing": "dim"}
+STATUS_STYLE = {
+    "graded": "green",
+    "needs_manual": "cyan",
+    "failed": "yellow",
+    "invalid": "red",
+    "error": "bold red",
+    "missing": "dim",
+}
 
 
 def row_message(result: Any) -> str:
@@ -35,17 +41,29 @@ def row_message(result: Any) -> str:
 
 def print_summary(summary: Any, to: Console | None = None) -> None:
     """The table of one ``autograde`` run (a ``grading`` summary), on stdout unless ``to``."""
-    reference = (f", reference run {'cached' if summary.reference_cached else f'{summary.reference_duration:.1f} s'}"
-                 if summary.results else "")
-    table = Table(title=Text(f"{summary.assignment}: {len(summary.results)} graded, "
-                             f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
-                             f"{summary.duration:.1f} s{reference}"))
+    reference = (
+        f", reference run {'cached' if summary.reference_cached else f'{summary.reference_duration:.1f} s'}"
+        if summary.results
+        else ""
+    )
+    table = Table(
+        title=Text(
+            f"{summary.assignment}: {len(summary.results)} graded, "
+            f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
+            f"{summary.duration:.1f} s{reference}"
+        )
+    )
     for col in ("student", "status", "score", "late", "time", "message"):
         table.add_column(col, overflow="fold")
     for r in summary.results:
-        table.add_row(Text(r.student), Text(r.status, style=STATUS_STYLE.get(r.status, "")),
-                      Text(f"{r.score:g} / {r.max_score:g}"), Text(f"-{r.late_penalty:g}" if r.late_penalty else ""),
-                      Text(f"{r.duration:.1f} s"), Text(row_message(r)))
+        table.add_row(
+            Text(r.student),
+            Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+            Text(f"{r.score:g} / {r.max_score:g}"),
+            Text(f"-{r.late_penalty:g}" if r.late_penalty else ""),
+            Text(f"{r.duration:.1f} s"),
+            Text(row_message(r)),
+        )
     for s in summary.skipped:
         table.add_row(Text(s.name), Text("skipped", style="red"), "", "", "", Text(s.reason))
     (to or out).print(table)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-RECORD_MIME = "application/vnd.gradehub.record.v1+json"   # = gradehub.testing.RECORD_MIME
+RECORD_MIME = "application/vnd.gradehub.record.v1+json"  # = gradehub.testing.RECORD_MIME
 
 MAX_NAME = 200
 MAX_DEPTH = 10
@@ -34,10 +34,10 @@ MAX_ITEMS = 1_000_000
 MAX_ELEMENTS = 50_000_000
 
 # Verdict kinds: how far a passed verdict can be trusted.
-VERIFIED = "verified"        # decided on the host; only the right values pass
-FORGEABLE = "forgeable"      # decided on the host, but every check could be passed by a forged record
-UNVERIFIED = "unverified"    # an old-style test: the kernel's own reply decided
-MANUAL = "manual"            # a free-response answer, graded by a person
+VERIFIED = "verified"  # decided on the host; only the right values pass
+FORGEABLE = "forgeable"  # decided on the host, but every check could be passed by a forged record
+UNVERIFIED = "unverified"  # an old-style test: the kernel's own reply decided
+MANUAL = "manual"  # a free-response answer, graded by a person
 
 
 class RecordError(ValueError):
@@ -75,14 +75,15 @@ def _decode_npy(text: Any) -> Any:
     except (binascii.Error, ValueError, UnicodeEncodeError, OSError, EOFError) as exc:
         raise RecordError("an array is not a valid .npy without pickle") from exc
     if type(arr) is not np.ndarray or arr.dtype.names is not None or arr.dtype.kind not in "biuf":
-        raise RecordError(f"an array of dtype {arr.dtype.str if hasattr(arr, 'dtype') else '?'} "
-                          "is not an array of real numbers")
+        raise RecordError(
+            f"an array of dtype {arr.dtype.str if hasattr(arr, 'dtype') else '?'} is not an array of real numbers"
+        )
     if arr.size > MAX_ELEMENTS:
         raise RecordError(f"an array of {arr.size} elements is too large")
     kind = arr.dtype.kind
     arr = arr.astype(bool if kind == "b" else np.int64 if kind in "iu" else np.float64)
     if arr.ndim == 0:
-        return arr.item()            # a Python bool / int / float
+        return arr.item()  # a Python bool / int / float
     arr.setflags(write=False)
     return arr
 
@@ -99,7 +100,7 @@ def decode_value(encoded: Any, _depth: int = 0) -> Any:
             raise RecordError(f"a string of {len(encoded)} characters is too long")
         return encoded
     if t is dict and len(encoded) == 1:
-        (key, inner), = encoded.items()
+        ((key, inner),) = encoded.items()
         if key == "npy":
             return _decode_npy(inner)
         if key == "list" and type(inner) is list:
@@ -127,8 +128,8 @@ class CellRecords:
     """What one test cell recorded in one run, and how the cell ended."""
 
     values: dict[str, Recorded] = field(default_factory=dict)
-    status: str = "not_run"               # ok / error / timeout / not_run / ...
-    error_name: str | None = None         # a builtin exception's name only
+    status: str = "not_run"  # ok / error / timeout / not_run / ...
+    error_name: str | None = None  # a builtin exception's name only
     duplicates: list[str] = field(default_factory=list)
 
     def add(self, rec: Recorded) -> None:
@@ -139,8 +140,11 @@ class CellRecords:
             self.values[rec.name] = rec
 
     def to_json(self) -> dict:
-        return {"status": self.status, "error_name": self.error_name,
-                "values": [asdict(r) for r in self.values.values()]}
+        return {
+            "status": self.status,
+            "error_name": self.error_name,
+            "values": [asdict(r) for r in self.values.values()],
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> CellRecords:
@@ -174,11 +178,11 @@ class Verdict:
 
     notebook: str
     grade_id: str
-    points: float | None          # None: waits for a person
+    points: float | None  # None: waits for a person
     max_points: float
-    kind: str                     # VERIFIED / FORGEABLE / UNVERIFIED / MANUAL
-    passed: bool | None = None    # None for manual cells
-    reason: str = ""              # the grader's own words, for the student
+    kind: str  # VERIFIED / FORGEABLE / UNVERIFIED / MANUAL
+    passed: bool | None = None  # None for manual cells
+    reason: str = ""  # the grader's own words, for the student
 
     @property
     def needs_manual(self) -> bool:
@@ -192,10 +196,17 @@ def verdicts_to_json(verdicts: list[Verdict]) -> list[dict]:
 def verdicts_from_json(data: Any) -> list[Verdict]:
     out = []
     for item in data or []:
-        out.append(Verdict(notebook=str(item["notebook"]), grade_id=str(item["grade_id"]),
-                           points=None if item.get("points") is None else float(item["points"]),
-                           max_points=float(item.get("max_points", 0.0)), kind=str(item.get("kind", UNVERIFIED)),
-                           passed=item.get("passed"), reason=str(item.get("reason", ""))))
+        out.append(
+            Verdict(
+                notebook=str(item["notebook"]),
+                grade_id=str(item["grade_id"]),
+                points=None if item.get("points") is None else float(item["points"]),
+                max_points=float(item.get("max_points", 0.0)),
+                kind=str(item.get("kind", UNVERIFIED)),
+                passed=item.get("passed"),
+                reason=str(item.get("reason", "")),
+            )
+        )
     return out
 
 
@@ -205,14 +216,14 @@ def verdicts_from_json(data: Any) -> list[Verdict]:
 @dataclass
 class NotebookJob:
     name: str
-    submitted: str | None           # None: the student did not submit this notebook
+    submitted: str | None  # None: the student did not submit this notebook
     source: str
     release: str
 
 
 @dataclass
 class DataFile:
-    name: str                       # relative path in the job directory
+    name: str  # relative path in the job directory
     path: str
 
 
@@ -246,13 +257,13 @@ class NotebookRun:
     """How one notebook of a submission went: sanitizing, execution, and where its results lie."""
 
     name: str
-    outcome: str                                    # a sandbox Outcome value
+    outcome: str  # a sandbox Outcome value
     message: str = ""
     notes: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
-    executed: str | None = None                     # the executed notebook (host path)
-    records: str | None = None                      # what its test cells recorded (host path)
-    statuses: dict[str, str] = field(default_factory=dict)   # grade id -> how the kernel ended the cell
+    executed: str | None = None  # the executed notebook (host path)
+    records: str | None = None  # what its test cells recorded (host path)
+    statuses: dict[str, str] = field(default_factory=dict)  # grade id -> how the kernel ended the cell
     cells: dict[str, dict] = field(default_factory=dict)
     output_capped: bool = False
     failed_cell: str | None = None
@@ -268,8 +279,8 @@ class JobRun:
     notebooks: list[NotebookRun] = field(default_factory=list)
     duration: float = 0.0
     sandbox: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None        # a traceback from the worker (a platform failure)
-    crash: str | None = None        # the worker died or did not answer
+    error: str | None = None  # a traceback from the worker (a platform failure)
+    crash: str | None = None  # the worker died or did not answer
 
     @property
     def failed(self) -> bool:

@@ -35,14 +35,15 @@ class ReferenceError(Exception):  # noqa: A001 - public name; the builtin (weakr
 
 @dataclass
 class Reference:
-    records: dict[str, NotebookRecords] = field(default_factory=dict)    # notebook -> records
+    records: dict[str, NotebookRecords] = field(default_factory=dict)  # notebook -> records
     verdicts: list[Verdict] = field(default_factory=list)
     duration: float = 0.0
     cached: bool = False
 
 
-def reference_key(course: Course, assignment: str, names: list[str], data_files: list[DataFile],
-                  sandbox: dict[str, Any]) -> str:
+def reference_key(
+    course: Course, assignment: str, names: list[str], data_files: list[DataFile], sandbox: dict[str, Any]
+) -> str:
     digest = hashlib.sha256()
     for name in names:
         digest.update((course.source_dir(assignment) / f"{name}.ipynb").read_bytes())
@@ -87,13 +88,15 @@ def check_reference(course: Course, assignment: str, records: dict[str, Notebook
         verdicts.extend(found)
         problems.extend(f"{name}.ipynb {e}" for e in errors)
     if problems:
-        raise ReferenceError(f"the reference solution of {assignment} fails its own host checks: "
-                             + "; ".join(problems[:5]))
+        raise ReferenceError(
+            f"the reference solution of {assignment} fails its own host checks: " + "; ".join(problems[:5])
+        )
     return verdicts
 
 
-def run_reference(course: Course, assignment: str, names: list[str], key: str,
-                  run_job: Callable[[], JobRun]) -> Reference:
+def run_reference(
+    course: Course, assignment: str, names: list[str], key: str, run_job: Callable[[], JobRun]
+) -> Reference:
     """The cached reference, or a fresh run through ``run_job`` (a worker job on the source)."""
     cached = load_cached(course, assignment, names, key)
     if cached is not None:
@@ -104,8 +107,10 @@ def run_reference(course: Course, assignment: str, names: list[str], key: str,
     records: dict[str, NotebookRecords] = {}
     for run in reply.notebooks:
         if run.outcome != Outcome.COMPLETED.value or run.records is None:
-            raise ReferenceError(f"the reference solution of {assignment} ({run.name}.ipynb) did not "
-                                 f"complete in the sandbox: {run.message or run.outcome}")
+            raise ReferenceError(
+                f"the reference solution of {assignment} ({run.name}.ipynb) did not "
+                f"complete in the sandbox: {run.message or run.outcome}"
+            )
         records[run.name] = read_records(Path(run.records))
     verdicts = check_reference(course, assignment, records)
     store(course, assignment, records, key)

@@ -73,8 +73,11 @@ def _canonical(path: Path) -> bytes:
 def _files(directory: Path) -> dict[str, Path]:
     if not directory.is_dir():
         return {}
-    return {str(p.relative_to(directory)): p for p in directory.rglob("*")
-            if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+    return {
+        str(p.relative_to(directory)): p
+        for p in directory.rglob("*")
+        if p.is_file() and ".ipynb_checkpoints" not in p.parts
+    }
 
 
 def check_release(course: Course, assignment: str) -> StaleReport:

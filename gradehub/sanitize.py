@@ -38,7 +38,7 @@ _CELL_TYPES = ("code", "markdown", "raw")
 class SanitizeResult:
     notebook: NotebookNode | None
     notes: list[str] = field(default_factory=list)
-    error: str | None = None          # set when the submission cannot be executed at all
+    error: str | None = None  # set when the submission cannot be executed at all
     restored: list[str] = field(default_factory=list)
 
     @property
@@ -61,8 +61,10 @@ def read_untrusted_notebook(path: Path, max_bytes: int) -> tuple[list[dict] | No
             return None, f"{path.name} is not a regular file"
         size = path.stat().st_size
         if size > max_bytes:
-            return None, (f"notebook is {size / 2**20:.1f} MiB, over the limit of "
-                          f"{max_bytes / 2**20:.0f} MiB (large outputs or embedded data?)")
+            return None, (
+                f"notebook is {size / 2**20:.1f} MiB, over the limit of "
+                f"{max_bytes / 2**20:.0f} MiB (large outputs or embedded data?)"
+            )
         raw = path.read_bytes()
     except OSError as exc:
         return None, f"cannot read {path.name}: {exc.strerror}"
@@ -162,16 +164,19 @@ def sanitize(
                 if rel.cell_type == "markdown" and student_cell.get("attachments"):
                     cell["attachments"] = student_cell["attachments"]
                 if student_cell.cell_type != rel.cell_type:
-                    notes.append(f"answer {gid!r} was changed to a {student_cell.cell_type} cell; "
-                                 f"graded as {rel.cell_type}")
+                    notes.append(
+                        f"answer {gid!r} was changed to a {student_cell.cell_type} cell; graded as {rel.cell_type}"
+                    )
                 cells.append(cell)
             elif graded_meta(src_cell).get("grade"):
                 # A manually graded answer must exist for the gradebook; the stub scores 0.
                 cells.append(_restored(rel))
                 notes.append(f"answer cell {gid!r} is missing; counted as unanswered")
             else:
-                notes.append(f"answer cell {gid!r} is missing or lost its metadata; "
-                             "the tests run against whatever the notebook defines")
+                notes.append(
+                    f"answer cell {gid!r} is missing or lost its metadata; "
+                    "the tests run against whatever the notebook defines"
+                )
         else:
             restored_cell = _restored(src_cell)
             if is_test_cell(restored_cell):
@@ -181,15 +186,16 @@ def sanitize(
             if student_cell is None:
                 restored.append(gid)
                 notes.append(f"restored cell {gid!r} (deleted or stripped of its metadata)")
-            elif (student_cell.source != release_by_id.get(gid, src_cell).source
-                  or student_cell.cell_type != src_cell.cell_type):
+            elif (
+                student_cell.source != release_by_id.get(gid, src_cell).source
+                or student_cell.cell_type != src_cell.cell_type
+            ):
                 restored.append(gid)
                 notes.append(f"restored cell {gid!r} (edited)")
         cells.extend(attached.get(gid, []))
 
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": dict(KERNELSPEC),
-                   "language_info": {"name": "python"}}
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     used: set[str] = set()
     for i, cell in enumerate(cells):
         meta = nbgrader_meta(cell)

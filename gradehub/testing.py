@@ -57,8 +57,18 @@ _all = _np.all
 _NUMPY_NUMBER_TYPES = frozenset(
     getattr(_np, name)
     for name in (
-        "float16", "float32", "float64", "longdouble",
-        "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+        "float16",
+        "float32",
+        "float64",
+        "longdouble",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
     )
 )
 _NUMPY_BOOL = _np.bool_
@@ -349,8 +359,10 @@ def _encode(value: Any, name: str, depth: int) -> Any:
     tensor = _torch_tensor_to_numpy(value)
     if tensor is not None:
         return {"npy": _npy_base64(tensor)}
-    raise GradingError(f"{name}: cannot record a {_describe(value)}; record numbers, arrays, "
-                       "tensors, strings, booleans or lists/dicts of them")
+    raise GradingError(
+        f"{name}: cannot record a {_describe(value)}; record numbers, arrays, "
+        "tensors, strings, booleans or lists/dicts of them"
+    )
 
 
 def record(name: str, value: Any) -> None:

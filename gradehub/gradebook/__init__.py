@@ -25,27 +25,69 @@ from .engine import gradebook_engine
 from .extensions import Extension, append_extension, ensure_extensions_table, extension_history, read_extensions
 from .penalties import PenaltyChange, sync_penalties
 from .queries import comments_sql, grades_sql
-from .schema import (ASSIGNMENT, BASE_CELL, EXTENSIONS, GRADE_CELLS, MODERATION, NOTEBOOK, STATUS, STUDENT,
-                     SUBMITTED_ASSIGNMENT, SUBMITTED_NOTEBOOK, TUTOR_FLAGS, TUTOR_MARKS, TUTOR_OVERRIDES,
-                     TUTOR_TABLES, create_tables)
+from .schema import (
+    ASSIGNMENT,
+    BASE_CELL,
+    EXTENSIONS,
+    GRADE_CELLS,
+    MODERATION,
+    NOTEBOOK,
+    STATUS,
+    STUDENT,
+    SUBMITTED_ASSIGNMENT,
+    SUBMITTED_NOTEBOOK,
+    TUTOR_FLAGS,
+    TUTOR_MARKS,
+    TUTOR_OVERRIDES,
+    TUTOR_TABLES,
+    create_tables,
+)
 from .status import StatusRow, delete_status, mark_graded, read_status, replace_status
 
 if TYPE_CHECKING:
-    from .writes import (ensure_tools_on_path, open_gradebook, sync_assignment_dates, sync_roster,
-                         write_submission)
+    from .writes import ensure_tools_on_path, open_gradebook, sync_assignment_dates, sync_roster, write_submission
 
 STATUS_TABLE = STATUS.name
 
-_NBGRADER_NAMES = ("ensure_tools_on_path", "open_gradebook", "sync_assignment_dates", "sync_roster",
-                   "write_submission")
+_NBGRADER_NAMES = ("ensure_tools_on_path", "open_gradebook", "sync_assignment_dates", "sync_roster", "write_submission")
 
 __all__ = [
-    "ASSIGNMENT", "BASE_CELL", "EXTENSIONS", "GRADE_CELLS", "MODERATION", "NOTEBOOK", "STATUS", "STATUS_TABLE",
-    "STUDENT", "SUBMITTED_ASSIGNMENT", "SUBMITTED_NOTEBOOK", "TUTOR_FLAGS", "TUTOR_MARKS", "TUTOR_OVERRIDES",
-    "TUTOR_TABLES", "Extension", "PenaltyChange", "StatusRow", "append_extension", "comments_sql",
-    "create_tables", "delete_status", "ensure_extensions_table", "ensure_tools_on_path", "extension_history",
-    "gradebook_engine", "grades_sql", "mark_graded", "open_gradebook", "read_extensions", "read_status",
-    "replace_status", "sync_assignment_dates", "sync_penalties", "sync_roster", "write_submission"
+    "ASSIGNMENT",
+    "BASE_CELL",
+    "EXTENSIONS",
+    "GRADE_CELLS",
+    "MODERATION",
+    "NOTEBOOK",
+    "STATUS",
+    "STATUS_TABLE",
+    "STUDENT",
+    "SUBMITTED_ASSIGNMENT",
+    "SUBMITTED_NOTEBOOK",
+    "TUTOR_FLAGS",
+    "TUTOR_MARKS",
+    "TUTOR_OVERRIDES",
+    "TUTOR_TABLES",
+    "Extension",
+    "PenaltyChange",
+    "StatusRow",
+    "append_extension",
+    "comments_sql",
+    "create_tables",
+    "delete_status",
+    "ensure_extensions_table",
+    "ensure_tools_on_path",
+    "extension_history",
+    "gradebook_engine",
+    "grades_sql",
+    "mark_graded",
+    "open_gradebook",
+    "read_extensions",
+    "read_status",
+    "replace_status",
+    "sync_assignment_dates",
+    "sync_penalties",
+    "sync_roster",
+    "write_submission",
 ]
 
 

@@ -19,6 +19,6 @@ def gradebook_engine(course: Course) -> Engine:
     engine = create_engine(gradebook_url(course))
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if database and database != ":memory:" and not Path(database).is_file():
-        engine.dispose()           # connecting would leave an empty file that nbgrader then refuses
+        engine.dispose()  # connecting would leave an empty file that nbgrader then refuses
         raise CourseError(f"there is no gradebook at {database} yet: run `gradehub release ASSIGNMENT` first")
     return engine

@@ -55,30 +55,39 @@ def sync_penalties(course: Course, engine: Engine) -> list[PenaltyChange]:
             if duedate != wanted:
                 due_updates.append({"a_id": aid, "due": wanted})
         if due_updates:
-            conn.execute(update(A).where(A.c.id == bindparam("a_id")).values(duedate=bindparam("due")),
-                         due_updates)
-        max_scores = dict(conn.execute(
-            select(A.c.name, func.sum(G.c.max_score))
-            .select_from(A.join(N, N.c.assignment_id == A.c.id).join(B, B.c.notebook_id == N.c.id)
-                         .join(G, G.c.id == B.c.id))
-            .group_by(A.c.name)).all())
+            conn.execute(update(A).where(A.c.id == bindparam("a_id")).values(duedate=bindparam("due")), due_updates)
+        max_scores = dict(
+            conn.execute(
+                select(A.c.name, func.sum(G.c.max_score))
+                .select_from(
+                    A.join(N, N.c.assignment_id == A.c.id).join(B, B.c.notebook_id == N.c.id).join(G, G.c.id == B.c.id)
+                )
+                .group_by(A.c.name)
+            ).all()
+        )
         notebooks: dict[str, list[tuple[str, str, float | None]]] = {}
         for nb_id, sa_id, name, penalty in conn.execute(
-                select(SN.c.id, SN.c.assignment_id, N.c.name, SN.c.late_submission_penalty)
-                .select_from(SN.join(N, N.c.id == SN.c.notebook_id))):
+            select(SN.c.id, SN.c.assignment_id, N.c.name, SN.c.late_submission_penalty).select_from(
+                SN.join(N, N.c.id == SN.c.notebook_id)
+            )
+        ):
             notebooks.setdefault(sa_id, []).append((name, nb_id, penalty))
         nb_updates, ext_updates = [], []
         for sa_id, aname, student, timestamp, extension in conn.execute(
-                select(SA.c.id, A.c.name, SA.c.student_id, SA.c.timestamp, SA.c.extension)
-                .select_from(SA.join(A, A.c.id == SA.c.assignment_id))):
+            select(SA.c.id, A.c.name, SA.c.student_id, SA.c.timestamp, SA.c.extension).select_from(
+                SA.join(A, A.c.id == SA.c.assignment_id)
+            )
+        ):
             a = by_id.get(aname)
             if a is None:
                 continue
             ext = extensions.get((aname, student))
-            p = late_penalty(a.late_policy, a.due, timestamp, float(max_scores.get(aname) or 0.0),
-                             ext.until if ext else None)
-            wanted_ext = (ext.until - as_utc(a.due)) if (ext and ext.until and a.due and ext.until > as_utc(a.due)) \
-                else None
+            p = late_penalty(
+                a.late_policy, a.due, timestamp, float(max_scores.get(aname) or 0.0), ext.until if ext else None
+            )
+            wanted_ext = (
+                (ext.until - as_utc(a.due)) if (ext and ext.until and a.due and ext.until > as_utc(a.due)) else None
+            )
             if extension != wanted_ext:
                 ext_updates.append({"sa_id": sa_id, "ext": wanted_ext})
             nbs = sorted(notebooks.get(sa_id, []))
@@ -90,9 +99,12 @@ def sync_penalties(course: Course, engine: Engine) -> list[PenaltyChange]:
             if abs(before - p.points) > 1e-9:
                 changes.append(PenaltyChange(aname, student, before, p.points))
         if nb_updates:
-            conn.execute(update(SN).where(SN.c.id == bindparam("nb_id"))
-                         .values(late_submission_penalty=bindparam("pen")), nb_updates)
+            conn.execute(
+                update(SN).where(SN.c.id == bindparam("nb_id")).values(late_submission_penalty=bindparam("pen")),
+                nb_updates,
+            )
         if ext_updates:
-            conn.execute(update(SA).where(SA.c.id == bindparam("sa_id")).values(extension=bindparam("ext")),
-                         ext_updates)
+            conn.execute(
+                update(SA).where(SA.c.id == bindparam("sa_id")).values(extension=bindparam("ext")), ext_updates
+            )
     return changes

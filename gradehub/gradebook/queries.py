@@ -22,12 +22,13 @@ JOIN base_cell bc ON bc.id = x.cell_id
 def grades_sql(cell_as: str = "cell") -> str:
     """Every grade of every submission; append a WHERE on ``sa``/``a``/``n``/``bc`` to filter."""
     return _PER_SUBMITTED_CELL.format(
-        cell_as=cell_as, table="grade",
+        cell_as=cell_as,
+        table="grade",
         columns="x.auto_score AS auto_score, x.manual_score AS manual_score, "
-                "x.extra_credit AS extra_credit, x.needs_manual_grade AS needs_manual_grade")
+        "x.extra_credit AS extra_credit, x.needs_manual_grade AS needs_manual_grade",
+    )
 
 
 def comments_sql(cell_as: str = "cell") -> str:
     """Every comment row of every submission (empty ones included; filter with a WHERE)."""
-    return _PER_SUBMITTED_CELL.format(cell_as=cell_as, table="comment",
-                                      columns="x.manual_comment AS manual_comment")
+    return _PER_SUBMITTED_CELL.format(cell_as=cell_as, table="comment", columns="x.manual_comment AS manual_comment")

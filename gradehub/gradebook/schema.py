@@ -32,13 +32,14 @@ from sqlalchemy.schema import CreateTable
 metadata = MetaData()
 
 STATUS = Table(
-    "gradehub_status", metadata,
+    "gradehub_status",
+    metadata,
     Column("assignment", String(128), primary_key=True),
     Column("student", String(128), primary_key=True),
     Column("status", String(32), nullable=False),
     Column("message", Text, nullable=False),
-    Column("notes", Text, nullable=False),            # JSON list of strings
-    Column("flags", Text, nullable=False),            # JSON list of strings
+    Column("notes", Text, nullable=False),  # JSON list of strings
+    Column("flags", Text, nullable=False),  # JSON list of strings
     Column("sandbox", String(32), nullable=False),
     Column("duration", Float, nullable=False),
     Column("submitted_at", String(64)),
@@ -48,12 +49,13 @@ STATUS = Table(
 # Append-only: every grant and every revocation is a row (who, why, when). The extension in
 # force for (assignment, student) is the newest row; ``until`` NULL means it was revoked.
 EXTENSIONS = Table(
-    "gradehub_extensions", metadata,
+    "gradehub_extensions",
+    metadata,
     # SQLite: INTEGER PRIMARY KEY AUTOINCREMENT (NULL allowed, as in the original DDL); PostgreSQL: SERIAL
     Column("id", Integer, primary_key=True, autoincrement=True, nullable=True),
     Column("assignment", String(128), nullable=False),
     Column("student", String(128), nullable=False),
-    Column("until", String(64)),                      # ISO time with offset; NULL: revoked
+    Column("until", String(64)),  # ISO time with offset; NULL: revoked
     Column("granted_by", String(128), nullable=False),
     Column("reason", Text, nullable=False),
     Column("granted_at", String(64), nullable=False),
@@ -67,7 +69,8 @@ def _answer_key() -> list[Column]:
 
 
 TUTOR_OVERRIDES = Table(
-    "gradehub_tutor_overrides", metadata,
+    "gradehub_tutor_overrides",
+    metadata,
     Column("student", String(128), primary_key=True),
     Column("tutor", String(128), nullable=False),
     Column("reason", Text, nullable=False),
@@ -76,7 +79,8 @@ TUTOR_OVERRIDES = Table(
 )
 
 TUTOR_MARKS = Table(
-    "gradehub_tutor_marks", metadata,
+    "gradehub_tutor_marks",
+    metadata,
     *_answer_key(),
     Column("tutor", String(128), nullable=False),
     Column("score", Float),
@@ -84,7 +88,8 @@ TUTOR_MARKS = Table(
 )
 
 TUTOR_FLAGS = Table(
-    "gradehub_tutor_flags", metadata,
+    "gradehub_tutor_flags",
+    metadata,
     *_answer_key(),
     Column("raised_by", String(128), nullable=False),
     Column("message", Text, nullable=False),
@@ -94,7 +99,8 @@ TUTOR_FLAGS = Table(
 )
 
 MODERATION = Table(
-    "gradehub_moderation", metadata,
+    "gradehub_moderation",
+    metadata,
     *_answer_key(),
     Column("marker", String(128), nullable=False),
     Column("first_marker", String(128), nullable=False),
@@ -123,18 +129,41 @@ def create_tables(bind: Engine | Connection, *tables: Table) -> None:
 
 nbgrader_metadata = MetaData()
 
-ASSIGNMENT = Table("assignment", nbgrader_metadata, Column("id", String(32), primary_key=True),
-                   Column("name", String(128)), Column("duedate", DateTime()))
-NOTEBOOK = Table("notebook", nbgrader_metadata, Column("id", String(32), primary_key=True),
-                 Column("name", String(128)), Column("assignment_id", String(32)))
-BASE_CELL = Table("base_cell", nbgrader_metadata, Column("id", String(32), primary_key=True),
-                  Column("notebook_id", String(32)))
-GRADE_CELLS = Table("grade_cells", nbgrader_metadata, Column("id", String(32), primary_key=True),
-                    Column("max_score", Float()))
+ASSIGNMENT = Table(
+    "assignment",
+    nbgrader_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128)),
+    Column("duedate", DateTime()),
+)
+NOTEBOOK = Table(
+    "notebook",
+    nbgrader_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128)),
+    Column("assignment_id", String(32)),
+)
+BASE_CELL = Table(
+    "base_cell", nbgrader_metadata, Column("id", String(32), primary_key=True), Column("notebook_id", String(32))
+)
+GRADE_CELLS = Table(
+    "grade_cells", nbgrader_metadata, Column("id", String(32), primary_key=True), Column("max_score", Float())
+)
 STUDENT = Table("student", nbgrader_metadata, Column("id", String(128), primary_key=True))
-SUBMITTED_ASSIGNMENT = Table("submitted_assignment", nbgrader_metadata, Column("id", String(32), primary_key=True),
-                             Column("assignment_id", String(32)), Column("student_id", String(128)),
-                             Column("timestamp", DateTime()), Column("extension", Interval()))
-SUBMITTED_NOTEBOOK = Table("submitted_notebook", nbgrader_metadata, Column("id", String(32), primary_key=True),
-                           Column("assignment_id", String(32)), Column("notebook_id", String(32)),
-                           Column("late_submission_penalty", Float()))
+SUBMITTED_ASSIGNMENT = Table(
+    "submitted_assignment",
+    nbgrader_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("assignment_id", String(32)),
+    Column("student_id", String(128)),
+    Column("timestamp", DateTime()),
+    Column("extension", Interval()),
+)
+SUBMITTED_NOTEBOOK = Table(
+    "submitted_notebook",
+    nbgrader_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("assignment_id", String(32)),
+    Column("notebook_id", String(32)),
+    Column("late_submission_penalty", Float()),
+)

@@ -42,15 +42,26 @@ def _key(assignment: str, student: str):
 def read_status(gb: Gradebook | Engine, assignment: str | None = None) -> dict[tuple[str, str], StatusRow]:
     """Every status row (of one assignment), keyed by (assignment, student)."""
     engine: Engine = gb if isinstance(gb, Engine) else gb.engine
-    query = select(STATUS.c.assignment, STATUS.c.student, STATUS.c.status, STATUS.c.message, STATUS.c.notes,
-                   STATUS.c.flags, STATUS.c.sandbox, STATUS.c.duration, STATUS.c.submitted_at, STATUS.c.graded_at)
+    query = select(
+        STATUS.c.assignment,
+        STATUS.c.student,
+        STATUS.c.status,
+        STATUS.c.message,
+        STATUS.c.notes,
+        STATUS.c.flags,
+        STATUS.c.sandbox,
+        STATUS.c.duration,
+        STATUS.c.submitted_at,
+        STATUS.c.graded_at,
+    )
     if assignment is not None:
         query = query.where(STATUS.c.assignment == assignment)
     with engine.connect() as conn:
         rows = conn.execute(query).fetchall()
     return {
-        (r[0], r[1]): StatusRow(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6],
-                                float(r[7]), r[8], r[9])
+        (r[0], r[1]): StatusRow(
+            r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]), r[6], float(r[7]), r[8], r[9]
+        )
         for r in rows
     }
 
@@ -59,17 +70,25 @@ def replace_status(session: Session, assignment: str, student: str, row: StatusR
     """Replace the submission's status row within the caller's transaction (it commits)."""
     session.execute(delete(STATUS).where(_key(assignment, student)))
     values: dict[str, Any] = {
-        "assignment": assignment, "student": student, "status": row.status, "message": row.message,
-        "notes": json.dumps(row.notes), "flags": json.dumps(row.flags), "sandbox": row.sandbox,
-        "duration": row.duration, "submitted_at": row.submitted_at, "graded_at": row.graded_at,
+        "assignment": assignment,
+        "student": student,
+        "status": row.status,
+        "message": row.message,
+        "notes": json.dumps(row.notes),
+        "flags": json.dumps(row.flags),
+        "sandbox": row.sandbox,
+        "duration": row.duration,
+        "submitted_at": row.submitted_at,
+        "graded_at": row.graded_at,
     }
     session.execute(insert(STATUS).values(**values))
 
 
 def mark_graded(session: Session, assignment: str, student: str) -> None:
     """A submission waiting for manual grading is graded (within the caller's transaction)."""
-    session.execute(update(STATUS).where(_key(assignment, student), STATUS.c.status == "needs_manual")
-                    .values(status="graded"))
+    session.execute(
+        update(STATUS).where(_key(assignment, student), STATUS.c.status == "needs_manual").values(status="graded")
+    )
 
 
 def delete_status(gb: Gradebook | Engine, assignment: str, student: str) -> None:

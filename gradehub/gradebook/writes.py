@@ -84,7 +84,7 @@ def write_submission(
             submission.timestamp = timestamp
         except MissingEntry:
             submission = _new_submission(gb, assignment, student, timestamp)
-        submission.extension = extension     # nbgrader's column: how far past the deadline
+        submission.extension = extension  # nbgrader's column: how far past the deadline
         by_name = {nb.name: nb for nb in submission.notebooks}
         # nbgrader keeps penalties per notebook; the assignment's penalty goes on the first.
         for i, nb in enumerate(sorted(submission.notebooks, key=lambda n: n.name)):
@@ -117,8 +117,9 @@ def _new_submission(gb: Gradebook, assignment: str, student: str, timestamp: dt.
     from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
 
     with gb.db.no_autoflush:
-        submission = SubmittedAssignment(assignment=gb.find_assignment(assignment),
-                                         student=gb.find_student(student), timestamp=timestamp)
+        submission = SubmittedAssignment(
+            assignment=gb.find_assignment(assignment), student=gb.find_student(student), timestamp=timestamp
+        )
         for notebook in submission.assignment.notebooks:
             nb = SubmittedNotebook(notebook=notebook, assignment=submission)
             for grade_cell in notebook.grade_cells:

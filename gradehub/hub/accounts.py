@@ -39,10 +39,10 @@ DEMO_INSTRUCTOR = "demo-instructor"
 class Accounts:
     """Who the hub knows, by role. Tutors and students are keyed by roster group."""
 
-    students: dict[str, tuple[str, ...]]      # group -> student ids
-    tutors: dict[str, tuple[str, ...]]        # group -> tutor accounts
+    students: dict[str, tuple[str, ...]]  # group -> student ids
+    tutors: dict[str, tuple[str, ...]]  # group -> tutor accounts
     instructors: tuple[str, ...]
-    demo: dict[str, str] = field(default_factory=dict)   # role -> demo account name
+    demo: dict[str, str] = field(default_factory=dict)  # role -> demo account name
 
     @property
     def all_students(self) -> list[str]:
@@ -75,8 +75,9 @@ def build_accounts(course: Course, roster: list[Student], settings: HubSettings)
     instructors = list(settings.accounts.instructors)
     demo: dict[str, str] = {}
     if settings.accounts.demo:
-        group = settings.accounts.demo_group or (sorted(students)[0] if students else
-                                                 (sorted(tutors)[0] if tutors else "A"))
+        group = settings.accounts.demo_group or (
+            sorted(students)[0] if students else (sorted(tutors)[0] if tutors else "A")
+        )
         students.setdefault(group, []).append(DEMO_STUDENT)
         tutors.setdefault(group, []).append(DEMO_TUTOR)
         instructors.append(DEMO_INSTRUCTOR)
@@ -87,7 +88,7 @@ def build_accounts(course: Course, roster: list[Student], settings: HubSettings)
         instructors=tuple(sorted(set(instructors))),
         demo=demo,
     )
-    clash = (set(accounts.all_students) & (set(accounts.all_tutors) | set(accounts.instructors)))
+    clash = set(accounts.all_students) & (set(accounts.all_tutors) | set(accounts.instructors))
     if clash:
         raise HubSettingsError(f"account(s) {', '.join(sorted(clash))} are both students and staff")
     return accounts
@@ -101,11 +102,15 @@ def hub_groups(accounts: Accounts) -> dict[str, dict[str, Any]]:
         GROUP_INSTRUCTORS: {"users": list(accounts.instructors), "properties": {"gradehub_role": "instructor"}},
     }
     for group, members in accounts.students.items():
-        groups[f"students-{group}"] = {"users": list(members),
-                                       "properties": {"gradehub_role": "student", "roster_group": group}}
+        groups[f"students-{group}"] = {
+            "users": list(members),
+            "properties": {"gradehub_role": "student", "roster_group": group},
+        }
     for group, members in accounts.tutors.items():
-        groups[f"tutors-{group}"] = {"users": list(members),
-                                     "properties": {"gradehub_role": "tutor", "roster_group": group}}
+        groups[f"tutors-{group}"] = {
+            "users": list(members),
+            "properties": {"gradehub_role": "tutor", "roster_group": group},
+        }
     return groups
 
 
@@ -128,6 +133,7 @@ def check_password(password: str, stored: str) -> bool:
     candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
+
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner may read (mode 0600), atomically."""
     tmp = path.with_name(path.name + ".tmp")
@@ -145,13 +151,14 @@ def read_accounts(path: Path) -> dict[str, dict[str, str]]:
 
 @dataclass
 class AccountChanges:
-    demo: dict[str, tuple[str, str]] = field(default_factory=dict)   # role -> (name, password)
-    created: dict[str, str] = field(default_factory=dict)            # name -> new password
-    removed: list[str] = field(default_factory=list)                 # no longer on the roster
+    demo: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (name, password)
+    created: dict[str, str] = field(default_factory=dict)  # name -> new password
+    removed: list[str] = field(default_factory=list)  # no longer on the roster
 
 
-def ensure_accounts(accounts: Accounts, state_dir: Path, *, demo_passwords: dict[str, str] | None = None
-                    ) -> AccountChanges:
+def ensure_accounts(
+    accounts: Accounts, state_dir: Path, *, demo_passwords: dict[str, str] | None = None
+) -> AccountChanges:
     """Give every account a password (idempotent); returns the demo and the new credentials."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "accounts.json"
@@ -161,7 +168,7 @@ def ensure_accounts(accounts: Accounts, state_dir: Path, *, demo_passwords: dict
     demo_names = set(accounts.demo.values())
     changes = AccountChanges()
     for name in sorted(set(stored) - set(accounts.usernames)):
-        del stored[name]            # left the roster: cannot log in any more (their files stay)
+        del stored[name]  # left the roster: cannot log in any more (their files stay)
         changes.removed.append(name)
     for name in accounts.usernames:
         wanted = (demo_passwords or {}).get(name)

@@ -72,8 +72,12 @@ def ensure_released(course: Course, log: Callable[[str], None] = print) -> list[
 
 def _same_tree(a: Path, b: Path) -> bool:
     def listing(root: Path) -> dict[str, bytes]:
-        return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).digest()
-                for p in root.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).digest()
+            for p in root.rglob("*")
+            if p.is_file() and ".ipynb_checkpoints" not in p.parts
+        }
+
     return listing(a) == listing(b)
 
 
@@ -90,8 +94,9 @@ def ensure_gradebook_assignments(course: Course, log: Callable[[str], None] = pr
     from ..gradebook import open_gradebook, sync_assignment_dates
     from ..release import generate
 
-    wanted = [a.id for a in course.assignments
-              if course.release_dir(a.id).is_dir() and course.source_dir(a.id).is_dir()]
+    wanted = [
+        a.id for a in course.assignments if course.release_dir(a.id).is_dir() and course.source_dir(a.id).is_dir()
+    ]
     missing = []
     with open_gradebook(course) as gb:
         for aid in wanted:
@@ -115,6 +120,7 @@ def ensure_gradebook_assignments(course: Course, log: Callable[[str], None] = pr
 def ensure_gradebook_students(course: Course, accounts: Accounts) -> None:
     """The gradebook knows every roster student (names for the formgrader) and the demo student."""
     from ..gradebook import open_gradebook, sync_roster
+
     with open_gradebook(course) as gb:
         if course.roster_path.is_file():
             sync_roster(gb, course)
@@ -129,8 +135,13 @@ def public_url(settings: HubSettings) -> str:
 # --------------------------------------------------------------------------- gradehub hub
 
 
-def prepare(course: Course, settings: HubSettings, *, demo_passwords: dict[str, str] | None = None,
-            out: Callable[[str], None] = print):
+def prepare(
+    course: Course,
+    settings: HubSettings,
+    *,
+    demo_passwords: dict[str, str] | None = None,
+    out: Callable[[str], None] = print,
+):
     """Every ensure_* step of a hub start; returns (runtime, roster, account changes).
 
     ``gradehub hub`` calls it, and so does Zero-to-JupyterHub's ``hub.extraConfig``.
@@ -146,11 +157,11 @@ def prepare(course: Course, settings: HubSettings, *, demo_passwords: dict[str, 
     return runtime, roster, changes
 
 
-def ensure_private(course: Course, settings: HubSettings, runtime: Runtime,
-                   out: Callable[[str], None] = print) -> None:
+def ensure_private(course: Course, settings: HubSettings, runtime: Runtime, out: Callable[[str], None] = print) -> None:
     """Servers as OS users of their own (hub as root): the hub's and the course's private state
     get no permissions for others (``gradehub.hub.isolation.lock_down``)."""
     from .isolation import effective_mode, lock_down
+
     if settings.hub.mode != "local" or effective_mode(settings.spawner.local_users) != "system":
         return
     changed = lock_down(course, runtime.state_dir, runtime.exchange_dir, gradebook_url(course))
@@ -158,9 +169,15 @@ def ensure_private(course: Course, settings: HubSettings, runtime: Runtime,
         out(f"closed to the servers' users: {', '.join(str(p) for p in changed)}")
 
 
-def run_hub(course: Course, *, settings_file: str | None = None, port: int | None = None,
-            ip: str | None = None, demo_passwords: dict[str, str] | None = None,
-            out: Callable[[str], None] = print) -> int:
+def run_hub(
+    course: Course,
+    *,
+    settings_file: str | None = None,
+    port: int | None = None,
+    ip: str | None = None,
+    demo_passwords: dict[str, str] | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
     from traitlets.config import Config
 
     settings = load_settings(settings_path(course.root, settings_file))
@@ -178,8 +195,7 @@ def run_hub(course: Course, *, settings_file: str | None = None, port: int | Non
         for role, (name, password) in changes.demo.items():
             out(f"  {role:<10} {name:<16} {password}")
     if changes.created:
-        out(f"{len(changes.created)} new account(s); their passwords are in "
-            f"{runtime.state_dir / 'new-passwords.csv'}")
+        out(f"{len(changes.created)} new account(s); their passwords are in {runtime.state_dir / 'new-passwords.csv'}")
     if not course.roster_path.is_file():
         out(f"no roster at {course.roster_path}: only the demo accounts exist")
     sys.stdout.flush()
@@ -189,7 +205,7 @@ def run_hub(course: Course, *, settings_file: str | None = None, port: int | Non
     empty.write_text("# gradehub hub configures JupyterHub in-process (gradehub.hub.config.apply_config)\n")
     os.chdir(runtime.state_dir)
     hub_class = course_hub_class()
-    hub_class.instance(config=c)           # launch_instance() picks up this instance
+    hub_class.instance(config=c)  # launch_instance() picks up this instance
     hub_class.launch_instance(argv=[f"--config={empty}"])
     return 0
 
@@ -227,7 +243,7 @@ def course_hub_class():
                         procs.append(proc)
                     except ProcessLookupError:
                         pass
-            for user in self.users.values():     # servers start stopping meanwhile
+            for user in self.users.values():  # servers start stopping meanwhile
                 for spawner in user.spawners.values():
                     pid = getattr(spawner, "pid", 0) if spawner.active else 0
                     if pid:
@@ -253,6 +269,7 @@ def course_hub_class():
             # interpreter's own teardown of a hub's thousands of modules took seconds on a loaded
             # machine, for nothing.
             import logging
+
             logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()

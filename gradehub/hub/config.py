@@ -49,53 +49,94 @@ EXCHANGE_SERVICE = "gradehub-exchange"
 FORMGRADER_SERVICE = "formgrader"
 CULLER_SERVICE = "idle-culler"
 ADMIN_SERVICE = "gradehub-admin"
-GRADING_SERVICE = "grading"              # the tutors' grading service (gradehub.tutoring)
+GRADING_SERVICE = "grading"  # the tutors' grading service (gradehub.tutoring)
 
 PROXY_TIMEOUT_MS = 24 * 3600 * 1000
-HUB_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-           "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-           "frame-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
+HUB_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "frame-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
 
 INSTRUCTOR_SCOPES = (
-    "admin-ui", "admin:users", "admin:servers", "admin:groups", "list:users", "read:users",
-    "list:groups", "read:groups", "access:servers", "access:services", "list:services",
-    "read:services", "read:roles", "read:hub",
+    "admin-ui",
+    "admin:users",
+    "admin:servers",
+    "admin:groups",
+    "list:users",
+    "read:users",
+    "list:groups",
+    "read:groups",
+    "access:servers",
+    "access:services",
+    "list:services",
+    "read:services",
+    "read:roles",
+    "read:hub",
 )
 CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
-ADMIN_SERVICE_SCOPES = ("list:users", "read:users", "admin:users", "list:groups", "read:groups",
-                        "admin:groups")
+ADMIN_SERVICE_SCOPES = ("list:users", "read:users", "admin:users", "list:groups", "read:groups", "admin:groups")
 
 
 def hub_roles(accounts: Accounts, settings: HubSettings) -> list[dict[str, Any]]:
     """``JupyterHub.load_roles``: what each group (and each gradehub service) may do."""
     exchange = f"access:services!service={EXCHANGE_SERVICE}"
     roles: list[dict[str, Any]] = [
-        {"name": "gradehub-student", "description": "A student: own server, the exchange for own work",
-         "scopes": ["self", exchange], "groups": [GROUP_STUDENTS]},
+        {
+            "name": "gradehub-student",
+            "description": "A student: own server, the exchange for own work",
+            "scopes": ["self", exchange],
+            "groups": [GROUP_STUDENTS],
+        },
         # Not the formgrader: it shows and lets one edit every student's grades and also
         # releases and collects; nbgrader cannot limit it to a group. Tutors grade in the
         # grading service, which shows them their own groups' answers only.
-        {"name": "gradehub-tutor", "description": "A tutor: the grading service and the exchange",
-         "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}"],
-         "groups": [GROUP_TUTORS]},
-        {"name": "gradehub-instructor", "description": "An instructor: admin of the course",
-         "scopes": ["self", *INSTRUCTOR_SCOPES], "groups": [GROUP_INSTRUCTORS]},
+        {
+            "name": "gradehub-tutor",
+            "description": "A tutor: the grading service and the exchange",
+            "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}"],
+            "groups": [GROUP_TUTORS],
+        },
+        {
+            "name": "gradehub-instructor",
+            "description": "An instructor: admin of the course",
+            "scopes": ["self", *INSTRUCTOR_SCOPES],
+            "groups": [GROUP_INSTRUCTORS],
+        },
     ]
     for group in accounts.tutors:
         students = f"students-{group}"
-        roles.append({
-            "name": f"gradehub-tutor-{_role_slug(group)}",
-            "description": f"Tutors of group {group}: see the students of group {group}",
-            "scopes": [f"list:users!group={students}", f"read:users!group={students}",
-                       f"read:groups!group={students}", f"list:groups!group={students}"],
-            "groups": [f"tutors-{group}"],
-        })
-    roles.append({"name": "gradehub-admin-service", "description": "gradehub hub sync-roster",
-                  "scopes": list(ADMIN_SERVICE_SCOPES), "services": [ADMIN_SERVICE]})
+        roles.append(
+            {
+                "name": f"gradehub-tutor-{_role_slug(group)}",
+                "description": f"Tutors of group {group}: see the students of group {group}",
+                "scopes": [
+                    f"list:users!group={students}",
+                    f"read:users!group={students}",
+                    f"read:groups!group={students}",
+                    f"list:groups!group={students}",
+                ],
+                "groups": [f"tutors-{group}"],
+            }
+        )
+    roles.append(
+        {
+            "name": "gradehub-admin-service",
+            "description": "gradehub hub sync-roster",
+            "scopes": list(ADMIN_SERVICE_SCOPES),
+            "services": [ADMIN_SERVICE],
+        }
+    )
     if settings.culler.enabled:
         scopes = list(CULLER_SCOPES) + (["admin:users"] if settings.culler.cull_users else [])
-        roles.append({"name": "gradehub-idle-culler", "description": "jupyterhub-idle-culler",
-                      "scopes": scopes, "services": [CULLER_SERVICE]})
+        roles.append(
+            {
+                "name": "gradehub-idle-culler",
+                "description": "jupyterhub-idle-culler",
+                "scopes": scopes,
+                "services": [CULLER_SERVICE],
+            }
+        )
     return roles
 
 
@@ -105,6 +146,7 @@ def _role_slug(group: str) -> str:
 
 
 # --------------------------------------------------------------------------- runtime + services
+
 
 def connect_host(settings: HubSettings) -> str:
     host = settings.hub.hub_connect_host or settings.hub.hub_ip
@@ -121,16 +163,26 @@ def exchange_client_url(settings: HubSettings, runtime: Runtime) -> str:
 def hub_services(course: Course, settings: HubSettings, runtime: Runtime) -> list[dict[str, Any]]:
     """``JupyterHub.services``: exchange, formgrader, idle culler, the admin token for sync-roster."""
     listen = settings.exchange.listen_ip or settings.hub.hub_ip
-    env = {**runtime.environ, "GRADEHUB_COURSE_ROOT": str(course.root),
-           "GRADEHUB_EXCHANGE": str(runtime.exchange_dir)}
+    env = {**runtime.environ, "GRADEHUB_COURSE_ROOT": str(course.root), "GRADEHUB_EXCHANGE": str(runtime.exchange_dir)}
     services: list[dict[str, Any]] = [
         {
             "name": EXCHANGE_SERVICE,
             "url": f"http://{listen}:{runtime.exchange_port}",
-            "command": [runtime.python, "-m", "gradehub.hub.exchange.service", "--course-root", str(course.root),
-                        "--course-id", course.id, "--exchange-root", str(runtime.exchange_dir),
-                        "--max-upload", str(settings.exchange.max_upload),
-                        "--max-files", str(settings.exchange.max_files)],
+            "command": [
+                runtime.python,
+                "-m",
+                "gradehub.hub.exchange.service",
+                "--course-root",
+                str(course.root),
+                "--course-id",
+                course.id,
+                "--exchange-root",
+                str(runtime.exchange_dir),
+                "--max-upload",
+                str(settings.exchange.max_upload),
+                "--max-files",
+                str(settings.exchange.max_files),
+            ],
             "environment": dict(env),
             "display": False,
             "oauth_no_confirm": True,
@@ -138,20 +190,27 @@ def hub_services(course: Course, settings: HubSettings, runtime: Runtime) -> lis
         },
     ]
     if settings.formgrader.enabled:
-        services.append({
-            "name": FORMGRADER_SERVICE,
-            "url": f"http://127.0.0.1:{runtime.formgrader_port}",
-            "command": [runtime.python, "-m", "gradehub.hub.singleuser", "--formgrader"],
-            "cwd": str(course.root),
-            "environment": {**env, "JUPYTERHUB_DEFAULT_URL": "/formgrader"},
-            "oauth_no_confirm": True,
-            "timeout": int(settings.spawner.start_timeout),
-            "display": True,
-            "info": {"description": "nbgrader formgrader: manage, collect, grade"},
-        })
+        services.append(
+            {
+                "name": FORMGRADER_SERVICE,
+                "url": f"http://127.0.0.1:{runtime.formgrader_port}",
+                "command": [runtime.python, "-m", "gradehub.hub.singleuser", "--formgrader"],
+                "cwd": str(course.root),
+                "environment": {**env, "JUPYTERHUB_DEFAULT_URL": "/formgrader"},
+                "oauth_no_confirm": True,
+                "timeout": int(settings.spawner.start_timeout),
+                "display": True,
+                "info": {"description": "nbgrader formgrader: manage, collect, grade"},
+            }
+        )
     if settings.culler.enabled:
-        args = [runtime.python, "-m", "jupyterhub_idle_culler", f"--timeout={int(settings.culler.timeout)}",
-                f"--cull-every={int(settings.culler.every)}"]
+        args = [
+            runtime.python,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={int(settings.culler.timeout)}",
+            f"--cull-every={int(settings.culler.every)}",
+        ]
         if settings.culler.max_age:
             args.append(f"--max-age={int(settings.culler.max_age)}")
         if settings.culler.cull_users:
@@ -165,8 +224,7 @@ def hub_services(course: Course, settings: HubSettings, runtime: Runtime) -> lis
 # --------------------------------------------------------------------------- the tutors' grading service
 
 
-def grading_service(course: Course, accounts: Accounts, settings: HubSettings,
-                    runtime: Runtime) -> dict[str, Any]:
+def grading_service(course: Course, accounts: Accounts, settings: HubSettings, runtime: Runtime) -> dict[str, Any]:
     """The grading service (``gradehub.tutoring.service``): tutors grade their group's answers.
 
     It learns the hub's tutor accounts (the demo tutor included) and instructors from the
@@ -177,9 +235,12 @@ def grading_service(course: Course, accounts: Accounts, settings: HubSettings,
         "url": f"http://127.0.0.1:{runtime.grading_port}",
         "command": [runtime.python, "-m", "gradehub.tutoring.service", "--course-root", str(course.root)],
         "cwd": str(course.root),
-        "environment": {**runtime.environ, "GRADEHUB_COURSE_ROOT": str(course.root),
-                        "GRADEHUB_INSTRUCTORS": ",".join(accounts.instructors),
-                        "GRADEHUB_TUTORS": json.dumps({g: list(t) for g, t in accounts.tutors.items()})},
+        "environment": {
+            **runtime.environ,
+            "GRADEHUB_COURSE_ROOT": str(course.root),
+            "GRADEHUB_INSTRUCTORS": ",".join(accounts.instructors),
+            "GRADEHUB_TUTORS": json.dumps({g: list(t) for g, t in accounts.tutors.items()}),
+        },
         "oauth_no_confirm": True,
         "timeout": int(settings.spawner.start_timeout),
         "display": True,
@@ -194,9 +255,17 @@ def profile_options(settings: HubSettings) -> list[dict[str, Any]]:
     """The profile choice as plain dicts (what the spawner's form and KubeSpawner's list use)."""
     out = []
     for p in settings.profiles:
-        out.append({"slug": p.slug, "display_name": p.display_name, "description": p.description,
-                    "default": p.default, "cpu_limit": p.cpu_limit, "mem_limit": p.mem_limit,
-                    "gpus": p.gpus})
+        out.append(
+            {
+                "slug": p.slug,
+                "display_name": p.display_name,
+                "description": p.description,
+                "default": p.default,
+                "cpu_limit": p.cpu_limit,
+                "mem_limit": p.mem_limit,
+                "gpus": p.gpus,
+            }
+        )
     return out
 
 
@@ -204,8 +273,7 @@ def device_requests(gpus: int, settings: HubSettings) -> list[dict[str, Any]]:
     """Docker ``device_requests`` (``docker run --gpus N``) for ``gpus`` GPUs (-1: all)."""
     if gpus == 0:
         return []
-    return [{"driver": settings.gpu.driver, "count": gpus,
-             "capabilities": [list(settings.gpu.capabilities)]}]
+    return [{"driver": settings.gpu.driver, "count": gpus, "capabilities": [list(settings.gpu.capabilities)]}]
 
 
 def gpu_slot_free(active_gpu_servers: int, settings: HubSettings) -> bool:
@@ -225,8 +293,7 @@ def singleuser_environment(course: Course, settings: HubSettings, runtime: Runti
 
 def server_token_scopes() -> list[str]:
     """$JUPYTERHUB_API_TOKEN in a user's server: the usual two, plus the exchange service."""
-    return ["users:activity!user", "access:servers!server",
-            f"access:services!service={EXCHANGE_SERVICE}"]
+    return ["users:activity!user", "access:servers!server", f"access:services!service={EXCHANGE_SERVICE}"]
 
 
 def apply_spawner(c: Any, course: Course, settings: HubSettings, runtime: Runtime) -> None:
@@ -254,7 +321,7 @@ def apply_spawner(c: Any, course: Course, settings: HubSettings, runtime: Runtim
         d.cmd = list(s.cmd)
         d.environment = env
         d.network_name = s.network_name
-        d.use_internal_ip = True      # no port bindings (on "host" they are an error)
+        d.use_internal_ip = True  # no port bindings (on "host" they are an error)
         d.remove = s.remove_containers
         d.volumes = {s.home_volume: s.home_path}
         d.notebook_dir = s.home_path
@@ -294,22 +361,31 @@ def kubespawner_profiles(settings: HubSettings) -> list[dict[str, Any]]:
     """``KubeSpawner.profile_list`` for the same profiles (GPU: an ``nvidia.com/gpu`` limit)."""
     out = []
     for p in settings.profiles:
-        override: dict[str, Any] = {"cpu_limit": p.cpu_limit, "mem_limit": p.mem_limit,
-                                    "cpu_guarantee": min(p.cpu_limit, 0.5),
-                                    "mem_guarantee": min(p.mem_limit, 1 * 2**30)}
+        override: dict[str, Any] = {
+            "cpu_limit": p.cpu_limit,
+            "mem_limit": p.mem_limit,
+            "cpu_guarantee": min(p.cpu_limit, 0.5),
+            "mem_guarantee": min(p.mem_limit, 1 * 2**30),
+        }
         if p.gpus:
             override["extra_resource_limits"] = {"nvidia.com/gpu": str(p.gpus)}
             override["extra_resource_guarantees"] = {"nvidia.com/gpu": str(p.gpus)}
-        out.append({"display_name": p.display_name, "slug": p.slug, "description": p.description,
-                    "default": p.default, "kubespawner_override": override})
+        out.append(
+            {
+                "display_name": p.display_name,
+                "slug": p.slug,
+                "description": p.description,
+                "default": p.default,
+                "kubespawner_override": override,
+            }
+        )
     return out
 
 
 # --------------------------------------------------------------------------- the whole config
 
 
-def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime, *,
-                 roster: list[Student]) -> Any:
+def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime, *, roster: list[Student]) -> Any:
     """Fill ``c`` (a traitlets Config) with the whole hub configuration; returns ``c``.
 
     ``roster``: the students (``course.roster()``, or ``[]`` without a roster file), read by the
@@ -360,8 +436,9 @@ def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime
     c.JupyterHub.load_roles = _merge_named(c.JupyterHub, "load_roles", hub_roles(accounts, settings))
     c.JupyterHub.services = _merge_named(c.JupyterHub, "services", hub_services(course, settings, runtime))
     if runtime.grading_port:
-        c.JupyterHub.services = _merge_named(c.JupyterHub, "services",
-                                             [grading_service(course, accounts, settings, runtime)])
+        c.JupyterHub.services = _merge_named(
+            c.JupyterHub, "services", [grading_service(course, accounts, settings, runtime)]
+        )
     apply_spawner(c, course, settings, runtime)
     return c
 

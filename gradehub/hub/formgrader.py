@@ -41,10 +41,60 @@ from typing import Any
 # --------------------------------------------------------------------------- the sanitizer
 
 SAFE_TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details",
-    "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
-    "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub",
-    "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var",
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
 }
 SAFE_ATTRIBUTES = {
     "*": {"class", "title", "lang", "dir"},
@@ -78,12 +128,32 @@ def sanitize_html(fragment: str) -> str:
     """Untrusted HTML → HTML with no script, no event handler, no style, no request elsewhere."""
     import nh3
 
-    return nh3.clean(fragment, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES,
-                     attribute_filter=_attribute_filter, url_schemes={"http", "https", "mailto", "data"},
-                     strip_comments=True, link_rel="noopener noreferrer nofollow",
-                     clean_content_tags={"script", "style", "noscript", "template", "iframe", "object",
-                                         "embed", "svg", "math", "textarea", "title", "xmp", "noembed",
-                                         "noframes", "plaintext"})
+    return nh3.clean(
+        fragment,
+        tags=SAFE_TAGS,
+        attributes=SAFE_ATTRIBUTES,
+        attribute_filter=_attribute_filter,
+        url_schemes={"http", "https", "mailto", "data"},
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+        clean_content_tags={
+            "script",
+            "style",
+            "noscript",
+            "template",
+            "iframe",
+            "object",
+            "embed",
+            "svg",
+            "math",
+            "textarea",
+            "title",
+            "xmp",
+            "noembed",
+            "noframes",
+            "plaintext",
+        },
+    )
 
 
 # --------------------------------------------------------------------------- the notebook, as data
@@ -118,6 +188,7 @@ def _sanitize_data(data: Any) -> dict[str, str]:
     if svg:
         # an SVG is shown as an image: a document loaded by <img> runs no script and loads nothing
         import base64
+
         encoded = base64.b64encode(svg.encode("utf-8", "replace")).decode("ascii")
         pieces.append(f'<img alt="SVG output" src="data:image/svg+xml;base64,{encoded}">')
     if pieces:
@@ -135,8 +206,12 @@ def _sanitize_output(output: Any) -> dict | None:
     if kind == "error":
         tb = output.get("traceback")
         tb = [t for t in tb if isinstance(t, str)] if isinstance(tb, list) else []
-        return {"output_type": "error", "ename": _text(output.get("ename"))[:1000],
-                "evalue": _text(output.get("evalue"))[:10_000], "traceback": tb[:200]}
+        return {
+            "output_type": "error",
+            "ename": _text(output.get("ename"))[:1000],
+            "evalue": _text(output.get("evalue"))[:10_000],
+            "traceback": tb[:200],
+        }
     if kind in ("display_data", "execute_result"):
         data = _sanitize_data(output.get("data"))
         if not data:
@@ -161,7 +236,7 @@ def _nbgrader_metadata(meta: Any) -> dict:
     if isinstance(grade_id, str) and _ID.match(grade_id):
         out["grade_id"] = grade_id
     elif out.get("grade") or out.get("solution") or out.get("task"):
-        return {}                      # a graded cell without a usable id: shown as a plain cell
+        return {}  # a graded cell without a usable id: shown as a plain cell
     points = nbg.get("points")
     if isinstance(points, (int, float)) and not isinstance(points, bool):
         out["points"] = float(points)
@@ -196,29 +271,38 @@ def sanitize_notebook(nb: Any) -> Any:
         source = _text(cell.get("source"))
         if cell_type == "code":
             count = cell.get("execution_count")
-            new = nbformat.v4.new_code_cell(source, id=cell_id, metadata=meta,
-                                            execution_count=count if isinstance(count, int)
-                                            and not isinstance(count, bool) else None)
-            new.outputs = [nbformat.from_dict(o) for o in map(_sanitize_output, cell.get("outputs") or [])
-                           if o is not None]
+            new = nbformat.v4.new_code_cell(
+                source,
+                id=cell_id,
+                metadata=meta,
+                execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+            )
+            new.outputs = [
+                nbformat.from_dict(o) for o in map(_sanitize_output, cell.get("outputs") or []) if o is not None
+            ]
         elif cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(source, id=cell_id, metadata=meta)
             attachments = {}
             raw_attachments = cell.get("attachments")
-            for name, bundle in (raw_attachments.items() if isinstance(raw_attachments, dict) else []):
+            for name, bundle in raw_attachments.items() if isinstance(raw_attachments, dict) else []:
                 if isinstance(name, str) and _ID.match(name) and isinstance(bundle, dict):
-                    images = {m: v for m, v in bundle.items() if m in (*_IMAGE_TYPES, "image/svg+xml")
-                              and isinstance(v, str) and _BASE64.match(v)}
+                    images = {
+                        m: v
+                        for m, v in bundle.items()
+                        if m in (*_IMAGE_TYPES, "image/svg+xml") and isinstance(v, str) and _BASE64.match(v)
+                    }
                     if images:
                         attachments[name] = images
             if attachments:
                 new.attachments = attachments
-        else:   # raw (or unknown): shown as text, never passed through as HTML
+        else:  # raw (or unknown): shown as text, never passed through as HTML
             new = nbformat.v4.new_markdown_cell(f"<pre>{html.escape(source)}</pre>", id=cell_id, metadata=meta)
         cells.append(new)
     clean = nbformat.v4.new_notebook(cells=cells)
-    clean.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                      "language_info": {"name": "python"}}
+    clean.metadata = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    }
     return clean
 
 
@@ -235,15 +319,19 @@ class _PageCheck(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"<{tag} {name}=…>")
-            if name in ("href", "src", "action", "formaction", "data", "xlink:href") and value and \
-                    re.match(r"^\s*(javascript|vbscript|data:text)", value, re.IGNORECASE):
+            if (
+                name in ("href", "src", "action", "formaction", "data", "xlink:href")
+                and value
+                and re.match(r"^\s*(javascript|vbscript|data:text)", value, re.IGNORECASE)
+            ):
                 self.problems.append(f"<{tag} {name}={value[:20]!r}>")
         if tag == "script":
             src = dict(attrs).get("src") or ""
             if not src.startswith(self.prefix):
                 self.problems.append(f"<script src={src[:60]!r}>")
-        if (tag in ("iframe", "object", "embed", "base", "meta", "frame", "frameset", "applet", "portal")
-                and (tag != "meta" or any(n == "http-equiv" for n, _ in attrs))):
+        if tag in ("iframe", "object", "embed", "base", "meta", "frame", "frameset", "applet", "portal") and (
+            tag != "meta" or any(n == "http-equiv" for n, _ in attrs)
+        ):
             self.problems.append(f"<{tag}>")
 
 
@@ -258,10 +346,13 @@ def check_page(page: str, base_url: str) -> list[str]:
 try:
     from nbconvert.exporters import HTMLExporter
     from nbconvert.exporters.html import contextfilter
-except ImportError:  # the formgrader is not installed here
-    HTMLExporter = object
 
-if HTMLExporter is not object:
+    HAVE_NBCONVERT = True
+except ImportError:  # the formgrader is not installed here
+    HAVE_NBCONVERT = False
+
+if HAVE_NBCONVERT:
+
     class SafeFormgradeExporter(HTMLExporter):
         """nbgrader's formgrade exporter on a sanitized copy; markdown sanitized after rendering."""
 
@@ -278,9 +369,11 @@ if HTMLExporter is not object:
             problems = check_page(page, (resources or {}).get("base_url", "") or "/")
             if problems:
                 self.log.error("formgrader: refused to show a page with %s", ", ".join(problems[:5]))
-                page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>refused</title></head><body>"
-                        "<p>gradehub refused to show this submission: it holds content that could run script "
-                        f"({html.escape(', '.join(problems[:5]))}). Open it as text.</p></body></html>")
+                page = (
+                    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>refused</title></head><body>"
+                    "<p>gradehub refused to show this submission: it holds content that could run script "
+                    f"({html.escape(', '.join(problems[:5]))}). Open it as text.</p></body></html>"
+                )
             return page, resources
 
 
@@ -298,31 +391,33 @@ def content_security_policy(origin: str, base_url: str, *, formgrader_page: bool
     if not formgrader_page:
         # JupyterLab / Notebook of the formgrader server ("open live notebook"): their own bundles
         scripts += [f"{base}static/", f"{base}lab/extensions/", f"{base}lab/api/", "'unsafe-eval'"]
-    return "; ".join([
-        "default-src 'none'",
-        "script-src " + " ".join(scripts),
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "worker-src 'self' blob:" if not formgrader_page else "worker-src 'none'",
-        "manifest-src 'self'",
-        "frame-src 'self'" if not formgrader_page else "frame-src 'none'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'self'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + " ".join(scripts),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "worker-src 'self' blob:" if not formgrader_page else "worker-src 'none'",
+            "manifest-src 'self'",
+            "frame-src 'self'" if not formgrader_page else "frame-src 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'self'",
+        ]
+    )
 
 
 def _request_origin(handler) -> str:
     request = handler.request
     # configurable-http-proxy may send these empty or with a leading comma
-    proto = next((p.strip() for p in request.headers.get("X-Forwarded-Proto", "").split(",") if p.strip()),
-                 request.protocol)
+    proto = next(
+        (p.strip() for p in request.headers.get("X-Forwarded-Proto", "").split(",") if p.strip()), request.protocol
+    )
     proto = proto if proto in ("http", "https") else "http"
-    host = next((h.strip() for h in request.headers.get("X-Forwarded-Host", "").split(",") if h.strip()),
-                request.host)
+    host = next((h.strip() for h in request.headers.get("X-Forwarded-Host", "").split(",") if h.strip()), request.host)
     if not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host or ""):
         host = "invalid.invalid"
     return f"{proto}://{host}"
@@ -341,7 +436,8 @@ def _patch_csp() -> None:
         page = path.startswith(base.rstrip("/") + "/formgrader")
         return content_security_policy(_request_origin(self), base, formgrader_page=page)
 
-    JupyterHandler.content_security_policy = property(policy)
+    # jupyter_server reads the policy from this property on every response
+    JupyterHandler.content_security_policy = property(policy)  # type: ignore[method-assign,assignment]
 
 
 # --------------------------------------------------------------------------- templates and static files
@@ -419,17 +515,23 @@ def rewrite_template(name: str, text: str) -> str:
     base = "{{ resources.base_url }}" if name.startswith("formgrade/") else "{{ base_url }}"
     text = _VAR_BLOCK.sub(lambda m: _vars_script(m, base), text)
     if name == "formgrade/formgrade_macros.html.j2":
-        text = re.sub(r'<script type="text/javascript">\s*function toggle_name.*?</script>',
-                      f'<script src="{base}/formgrader/static/js/gradehub_formgrade.js"></script>', text,
-                      flags=re.DOTALL)
-        text = re.sub(r'\s*<script type="text/javascript">\s*\$\(\'span\.glyphicon.*?</script>', "", text,
-                      flags=re.DOTALL)
+        text = re.sub(
+            r'<script type="text/javascript">\s*function toggle_name.*?</script>',
+            f'<script src="{base}/formgrader/static/js/gradehub_formgrade.js"></script>',
+            text,
+            flags=re.DOTALL,
+        )
+        text = re.sub(
+            r'\s*<script type="text/javascript">\s*\$\(\'span\.glyphicon.*?</script>', "", text, flags=re.DOTALL
+        )
         text = text.replace(' onclick="toggle_name(true);"', "").replace(' onclick="toggle_name(false);"', "")
     if name == "formgrade/index.html.j2":
-        text = text.replace("{{ mathjax() }}",
-                            f'<script src="{base}/formgrader/static/js/gradehub_mathjax.js"></script>\n'
-                            f'<script src="{base}/static/jupyter_server_mathjax/MathJax.js?config={MATHJAX_CONFIG}">'
-                            "</script>")
+        text = text.replace(
+            "{{ mathjax() }}",
+            f'<script src="{base}/formgrader/static/js/gradehub_mathjax.js"></script>\n'
+            f'<script src="{base}/static/jupyter_server_mathjax/MathJax.js?config={MATHJAX_CONFIG}">'
+            "</script>",
+        )
     text = re.sub(r'\s[oO][nN][cC]lick="(\w+)\(\);?"', r' data-gradehub-onclick="\1"', text)
     return text
 
@@ -449,15 +551,17 @@ def patch_templates(folder: Path) -> Path:
     left = []
     for path in sorted(target.rglob("*")):
         if path.suffix not in (".tpl", ".j2") or path.parent.name == "feedback":
-            continue       # feedback/: nbgrader's feedback, which this formgrader never writes
+            continue  # feedback/: nbgrader's feedback, which this formgrader never writes
         name = path.relative_to(target).as_posix()
         text = rewrite_template(name, path.read_text(encoding="utf-8"))
         path.write_text(text, encoding="utf-8")
         if _INLINE_SCRIPT.search(text) or _HANDLER_ATTR.search(text):
             left.append(name)
     if left:
-        raise RuntimeError(f"gradehub.hub.formgrader: inline script left in {', '.join(left)} "
-                           "(a new nbgrader version? see gradehub/formgrader.py)")
+        raise RuntimeError(
+            f"gradehub.hub.formgrader: inline script left in {', '.join(left)} "
+            "(a new nbgrader version? see gradehub/formgrader.py)"
+        )
     handlers.template_path = str(target)
     return target
 
@@ -495,8 +599,9 @@ def _handlers():
 
         def _run(self, assignment_id: str, student_id: str | None) -> dict:
             try:
-                result = generate_gradehub_feedback(Path(self.coursedir.root), assignment_id,
-                                                    [student_id] if student_id else None)
+                result = generate_gradehub_feedback(
+                    Path(self.coursedir.root), assignment_id, [student_id] if student_id else None
+                )
             except Exception as exc:  # noqa: BLE001 - shown in the formgrader's dialog
                 return {"success": False, "error": f"{type(exc).__name__}: {exc}", "log": ""}
             if result["success"] and self.release:
@@ -513,9 +618,18 @@ def _handlers():
         @check_xsrf
         @check_notebook_dir
         def post(self, *args):
-            self.write(json.dumps({"success": False, "log": "", "error": (
-                "The formgrader does not autograde here: nbgrader would run the student's code "
-                "unsandboxed on the hub's machine. Run `gradehub autograde ASSIGNMENT` (sandboxed).")}))
+            self.write(
+                json.dumps(
+                    {
+                        "success": False,
+                        "log": "",
+                        "error": (
+                            "The formgrader does not autograde here: nbgrader would run the student's code "
+                            "unsandboxed on the hub's machine. Run `gradehub autograde ASSIGNMENT` (sandboxed)."
+                        ),
+                    }
+                )
+            )
 
     class SubmissionFilesHandler(handlers.SubmissionFilesHandler):
         """A submission's own files: images inline, everything else as a download, sandboxed."""
@@ -537,8 +651,12 @@ def _handlers():
             return "application/octet-stream"
 
     return {
-        "generate": FeedbackHandler, "release": ReleaseFeedbackHandler, "autograde": RefuseAutogradeHandler,
-        "files": SubmissionFilesHandler, "apihandlers": apihandlers, "handlers": handlers,
+        "generate": FeedbackHandler,
+        "release": ReleaseFeedbackHandler,
+        "autograde": RefuseAutogradeHandler,
+        "files": SubmissionFilesHandler,
+        "apihandlers": apihandlers,
+        "handlers": handlers,
     }
 
 
@@ -562,16 +680,21 @@ def generate_gradehub_feedback(course_root: Path, assignment: str, students: lis
                 other.unlink()
                 lines.append(f"removed {other.relative_to(course.root)} (not gradehub's feedback)")
         for name in ("timestamp.txt", "submission_secret.txt"):
-            for source in (course.autograded_dir(student, assignment) / name,
-                           course.root / "submitted" / student / assignment / name):
+            for source in (
+                course.autograded_dir(student, assignment) / name,
+                course.root / "submitted" / student / assignment / name,
+            ):
                 if source.is_file():
                     shutil.copyfile(source, target.parent / name)
                     break
     for student, why in run.skipped:
         lines.append(f"skipped {student}: {why}")
     if students and not run.written:
-        return {"success": False, "log": "\n".join(lines),
-                "error": "no feedback written: " + "; ".join(f"{s}: {w}" for s, w in run.skipped)}
+        return {
+            "success": False,
+            "log": "\n".join(lines),
+            "error": "no feedback written: " + "; ".join(f"{s}: {w}" for s, w in run.skipped),
+        }
     return {"success": True, "log": "\n".join(lines)}
 
 
@@ -594,8 +717,10 @@ def _patch_handlers() -> None:
             handlers.default_handlers[i] = (pattern, h["files"], *rest)
             replaced.add(pattern)
     if len(replaced) < 6:
-        raise RuntimeError("gradehub.hub.formgrader: nbgrader's feedback/autograde/files handlers not found "
-                           f"(replaced {sorted(replaced)}); a new nbgrader version?")
+        raise RuntimeError(
+            "gradehub.hub.formgrader: nbgrader's feedback/autograde/files handlers not found "
+            f"(replaced {sorted(replaced)}); a new nbgrader version?"
+        )
 
 
 def install(folder: Path) -> None:

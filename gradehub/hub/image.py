@@ -24,8 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from ..dockerapi import ContainerFailed, DockerError, NotFound, as_engine
-from ..images import (STANDIN_TAG, ImagesError, Log, build_image, connect_engine, download_wheels, repo_root,
-                     serve_wheelhouse)
+from ..images import (
+    STANDIN_TAG,
+    ImagesError,
+    Log,
+    build_image,
+    connect_engine,
+    download_wheels,
+    repo_root,
+    serve_wheelhouse,
+)
 
 HUB_TAG = "gradehub/hub:latest"
 HUB_WHEELHOUSE = Path(".gradehub") / "wheels-hub"
@@ -54,8 +62,14 @@ def stage_hub_context(root: Path, target: Path) -> Path:
     return target
 
 
-def build_hub_image(*, tag: str = HUB_TAG, base_image: str = STANDIN_TAG, wheelhouse: Path | None = None,
-                    root: Path | None = None, log: Log = print) -> str:
+def build_hub_image(
+    *,
+    tag: str = HUB_TAG,
+    base_image: str = STANDIN_TAG,
+    wheelhouse: Path | None = None,
+    root: Path | None = None,
+    log: Log = print,
+) -> str:
     """The offline build of ``./Dockerfile``; returns the image id."""
     root = root or repo_root()
     wheelhouse = wheelhouse or root / HUB_WHEELHOUSE
@@ -65,16 +79,20 @@ def build_hub_image(*, tag: str = HUB_TAG, base_image: str = STANDIN_TAG, wheelh
     except DockerError as exc:
         raise ImagesError(str(exc)) from None
     if not have_base:
-        raise ImagesError(f"base image {base_image} is not in the engine (build it with "
-                          "`gradehub images build --offline`; the offline build never pulls)")
+        raise ImagesError(
+            f"base image {base_image} is not in the engine (build it with "
+            "`gradehub images build --offline`; the offline build never pulls)"
+        )
     if not any(wheelhouse.glob("jupyterhub-*.whl")):
-        raise ImagesError(f"the hub wheelhouse {wheelhouse} is empty: run `python -m gradehub.hub.image wheels` "
-                          "(or .ci/hub-setup.sh)")
+        raise ImagesError(
+            f"the hub wheelhouse {wheelhouse} is empty: run `python -m gradehub.hub.image wheels` (or .ci/hub-setup.sh)"
+        )
     with tempfile.TemporaryDirectory(prefix="gradehub-hub-image-") as tmp:
         context = stage_hub_context(root, Path(tmp) / "context")
         with serve_wheelhouse(wheelhouse) as url:
-            return build_image(engine, context, tag, {"BASE_IMAGE": base_image, "PIP_NO_INDEX": "1",
-                                                      "PIP_FIND_LINKS": url}, log)
+            return build_image(
+                engine, context, tag, {"BASE_IMAGE": base_image, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": url}, log
+            )
 
 
 def singleuser_ready(client: Any, image: str) -> str | None:
@@ -84,8 +102,12 @@ def singleuser_ready(client: Any, image: str) -> str | None:
     """
     try:
         as_engine(client).run(
-            image, ["python3", "-c", "import jupyterhub.singleuser, gradehub.singleuser"],
-            stdout=True, stderr=True, network_mode="none")
+            image,
+            ["python3", "-c", "import jupyterhub.singleuser, gradehub.singleuser"],
+            stdout=True,
+            stderr=True,
+            network_mode="none",
+        )
         return None
     except ContainerFailed as exc:
         lines = exc.stderr.decode(errors="replace").strip().splitlines()

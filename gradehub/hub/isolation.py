@@ -29,10 +29,12 @@ from pathlib import Path
 
 GECOS_PREFIX = "gradehub server of "
 LOCAL_USERS = ("auto", "system", "shared")
-REFUSAL = ("the embedded hub starts a server only as an OS user of its own, which needs root; "
-           "run `gradehub hub` as root, use the Docker mode (GRADEHUB_HUB__HUB__MODE=docker), or set "
-           "[spawner] local_users = \"shared\" to run every server as the hub's own user (every student "
-           "can then read the hub's secrets and the course: only for trying the hub out alone)")
+REFUSAL = (
+    "the embedded hub starts a server only as an OS user of its own, which needs root; "
+    "run `gradehub hub` as root, use the Docker mode (GRADEHUB_HUB__HUB__MODE=docker), or set "
+    "[spawner] local_users = \"shared\" to run every server as the hub's own user (every student "
+    "can then read the hub's secrets and the course: only for trying the hub out alone)"
+)
 
 
 class IsolationError(Exception):
@@ -48,7 +50,7 @@ def effective_mode(local_users: str) -> str:
     if local_users not in LOCAL_USERS:
         raise ValueError(f"local_users must be one of {', '.join(LOCAL_USERS)}")
     if local_users == "shared":
-        return "refuse" if is_root() else "shared"     # shared as root would make every student root
+        return "refuse" if is_root() else "shared"  # shared as root would make every student root
     if local_users == "system" or is_root():
         return "system" if is_root() else "refuse"
     return "refuse"
@@ -79,18 +81,32 @@ def ensure_system_user(name: str, home: Path) -> tuple[int, int]:
     try:
         entry = pwd.getpwnam(sysname)
     except KeyError:
-        cmd = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
-               "--shell", "/usr/sbin/nologin", "--comment", f"{GECOS_PREFIX}{name}"[:200], sysname]
+        cmd = [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            str(home),
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            f"{GECOS_PREFIX}{name}"[:200],
+            sysname,
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        if result.returncode not in (0, 9):      # 9: created meanwhile by another start
-            raise IsolationError(f"cannot create the OS user {sysname} for {name}: "
-                                 f"{(result.stderr or result.stdout).strip()}") from None
+        if result.returncode not in (0, 9):  # 9: created meanwhile by another start
+            raise IsolationError(
+                f"cannot create the OS user {sysname} for {name}: {(result.stderr or result.stdout).strip()}"
+            ) from None
         entry = pwd.getpwnam(sysname)
     if entry.pw_uid == 0 or entry.pw_gid == 0:
         raise IsolationError(f"the OS user {sysname} has uid or gid 0: refusing to start a server as it")
     if not entry.pw_gecos.startswith(GECOS_PREFIX):
-        raise IsolationError(f"the OS user {sysname} exists but was not made by gradehub "
-                             f"(comment {entry.pw_gecos!r}): refusing to start {name}'s server as it")
+        raise IsolationError(
+            f"the OS user {sysname} exists but was not made by gradehub "
+            f"(comment {entry.pw_gecos!r}): refusing to start {name}'s server as it"
+        )
     return entry.pw_uid, entry.pw_gid
 
 
@@ -110,9 +126,11 @@ def prepare_home(homes_root: Path, name: str, uid: int, gid: int) -> Path:
     os.chmod(homes_root, 0o711)  # noqa: S103 - others may pass through to their own home, not list
     blocked = blocked_ancestor(homes_root / "x")
     if blocked is not None:
-        raise IsolationError(f"the homes root {homes_root} is not reachable for the servers' users: "
-                             f"{blocked} is mode {stat.S_IMODE(os.stat(blocked).st_mode):04o}; choose "
-                             "another [spawner] homes_root")
+        raise IsolationError(
+            f"the homes root {homes_root} is not reachable for the servers' users: "
+            f"{blocked} is mode {stat.S_IMODE(os.stat(blocked).st_mode):04o}; choose "
+            "another [spawner] homes_root"
+        )
     home = homes_root / name
     home.mkdir(exist_ok=True)
     if home.is_symlink() or not home.is_dir():
@@ -125,26 +143,37 @@ def prepare_home(homes_root: Path, name: str, uid: int, gid: int) -> Path:
 def check_runnable(python: str, uid: int, gid: int, home: Path, env: dict[str, str]) -> None:
     """The servers' users can run the server's interpreter and import what it needs."""
     code = "import jupyterhub.singleuser, nbgrader, gradehub.hub.singleuser"
+    result: subprocess.CompletedProcess[str] | None
     try:
-        result = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120, cwd=str(home),
-                                env={k: v for k, v in env.items() if k in ("PATH", "LANG", "HOME", "PYTHONPATH")},
-                                preexec_fn=drop_privileges(uid, gid, str(home)))
+        result = subprocess.run(
+            [python, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=str(home),
+            env={k: v for k, v in env.items() if k in ("PATH", "LANG", "HOME", "PYTHONPATH")},
+            preexec_fn=drop_privileges(uid, gid, str(home)),
+        )
     except OSError as exc:
         result = None
         detail = str(exc)
     else:
-        detail = (result.stderr or "").strip().splitlines()[-1:] or [""]
-        detail = detail[0]
+        detail = ((result.stderr or "").strip().splitlines()[-1:] or [""])[0]
     if result is None or result.returncode != 0:
         blocked = blocked_ancestor(Path(python))
-        hint = (f"; {blocked} is not traversable by others (mode "
-                f"{stat.S_IMODE(os.stat(blocked).st_mode):04o}): give it o+x or install the environment "
-                "elsewhere" if blocked else "")
+        hint = (
+            f"; {blocked} is not traversable by others (mode "
+            f"{stat.S_IMODE(os.stat(blocked).st_mode):04o}): give it o+x or install the environment "
+            "elsewhere"
+            if blocked
+            else ""
+        )
         raise IsolationError(f"the servers' OS users cannot run {python} ({detail}){hint}")
 
 
 def drop_privileges(uid: int, gid: int, home: str):
     """A ``preexec_fn``: no supplementary groups, the user's gid and uid, a private umask, cd home."""
+
     def preexec():
         os.setgroups([])
         os.setgid(gid)
@@ -153,6 +182,7 @@ def drop_privileges(uid: int, gid: int, home: str):
             os._exit(121)
         os.umask(0o077)
         os.chdir(home)
+
     return preexec
 
 
@@ -172,8 +202,14 @@ def lock_down(course, state_dir: Path, exchange_dir: Path | None, gradebook: str
     what was changed. Folders that do not exist yet are created private."""
     root = Path(course.root)
     done = []
-    for folder in (state_dir, root / ".gradehub", root / "submitted", root / "autograded",
-                   root / "feedback", exchange_dir):
+    for folder in (
+        state_dir,
+        root / ".gradehub",
+        root / "submitted",
+        root / "autograded",
+        root / "feedback",
+        exchange_dir,
+    ):
         if folder is None:
             continue
         Path(folder).mkdir(parents=True, exist_ok=True)
@@ -183,7 +219,7 @@ def lock_down(course, state_dir: Path, exchange_dir: Path | None, gradebook: str
         if _no_others(path):
             done.append(path)
     if gradebook and gradebook.startswith("sqlite:///"):
-        db = Path(gradebook[len("sqlite:///"):])
+        db = Path(gradebook[len("sqlite:///") :])
         for path in (db, *(db.with_name(db.name + s) for s in ("-journal", "-wal", "-shm"))):
             if _no_others(path):
                 done.append(path)

@@ -46,8 +46,7 @@ def record(course_root: str | Path, assignment: str, state: str, by: str = "") -
     path = state_path(course_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = read_overrides(course_root)
-    data[assignment] = {"state": state, "by": by,
-                        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    data[assignment] = {"state": state, "by": by, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -55,8 +54,9 @@ def record(course_root: str | Path, assignment: str, state: str, by: str = "") -
     os.replace(tmp, path)
 
 
-def is_released(course: Any, assignment: str, now: dt.datetime,
-                overrides: dict[str, dict[str, Any]] | None = None) -> bool:
+def is_released(
+    course: Any, assignment: str, now: dt.datetime, overrides: dict[str, dict[str, Any]] | None = None
+) -> bool:
     """Whether students may see ``assignment`` at ``now`` (``course`` may be None: no dates)."""
     state = (overrides or {}).get(assignment, {}).get("state")
     if state == UNRELEASED:

@@ -26,15 +26,21 @@ from .settings import load_settings, settings_path
 class SyncReport:
     created_users: list[str] = field(default_factory=list)
     created_groups: list[str] = field(default_factory=list)
-    added: list[tuple[str, str]] = field(default_factory=list)     # (group, user)
-    removed: list[tuple[str, str]] = field(default_factory=list)   # (group, user)
+    added: list[tuple[str, str]] = field(default_factory=list)  # (group, user)
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (group, user)
     new_passwords: dict[str, str] = field(default_factory=dict)
     removed_accounts: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.created_users or self.created_groups or self.added or self.removed
-                    or self.new_passwords or self.removed_accounts)
+        return bool(
+            self.created_users
+            or self.created_groups
+            or self.added
+            or self.removed
+            or self.new_passwords
+            or self.removed_accounts
+        )
 
     def lines(self) -> list[str]:
         out = [f"created user {u}" for u in self.created_users]
@@ -65,24 +71,31 @@ class HubAPI:
         except urllib.error.HTTPError as exc:
             raise CourseError(f"hub API {method} {path}: {exc.code} {exc.read()[:300]!r}") from None
         except (urllib.error.URLError, OSError) as exc:
-            raise CourseError(f"the hub does not answer at {self.api_url} ({exc}); start it with `gradehub hub` "
-                              "(a hub that is not running applies the roster when it starts)") from None
+            raise CourseError(
+                f"the hub does not answer at {self.api_url} ({exc}); start it with `gradehub hub` "
+                "(a hub that is not running applies the roster when it starts)"
+            ) from None
         return json.loads(raw) if raw else None
 
 
-def plan_group_sync(wanted: dict[str, list[str]], current: dict[str, list[str]], managed_prefixes: tuple[str, ...]
-                    ) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+def plan_group_sync(
+    wanted: dict[str, list[str]], current: dict[str, list[str]], managed_prefixes: tuple[str, ...]
+) -> tuple[list[str], list[tuple[str, str]], list[tuple[str, str]]]:
     """(groups to create, (group, user) to add, (group, user) to remove). Pure; unmanaged groups are left."""
     create = sorted(set(wanted) - set(current))
     add = sorted((g, u) for g, users in wanted.items() for u in set(users) - set(current.get(g, [])))
-    remove = sorted((g, u) for g, users in current.items()
-                    if g in wanted or g.startswith(managed_prefixes)
-                    for u in set(users) - set(wanted.get(g, [])))
+    remove = sorted(
+        (g, u)
+        for g, users in current.items()
+        if g in wanted or g.startswith(managed_prefixes)
+        for u in set(users) - set(wanted.get(g, []))
+    )
     return create, add, remove
 
 
-def sync_roster(course: Course, *, settings_file: str | None = None, api_url: str | None = None,
-                dry_run: bool = False) -> SyncReport:
+def sync_roster(
+    course: Course, *, settings_file: str | None = None, api_url: str | None = None, dry_run: bool = False
+) -> SyncReport:
     """Make the running hub's users and groups match the roster and course.toml (idempotent)."""
     settings = load_settings(settings_path(course.root, settings_file))
     roster = course.roster() if course.roster_path.is_file() else []

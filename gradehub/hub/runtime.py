@@ -28,21 +28,20 @@ class Runtime:
 
     course_root: Path
     state_dir: Path
-    python: str                             # the interpreter that runs the hub-side services
+    python: str  # the interpreter that runs the hub-side services
     hub_port: int
     proxy_api_port: int
     exchange_port: int
     formgrader_port: int
-    grading_port: int = 0                   # the grading service (gradehub.tutoring); 0: not run
+    grading_port: int = 0  # the grading service (gradehub.tutoring); 0: not run
     admin_token: str = ""
-    exchange_root: Path | None = None      # None: <course root>/exchange
+    exchange_root: Path | None = None  # None: <course root>/exchange
     proxy_command: tuple[str, ...] = ("configurable-http-proxy",)
-    environ: dict[str, str] = field(default_factory=dict)   # passed to the services
+    environ: dict[str, str] = field(default_factory=dict)  # passed to the services
 
     @property
     def exchange_dir(self) -> Path:
         return self.exchange_root or self.course_root / "exchange"
-
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -79,9 +78,11 @@ def prepare_runtime(course: Course, settings: HubSettings) -> Runtime:
     os.chmod(state, 0o700)
     (state / "homes").mkdir(exist_ok=True)
     from ..exchange import exchange_root
+
     ip = settings.hub.hub_ip
-    passthrough = {k: v for k, v in os.environ.items()
-                   if k.startswith("GRADEHUB_") and not k.startswith("GRADEHUB_HUB__")}
+    passthrough = {
+        k: v for k, v in os.environ.items() if k.startswith("GRADEHUB_") and not k.startswith("GRADEHUB_HUB__")
+    }
     return Runtime(
         course_root=course.root,
         state_dir=state,
@@ -90,7 +91,7 @@ def prepare_runtime(course: Course, settings: HubSettings) -> Runtime:
         proxy_api_port=settings.hub.proxy_api_port or free_port(),
         exchange_port=settings.exchange.port or free_port(settings.exchange.listen_ip or ip),
         formgrader_port=settings.formgrader.port or free_port(),
-        grading_port=free_port(),           # the tutors' grading service (gradehub.tutoring)
+        grading_port=free_port(),  # the tutors' grading service (gradehub.tutoring)
         admin_token=admin_token(state),
         exchange_root=exchange_root(course),
         proxy_command=proxy_command(),

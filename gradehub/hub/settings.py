@@ -27,29 +27,27 @@ class HubSettingsError(CourseError):
     """The hub settings file or an override is not usable; the message names the key."""
 
 
-
-
 @dataclass(frozen=True)
 class HubSection:
-    mode: str = "local"                    # local | docker | kubernetes (the spawner)
+    mode: str = "local"  # local | docker | kubernetes (the spawner)
     bind_url: str = "http://127.0.0.1:8000/"
-    hub_ip: str = "127.0.0.1"              # where the hub's own API listens
-    hub_port: int = 0                      # 0: a free port, chosen at start
-    hub_connect_host: str = ""             # how servers reach the hub and the exchange ("" = hub_ip)
-    proxy_api_port: int = 0                # 0: a free port, chosen at start
-    db_url: str = ""                       # "" = sqlite in the state folder
-    state_dir: str = ""                    # "" = <course root>/.gradehub/hub
+    hub_ip: str = "127.0.0.1"  # where the hub's own API listens
+    hub_port: int = 0  # 0: a free port, chosen at start
+    hub_connect_host: str = ""  # how servers reach the hub and the exchange ("" = hub_ip)
+    proxy_api_port: int = 0  # 0: a free port, chosen at start
+    db_url: str = ""  # "" = sqlite in the state folder
+    state_dir: str = ""  # "" = <course root>/.gradehub/hub
     log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
 class AccountsSection:
-    authenticator: str = "gradehub"        # "gradehub" (password file) or an Authenticator class path
-    authenticator_config: dict = field(default_factory=dict)   # traits for that class
-    instructors: tuple[str, ...] = ()      # instructor accounts besides the demo one
-    demo: bool = True                      # demo-student, demo-tutor, demo-instructor
-    demo_group: str = ""                   # roster group of the demo student/tutor ("" = first)
-    admin_users: tuple[str, ...] = ()      # full JupyterHub admins (rarely needed)
+    authenticator: str = "gradehub"  # "gradehub" (password file) or an Authenticator class path
+    authenticator_config: dict = field(default_factory=dict)  # traits for that class
+    instructors: tuple[str, ...] = ()  # instructor accounts besides the demo one
+    demo: bool = True  # demo-student, demo-tutor, demo-instructor
+    demo_group: str = ""  # roster group of the demo student/tutor ("" = first)
+    admin_users: tuple[str, ...] = ()  # full JupyterHub admins (rarely needed)
 
 
 @dataclass(frozen=True)
@@ -66,24 +64,24 @@ class Profile:
 @dataclass(frozen=True)
 class SpawnerSection:
     image: str = "gradehub/notebook:latest"
-    cpu_limit: float = 1.0                 # used when no profile is offered
+    cpu_limit: float = 1.0  # used when no profile is offered
     mem_limit: int = 2 * 2**30
     start_timeout: float = 120.0
     http_timeout: float = 60.0
-    home_volume: str = "gradehub-home-{username}"   # docker: named volume at /home/jovyan
+    home_volume: str = "gradehub-home-{username}"  # docker: named volume at /home/jovyan
     home_path: str = "/home/jovyan"
-    network_name: str = "gradehub"         # docker network the servers join ("host" in tests)
+    network_name: str = "gradehub"  # docker network the servers join ("host" in tests)
     remove_containers: bool = True
-    offer_profiles: str = "auto"           # auto (not in local mode) | yes | no
+    offer_profiles: str = "auto"  # auto (not in local mode) | yes | no
     cmd: tuple[str, ...] = ("python3", "-m", "gradehub.singleuser")
-    extra_create_kwargs: dict = field(default_factory=dict)    # escape hatch (docker)
-    local_users: str = "auto"              # local: auto | system | shared (gradehub.hub.isolation)
-    homes_root: str = ""                   # local: "" = /var/lib/gradehub/homes/<course>-<hash> as root
+    extra_create_kwargs: dict = field(default_factory=dict)  # escape hatch (docker)
+    local_users: str = "auto"  # local: auto | system | shared (gradehub.hub.isolation)
+    homes_root: str = ""  # local: "" = /var/lib/gradehub/homes/<course>-<hash> as root
 
 
 @dataclass(frozen=True)
 class GpuSection:
-    max_servers: int = 2                   # GPU servers running at once, hub-wide
+    max_servers: int = 2  # GPU servers running at once, hub-wide
     driver: str = "nvidia"
     capabilities: tuple[str, ...] = ("gpu",)
 
@@ -93,16 +91,16 @@ class CullerSection:
     enabled: bool = True
     timeout: float = 3600.0
     every: float = 600.0
-    max_age: float = 0.0                   # 0: no limit on a server's age
+    max_age: float = 0.0  # 0: no limit on a server's age
     cull_users: bool = False
 
 
 @dataclass(frozen=True)
 class ExchangeSection:
-    port: int = 0                          # 0: a free port, chosen at start
-    listen_ip: str = ""                    # "" = hub_ip
-    url: str = ""                          # what servers use; "" = http://<connect host>:<port>/
-    max_upload: int = 50 * 2**20           # bytes per submission
+    port: int = 0  # 0: a free port, chosen at start
+    listen_ip: str = ""  # "" = hub_ip
+    url: str = ""  # what servers use; "" = http://<connect host>:<port>/
+    max_upload: int = 50 * 2**20  # bytes per submission
     max_files: int = 200
 
 
@@ -118,10 +116,10 @@ class HubSettings:
     accounts: AccountsSection = field(default_factory=AccountsSection)
     spawner: SpawnerSection = field(default_factory=SpawnerSection)
     profiles: tuple[Profile, ...] = (
-        Profile("cpu", "CPU server", "4 CPU cores, 8 GiB memory", cpu_limit=4.0, mem_limit=8 * 2**30,
-                default=True),
-        Profile("gpu", "GPU server", "one GPU, 8 CPU cores, 32 GiB memory", cpu_limit=8.0,
-                mem_limit=32 * 2**30, gpus=1),
+        Profile("cpu", "CPU server", "4 CPU cores, 8 GiB memory", cpu_limit=4.0, mem_limit=8 * 2**30, default=True),
+        Profile(
+            "gpu", "GPU server", "one GPU, 8 CPU cores, 32 GiB memory", cpu_limit=8.0, mem_limit=32 * 2**30, gpus=1
+        ),
     )
     gpu: GpuSection = field(default_factory=GpuSection)
     culler: CullerSection = field(default_factory=CullerSection)
@@ -138,10 +136,16 @@ class HubSettings:
         return bool(self.profiles) and (choice == "yes" or (choice == "auto" and self.hub.mode != "local"))
 
 
-
 # keys read as sizes (2GiB) or durations (15min)
-_KINDS = {"mem_limit": "size", "max_upload": "size", "start_timeout": "duration", "http_timeout": "duration",
-          "timeout": "duration", "every": "duration", "max_age": "duration"}
+_KINDS = {
+    "mem_limit": "size",
+    "max_upload": "size",
+    "start_timeout": "duration",
+    "http_timeout": "duration",
+    "timeout": "duration",
+    "every": "duration",
+    "max_age": "duration",
+}
 
 
 def _build_section(cls: type, table: Any, base: Any, where: str) -> Any:
@@ -170,16 +174,24 @@ def _build_profiles(items: Any, where: str) -> tuple[Profile, ...]:
     return tuple(profiles)
 
 
-_SECTIONS = {"hub": HubSection, "accounts": AccountsSection, "spawner": SpawnerSection, "gpu": GpuSection,
-             "culler": CullerSection, "exchange": ExchangeSection, "formgrader": FormgraderSection}
+_SECTIONS = {
+    "hub": HubSection,
+    "accounts": AccountsSection,
+    "spawner": SpawnerSection,
+    "gpu": GpuSection,
+    "culler": CullerSection,
+    "exchange": ExchangeSection,
+    "formgrader": FormgraderSection,
+}
 
 
 def _from_mapping(data: Mapping[str, Any], base: HubSettings, where: str) -> HubSettings:
     allowed = {*_SECTIONS, "profiles"}
     if set(data) - allowed:
         unknown = sorted(set(data) - allowed)
-        raise HubSettingsError(f"{where}: unknown section(s) {', '.join(map(repr, unknown))}; "
-                               f"allowed: {', '.join(sorted(allowed))}")
+        raise HubSettingsError(
+            f"{where}: unknown section(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}"
+        )
     values: dict[str, Any] = {name: getattr(base, name) for name in (*_SECTIONS, "profiles")}
     for name, cls in _SECTIONS.items():
         if name in data:
@@ -226,7 +238,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for key, text in sorted(environ.items()):
         if not key.startswith(ENV_PREFIX):
             continue
-        parts = key[len(ENV_PREFIX):].lower().split("__")
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
         if parts == ["profiles"]:
             out["profiles"] = _env_value(text)
         elif len(parts) == 2 and all(parts):
@@ -236,8 +248,9 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def settings_path(course_root: Path, explicit: str | Path | None = None,
-                  environ: Mapping[str, str] | None = None) -> Path | None:
+def settings_path(
+    course_root: Path, explicit: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
     """The settings file: explicit > $GRADEHUB_HUB_SETTINGS > <course root>/hub/settings.toml."""
     environ = os.environ if environ is None else environ
     if explicit:
@@ -265,4 +278,3 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     if overrides:
         settings = _from_mapping(overrides, settings, "environment")
     return settings
-

@@ -29,8 +29,12 @@ from pathlib import Path
 
 # nbgrader's lab parts that nobody's own server offers (the formgrader is the hub service, the
 # hub has one course, sheets are authored in source/), and JupyterLab's news pop-up.
-HIDDEN_LAB_PLUGINS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list",
-                      "@jupyter/nbgrader:create-assignment", "@jupyterlab/apputils-extension:announcements")
+HIDDEN_LAB_PLUGINS = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyterlab/apputils-extension:announcements",
+)
 
 STUDENT_NBGRADER_CONFIG = '''\
 # written by gradehub.hub.singleuser: nbgrader's exchange is the hub's exchange service
@@ -74,21 +78,27 @@ $.ajaxPrefilter(function(options, originalOptions, jqXHR) {
 
 def server_config(role: str) -> dict:
     if role == "formgrader":
-        extensions = {"nbgrader.server_extensions.formgrader": True,
-                      "nbgrader.server_extensions.assignment_list": False,
-                      "nbgrader.server_extensions.course_list": False,
-                      "nbgrader.server_extensions.validate_assignment": False,
-                      "jupyter_server_mathjax": True}     # local MathJax (gradehub.hub.formgrader)
+        extensions = {
+            "nbgrader.server_extensions.formgrader": True,
+            "nbgrader.server_extensions.assignment_list": False,
+            "nbgrader.server_extensions.course_list": False,
+            "nbgrader.server_extensions.validate_assignment": False,
+            "jupyter_server_mathjax": True,
+        }  # local MathJax (gradehub.hub.formgrader)
     else:
-        extensions = {"nbgrader.server_extensions.formgrader": False,
-                      "nbgrader.server_extensions.course_list": False,
-                      "nbgrader.server_extensions.assignment_list": True,
-                      "nbgrader.server_extensions.validate_assignment": True}
+        extensions = {
+            "nbgrader.server_extensions.formgrader": False,
+            "nbgrader.server_extensions.course_list": False,
+            "nbgrader.server_extensions.assignment_list": True,
+            "nbgrader.server_extensions.validate_assignment": True,
+        }
     # Kernel messages as JSON text frames (the "legacy" websocket protocol): the pure-Python
     # configurable-http-proxy forwards the browser's frames as text, which breaks the binary
     # v1 protocol (cells would never run).
-    return {"ServerApp": {"jpserver_extensions": extensions},
-            "ZMQChannelsWebsocketConnection": {"kernel_ws_protocol": ""}}
+    return {
+        "ServerApp": {"jpserver_extensions": extensions},
+        "ZMQChannelsWebsocketConnection": {"kernel_ws_protocol": ""},
+    }
 
 
 def write_config(folder: Path, role: str, course_id: str) -> Path:
@@ -97,7 +107,8 @@ def write_config(folder: Path, role: str, course_id: str) -> Path:
     labconfig = folder / "labconfig"
     labconfig.mkdir(exist_ok=True)
     (labconfig / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {name: True for name in HIDDEN_LAB_PLUGINS}}, indent=1))
+        json.dumps({"disabledExtensions": {name: True for name in HIDDEN_LAB_PLUGINS}}, indent=1)
+    )
     if role == "student":
         (folder / "nbgrader_config.py").write_text(STUDENT_NBGRADER_CONFIG.format(course_id=course_id))
     else:
@@ -138,12 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         patch_formgrader_static(folder)
         # sanitized pages, CSP, gradehub's feedback
         from gradehub.hub.formgrader import install
+
         install(folder)
     try:
         from jupyterhub.singleuser import main as singleuser_main
     except ImportError:
-        print("gradehub.hub.singleuser: jupyterhub is not installed in this environment "
-              "(the notebook image needs the jupyterhub package for jupyterhub-singleuser)", file=sys.stderr)
+        print(
+            "gradehub.hub.singleuser: jupyterhub is not installed in this environment "
+            "(the notebook image needs the jupyterhub package for jupyterhub-singleuser)",
+            file=sys.stderr,
+        )
         return 127
     if role == "formgrader" and hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
         # the formgrader is a hub service run by the hub's user; students' servers never run as
@@ -152,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     # The hub stops services and servers with SIGINT first; without a terminal Jupyter Server
     # takes that as KeyboardInterrupt and needs seconds. Make it the quick, clean SIGTERM stop.
     import signal
+
     signal.signal(signal.SIGINT, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
     sys.argv = ["jupyterhub-singleuser", *argv]
     return singleuser_main() or 0

@@ -33,9 +33,14 @@ from . import isolation
 class ProfilesMixin(LoggingConfigurable):
     """A CPU/GPU profile choice and the hub-wide GPU cap; ``_apply_profile`` is per spawner."""
 
-    profiles = List(Dict(), config=True, help="profile dicts: slug, display_name, description, "
-                                             "default, cpu_limit, mem_limit, gpus")
+    profiles = List(
+        Dict(), config=True, help="profile dicts: slug, display_name, description, default, cpu_limit, mem_limit, gpus"
+    )
     gpu_max_servers = Int(2, config=True, help="GPU servers that may run at once, hub-wide")
+    # provided by the Spawner this mixes into
+    user: Any
+    name: str
+    user_options: dict[str, Any]
 
     # keys of servers that hold a GPU slot: "user/servername"
     _gpu_holders: ClassVar[set[str]] = set()
@@ -63,7 +68,8 @@ class ProfilesMixin(LoggingConfigurable):
             rows.append(
                 f'<div class="radio"><label><input type="radio" name="profile" value="{html.escape(p["slug"])}"'
                 f'{checked}> <strong>{html.escape(p["display_name"])}</strong>{html.escape(free)}'
-                f'<br><small>{html.escape(p.get("description", ""))}</small></label></div>')
+                f'<br><small>{html.escape(p.get("description", ""))}</small></label></div>'
+            )
         return "\n".join(rows)
 
     @default("options_from_form")
@@ -71,6 +77,7 @@ class ProfilesMixin(LoggingConfigurable):
         def profile_from_form(formdata: dict[str, list[str]]) -> dict[str, Any]:
             slug = (formdata.get("profile") or [""])[0]
             return {"profile": slug} if slug else {}
+
         return profile_from_form
 
     def selected_profile(self) -> dict[str, Any] | None:
@@ -90,7 +97,8 @@ class ProfilesMixin(LoggingConfigurable):
         others = self._gpu_holders - {self._slot_key}
         if len(others) >= self.gpu_max_servers:
             raise web.HTTPError(
-                409, f"all {self.gpu_max_servers} GPU servers are in use; start a CPU server or try later")
+                409, f"all {self.gpu_max_servers} GPU servers are in use; start a CPU server or try later"
+            )
         self._gpu_holders.add(self._slot_key)
 
     def _release_gpu_slot(self) -> None:
@@ -126,7 +134,7 @@ class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
     def _isolation(self) -> str:
         return isolation.effective_mode(self.local_users)
 
-    _runnable: ClassVar[set[tuple[str, int]]] = set()    # (interpreter, uid) that passed the check
+    _runnable: ClassVar[set[tuple[str, int]]] = set()  # (interpreter, uid) that passed the check
 
     def _prepare_user(self, env: dict[str, str]) -> tuple[int, int] | None:
         mode = self._isolation()
@@ -149,15 +157,18 @@ class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
     def make_preexec_fn(self, name):
         ids = getattr(self, "_ids", None)
         home = self.home_dir
-        if ids is None:       # shared: the hub's own user
+        if ids is None:  # shared: the hub's own user
+
             def preexec():
                 os.umask(0o077)
                 os.chdir(home)
+
             return preexec
         return isolation.drop_privileges(ids[0], ids[1], home)
 
     def user_env(self, env):
         import getpass
+
         env["USER"] = isolation.system_username(self.user.name) if getattr(self, "_ids", None) else getpass.getuser()
         env["HOME"] = self.home_dir
         env["SHELL"] = "/bin/bash"
@@ -168,6 +179,7 @@ class LocalCourseSpawner(ProfilesMixin, LocalProcessSpawner):
 
     async def start(self):
         import asyncio
+
         self._ids = None
         self._ids = await asyncio.to_thread(self._prepare_user, dict(self.get_env()))
         profile = self.selected_profile()
@@ -202,6 +214,7 @@ except ImportError:  # the hub extra is not installed: only the local spawner ex
     DockerSpawner = None
 
 if DockerSpawner is not None:
+
     class CourseDockerSpawner(ProfilesMixin, DockerSpawner):
         """DockerSpawner + profiles (limits, GPU device requests) + host-network ports."""
 
@@ -217,10 +230,12 @@ if DockerSpawner is not None:
         def apply_profile(self, profile: dict[str, Any] | None) -> None:
             if not profile:
                 return
-            self.mem_limit = profile.get("mem_limit") or self.mem_limit
-            self.cpu_limit = profile.get("cpu_limit") or self.cpu_limit
+            # DockerSpawner's traits are untyped to mypy
+            self.mem_limit = profile.get("mem_limit") or self.mem_limit  # type: ignore[has-type]
+            self.cpu_limit = profile.get("cpu_limit") or self.cpu_limit  # type: ignore[has-type]
             requests = self.device_requests_for(profile)
-            host_config = dict(self.extra_host_config) if isinstance(self.extra_host_config, dict) else {}
+            extra = self.extra_host_config  # type: ignore[has-type]
+            host_config = dict(extra) if isinstance(extra, dict) else {}
             if requests:
                 host_config["device_requests"] = requests
             else:

@@ -26,6 +26,22 @@ from .read import LARGE_GRADEBOOK, gradebook_size
 from .workbook import SHEET_NOTES, Workbook, write_xlsx
 from .write import FORMATS, write_reports
 
-__all__ = ["FORMATS", "LARGE_GRADEBOOK", "SHEET_NOTES", "PlotWorker", "Progress", "ReportFrames", "Workbook",
-           "build_frames", "draw_plots", "export_frame", "gradebook_size", "sync_nbgrader_penalties",
-           "write_csv", "write_html", "write_parquet", "write_reports", "write_xlsx"]
+__all__ = [
+    "FORMATS",
+    "LARGE_GRADEBOOK",
+    "SHEET_NOTES",
+    "PlotWorker",
+    "Progress",
+    "ReportFrames",
+    "Workbook",
+    "build_frames",
+    "draw_plots",
+    "export_frame",
+    "gradebook_size",
+    "sync_nbgrader_penalties",
+    "write_csv",
+    "write_html",
+    "write_parquet",
+    "write_reports",
+    "write_xlsx",
+]

@@ -38,9 +38,11 @@ img { max-width: 100%; border: 1px solid #eee; margin: 6px 0; }
 .note { color: #555; font-size: 13px; }
 """
 # no script, no fetches, no forms, no base URL: only data: images and the style element above
-CSP = ("default-src 'none'; img-src data:; "
-       f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()}'; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    "default-src 'none'; img-src data:; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()}'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 def _fmt(v, kind: str = "") -> str:
@@ -59,21 +61,25 @@ def _fmt(v, kind: str = "") -> str:
     return str(v)
 
 
-def _html_table(df: pd.DataFrame, kinds: dict[str, str], left: Iterable[str] = (),
-                warn: pd.Series | None = None) -> str:
+def _html_table(
+    df: pd.DataFrame, kinds: dict[str, str], left: Iterable[str] = (), warn: pd.Series | None = None
+) -> str:
     left = set(left)
     head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(str(c))}</th>' for c in df.columns)
     rows = []
     flags = warn.tolist() if warn is not None else [False] * len(df)
     for flag, rec in zip(flags, df.itertuples(index=False), strict=True):
-        cells = "".join(f'<td class="{"l" if c in left else ""}">{html.escape(_fmt(v, kinds.get(c, "")))}</td>'
-                        for c, v in zip(df.columns, rec, strict=True))
+        cells = "".join(
+            f'<td class="{"l" if c in left else ""}">{html.escape(_fmt(v, kinds.get(c, "")))}</td>'
+            for c, v in zip(df.columns, rec, strict=True)
+        )
         rows.append(f'<tr class="{"warn" if flag else ""}">{cells}</tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def write_html(frames: ReportFrames, path: Path, plots: bool = True,
-               figures: Callable[[], dict[str, str] | None] | None = None) -> Path:
+def write_html(
+    frames: ReportFrames, path: Path, plots: bool = True, figures: Callable[[], dict[str, str] | None] | None = None
+) -> Path:
     """report.html: key numbers, the policies that applied, four plots, item statistics, groups.
 
     ``figures``: where the plots come from (e.g. :meth:`PlotWorker.draw`); drawn here by default.
@@ -88,12 +94,17 @@ def write_html(frames: ReportFrames, path: Path, plots: bool = True,
         drawn = (figures or plots_here(frames))()
         figs, plot_note = (drawn, "") if drawn is not None else ({}, "Plots need matplotlib (pip install matplotlib).")
     esc = html.escape
-    cards = [(len(ov), "students"), (len(done), "submissions"),
-             (f"{ov['percent'].mean():.0%}" if len(ov) else "–", "mean course percentage"),
-             (f"{int(ov['exam_bonus'].sum())} / {len(ov)}",
-              f"meet the exam bonus (≥ {m.get('exam_bonus_threshold', 0):.0%})"),
-             (int(subs["status"].str.match(r"(failed|invalid|error)").sum()), "failed or unreadable"),
-             (int((done["late_penalty"] > 0).sum()), "late (penalised)")]
+    cards = [
+        (len(ov), "students"),
+        (len(done), "submissions"),
+        (f"{ov['percent'].mean():.0%}" if len(ov) else "–", "mean course percentage"),
+        (
+            f"{int(ov['exam_bonus'].sum())} / {len(ov)}",
+            f"meet the exam bonus (≥ {m.get('exam_bonus_threshold', 0):.0%})",
+        ),
+        (int(subs["status"].str.match(r"(failed|invalid|error)").sum()), "failed or unreadable"),
+        (int((done["late_penalty"] > 0).sum()), "late (penalised)"),
+    ]
     pol = frames.policies.copy()
     items = frames.items.copy()
     weak = (items["discrimination"] < 0.2) | (items["difficulty"] < 0.3) | (items["share_failed"] > 0.1)
@@ -105,8 +116,9 @@ def write_html(frames: ReportFrames, path: Path, plots: bool = True,
         f"<p class='sub'>{esc(m.get('course', ''))} · generated "
         f"{esc(m['generated'].strftime('%Y-%m-%d %H:%M %Z')) if 'generated' in m else ''} · times in "
         f"{esc(m.get('timezone', ''))}</p>",
-        "<div class='cards'>" + "".join(f"<div class='card'><b>{esc(str(v))}</b><span>{esc(t)}</span></div>"
-                                        for v, t in cards) + "</div>",
+        "<div class='cards'>"
+        + "".join(f"<div class='card'><b>{esc(str(v))}</b><span>{esc(t)}</span></div>" for v, t in cards)
+        + "</div>",
         "<h2>Weeks and the late policy that applied</h2>",
         "<p class='note'>Penalties are computed at report time from course.toml and the extensions "
         "(gradehub extend); a changed deadline changes every number here.</p>",
@@ -114,38 +126,55 @@ def write_html(frames: ReportFrames, path: Path, plots: bool = True,
     ]
     captions = {
         "distribution": ("Score distribution per week", "Each dot is one submission."),
-        "difficulty": ("Per-question difficulty", "Difficulty is the mean share of the question's points "
-                       "(1 = everyone full marks); discrimination is the correlation between the question and the "
-                       "rest of the sheet. Low values on both deserve a look at the question or its tests."),
+        "difficulty": (
+            "Per-question difficulty",
+            "Difficulty is the mean share of the question's points "
+            "(1 = everyone full marks); discrimination is the correlation between the question and the "
+            "rest of the sheet. Low values on both deserve a look at the question or its tests.",
+        ),
         "groups": ("Group comparison", "Course percentage so far per tutor group, and the mean per week."),
-        "times": ("Submission times against the deadline", "Hours before/after the course deadline; the colour "
-                  "says how the deadline that applied to the student (extensions included) judged it."),
+        "times": (
+            "Submission times against the deadline",
+            "Hours before/after the course deadline; the colour "
+            "says how the deadline that applied to the student (extensions included) judged it.",
+        ),
     }
     for key, (title, caption) in captions.items():
         parts.append(f"<h2>{esc(title)}</h2>")
         if key in figs:
             parts.append(f"<img alt='{esc(title)}' src='data:image/png;base64,{figs[key]}'>")
         parts.append(f"<p class='note'>{esc(caption)} {esc(plot_note)}</p>")
-    parts += ["<h2>Item statistics</h2>",
-              "<p class='note'>Highlighted: difficulty below 0.3, discrimination below 0.2, or more than 10% "
-              "failed executions.</p>",
-              _html_table(items, {"difficulty": "%", "share_zero": "%", "share_failed": "%", "mean": "r",
-                                  "discrimination": "r"},
-                          left=("assignment", "notebook", "question", "cell_type"), warn=weak),
-              "<h2>Tutor groups</h2>",
-              _html_table(frames.groups, {c: "%" for c in frames.groups.columns if is_percent_column(c)},
-                          left=("group", "tutors")),
-              "<h2>Submission status</h2>"]
-    status_counts = subs.assign(kind=subs["status"].str.split(":").str[0]) \
-        .pivot_table(index="assignment", columns="kind", values="student", aggfunc="count", fill_value=0) \
-        .reindex(m.get("assignments", [])).fillna(0).astype(int).reset_index()
+    parts += [
+        "<h2>Item statistics</h2>",
+        "<p class='note'>Highlighted: difficulty below 0.3, discrimination below 0.2, or more than 10% "
+        "failed executions.</p>",
+        _html_table(
+            items,
+            {"difficulty": "%", "share_zero": "%", "share_failed": "%", "mean": "r", "discrimination": "r"},
+            left=("assignment", "notebook", "question", "cell_type"),
+            warn=weak,
+        ),
+        "<h2>Tutor groups</h2>",
+        _html_table(
+            frames.groups, {c: "%" for c in frames.groups.columns if is_percent_column(c)}, left=("group", "tutors")
+        ),
+        "<h2>Submission status</h2>",
+    ]
+    status_counts = (
+        subs.assign(kind=subs["status"].str.split(":").str[0])
+        .pivot_table(index="assignment", columns="kind", values="student", aggfunc="count", fill_value=0)
+        .reindex(m.get("assignments", []))
+        .fillna(0)
+        .astype(int)
+        .reset_index()
+    )
     parts.append(_html_table(status_counts, {}, left=("assignment",)))
     if len(frames.extensions):
-        parts += ["<h2>Extensions</h2>",
-                  _html_table(frames.extensions, {}, left=("assignment", "student", "action", "granted_by",
-                                                           "reason"))]
-    parts.append("<p class='note'>The full per-student and per-question tables are in grades.xlsx.</p>"
-                 "</body></html>")
+        parts += [
+            "<h2>Extensions</h2>",
+            _html_table(frames.extensions, {}, left=("assignment", "student", "action", "granted_by", "reason")),
+        ]
+    parts.append("<p class='note'>The full per-student and per-question tables are in grades.xlsx.</p></body></html>")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(parts), encoding="utf-8")
     tmp.replace(path)

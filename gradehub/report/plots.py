@@ -21,6 +21,7 @@ from .frames import ReportFrames
 
 def figure_png(fig) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, pil_kwargs={"compress_level": 1})
@@ -29,6 +30,7 @@ def figure_png(fig) -> str:
 
 def matplotlib_colormap(name: str):
     import matplotlib
+
     return matplotlib.colormaps[name]
 
 
@@ -40,8 +42,20 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
     subs = frames.submissions
     done = subs[subs["status"] != "missing"]
     figs: dict[str, str] = {}
-    colors = ["#4472c4", "#ed7d31", "#70ad47", "#ffc000", "#5b9bd5", "#a5a5a5", "#264478", "#9e480e",
-              "#636363", "#997300", "#255e91", "#43682b"]
+    colors = [
+        "#4472c4",
+        "#ed7d31",
+        "#70ad47",
+        "#ffc000",
+        "#5b9bd5",
+        "#a5a5a5",
+        "#264478",
+        "#9e480e",
+        "#636363",
+        "#997300",
+        "#255e91",
+        "#43682b",
+    ]
 
     # 1. score distribution per week
     fig = Figure(figsize=(11, 4.2))
@@ -49,18 +63,31 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
     data = [done.loc[done["assignment"] == a, "percent"].to_numpy() * 100 for a in order]
     present = [(a, d) for a, d in zip(order, data, strict=True) if len(d)]
     if present:
-        ax.boxplot([d for _, d in present], tick_labels=[a for a, _ in present], showmeans=True, showfliers=False,
-                   medianprops={"color": "#c00000"}, meanprops={"marker": "D", "markerfacecolor": "white",
-                                                                 "markeredgecolor": "black", "markersize": 5})
+        ax.boxplot(
+            [d for _, d in present],
+            tick_labels=[a for a, _ in present],
+            showmeans=True,
+            showfliers=False,
+            medianprops={"color": "#c00000"},
+            meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 5},
+        )
         rng = np.random.default_rng(0)
         for i, (_, d) in enumerate(present, start=1):
-            ax.scatter(i + rng.uniform(-0.18, 0.18, len(d)), d, s=14 if len(d) < 200 else 6,
-                       alpha=0.6 if len(d) < 200 else 0.35, color="#4472c4", linewidths=0, zorder=3)
+            ax.scatter(
+                i + rng.uniform(-0.18, 0.18, len(d)),
+                d,
+                s=14 if len(d) < 200 else 6,
+                alpha=0.6 if len(d) < 200 else 0.35,
+                color="#4472c4",
+                linewidths=0,
+                zorder=3,
+            )
             ax.text(i, 103, f"n={len(d)}", ha="center", va="bottom", fontsize=8, color="#555")
     ax.set_ylim(-3, 110)
     ax.set_ylabel("% of the week's points (after late penalty)")
-    ax.set_title("Score distribution per week (submitted work; box: quartiles, red: median, diamond: mean)",
-                 fontsize=10)
+    ax.set_title(
+        "Score distribution per week (submitted work; box: quartiles, red: median, diamond: mean)", fontsize=10
+    )
     ax.grid(axis="y", alpha=0.3)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.12)
     figs["distribution"] = figure_png(fig)
@@ -77,15 +104,16 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
         rows = items["assignment"].map({a: i for i, a in enumerate(order)}).to_numpy()
         width = int(pos.max()) + 1
         names = items["question"].tolist()
-        for ax, col, title, lo, hi in ((axes[0], "difficulty", "Difficulty: mean share of the points (red: hard)",
-                                        0.0, 1.0),
-                                       (axes[1], "discrimination", "Discrimination: item-rest correlation (red: weak)",
-                                        -0.2, 0.8)):
+        for ax, col, title, lo, hi in (
+            (axes[0], "difficulty", "Difficulty: mean share of the points (red: hard)", 0.0, 1.0),
+            (axes[1], "discrimination", "Discrimination: item-rest correlation (red: weak)", -0.2, 0.8),
+        ):
             grid = np.full((len(order), width), np.nan)
             grid[rows, pos] = items[col].to_numpy(dtype=float)
             cmap = matplotlib_colormap("RdYlGn").with_extremes(bad="#eeeeee")
-            im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=lo, vmax=hi, aspect="auto",
-                           interpolation="nearest")
+            im = ax.imshow(
+                np.ma.masked_invalid(grid), cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest"
+            )
             ax.set_title(title, fontsize=9)
             ax.set_yticks(range(len(order)), order, fontsize=8)
             if len(order) == 1:
@@ -105,8 +133,13 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
     fig = Figure(figsize=(11, 4.2))
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 3]})
     if groups:
-        ax1.boxplot([ov.loc[ov["group"] == g, "percent"].to_numpy() * 100 for g in groups], tick_labels=groups,
-                    showmeans=True, showfliers=False, medianprops={"color": "#c00000"})
+        ax1.boxplot(
+            [ov.loc[ov["group"] == g, "percent"].to_numpy() * 100 for g in groups],
+            tick_labels=groups,
+            showmeans=True,
+            showfliers=False,
+            medianprops={"color": "#c00000"},
+        )
         thr = frames.meta.get("exam_bonus_threshold", 0.5) * 100
         ax1.axhline(thr, color="#70ad47", lw=1, ls="--")
         ax1.text(0.55, thr + 1, "exam bonus", fontsize=8, color="#3a7a1e")
@@ -117,8 +150,9 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
         means = gd.groupby(["group", "assignment"])["percent"].mean().unstack().reindex(columns=order)
         for i, g in enumerate(groups):
             if g in means.index:
-                ax2.plot(range(len(order)), means.loc[g].to_numpy() * 100, marker="o", label=g,
-                         color=colors[i % len(colors)])
+                ax2.plot(
+                    range(len(order)), means.loc[g].to_numpy() * 100, marker="o", label=g, color=colors[i % len(colors)]
+                )
         ax2.set_xticks(range(len(order)), order, rotation=45 if len(order) > 6 else 0, fontsize=8)
         ax2.set_ylim(0, 105)
         ax2.set_ylabel("mean % of the week's points")
@@ -144,21 +178,33 @@ def draw_plots(frames: ReportFrames) -> dict[str, str]:
         y = y + np.random.default_rng(1).uniform(-0.3, 0.3, len(y))
         clipped = np.clip(hours, -7 * 24, 7 * 24)
         on_time = ~late & ~grace
-        for mask, color, label in ((on_time & ~extended, "#70ad47", "on time"),
-                                   (grace, "#ffc000", "within grace"),
-                                   (late, "#c00000", "late (penalised)"),
-                                   (on_time & extended, "#5b9bd5", "on time thanks to an extension")):
+        for mask, color, label in (
+            (on_time & ~extended, "#70ad47", "on time"),
+            (grace, "#ffc000", "within grace"),
+            (late, "#c00000", "late (penalised)"),
+            (on_time & extended, "#5b9bd5", "on time thanks to an extension"),
+        ):
             if mask.any():
-                ax.scatter(clipped[mask], y[mask], s=10, color=color, label=f"{label} ({int(mask.sum())})",
-                           alpha=0.7, linewidths=0)
+                ax.scatter(
+                    clipped[mask],
+                    y[mask],
+                    s=10,
+                    color=color,
+                    label=f"{label} ({int(mask.sum())})",
+                    alpha=0.7,
+                    linewidths=0,
+                )
         ax.axvline(0, color="black", lw=1)
         ax.set_yticks(range(len(order)), order, fontsize=8)
         ax.set_xlim(-7 * 24 - 4, 7 * 24 + 4)
         ax.set_xticks(np.arange(-7, 8) * 24, [f"{d:+d} d" if d else "deadline" for d in range(-7, 8)], fontsize=8)
         ax.legend(fontsize=8, loc="upper left")
         ax.grid(axis="x", alpha=0.3)
-    ax.set_title("Submission times against the course deadline (clipped to ±7 days; colour: the deadline "
-                 "that applied to the student)", fontsize=10)
+    ax.set_title(
+        "Submission times against the course deadline (clipped to ±7 days; colour: the deadline "
+        "that applied to the student)",
+        fontsize=10,
+    )
     fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.1)
     figs["times"] = figure_png(fig)
     return figs
@@ -174,7 +220,7 @@ def _plot_child(conn) -> None:
     else:
         try:
             frames = conn.recv()
-        except (EOFError, OSError):       # the parent gave up before sending the frames
+        except (EOFError, OSError):  # the parent gave up before sending the frames
             conn.close()
             return
         try:
@@ -184,7 +230,7 @@ def _plot_child(conn) -> None:
     try:
         conn.send(result)
     except OSError:
-        pass                              # the parent is no longer listening
+        pass  # the parent is no longer listening
     finally:
         conn.close()
 
@@ -195,6 +241,7 @@ def plots_here(frames: ReportFrames) -> Callable[[], dict[str, str] | None]:
             return draw_plots(frames)
         except ImportError:
             return None
+
     return draw
 
 
@@ -212,6 +259,7 @@ class PlotWorker:
     def __init__(self) -> None:
         import multiprocessing
         import os
+
         self._child: BaseProcess | None = None
         self._conn: Connection | None = None
         if (os.cpu_count() or 1) >= 2 and "fork" in multiprocessing.get_all_start_methods():
@@ -228,7 +276,7 @@ class PlotWorker:
             return here
         try:
             conn.send(frames)
-        except (OSError, EOFError):   # the worker is gone (e.g. no matplotlib): it said why
+        except (OSError, EOFError):  # the worker is gone (e.g. no matplotlib): it said why
             pass
 
         def collect() -> dict[str, str] | None:
@@ -241,6 +289,7 @@ class PlotWorker:
             if kind == "ok":
                 return value
             return None if kind == "no matplotlib" else here()
+
         return collect
 
     def close(self) -> None:

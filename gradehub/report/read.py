@@ -16,10 +16,18 @@ import pandas as pd
 
 from ..metadata import nbgrader_meta
 from ..course import Course, CourseError
-from ..gradebook import (STATUS, TUTOR_MARKS, TUTOR_OVERRIDES, comments_sql, ensure_extensions_table,
-                         extension_history, gradebook_engine, grades_sql)
+from ..gradebook import (
+    STATUS,
+    TUTOR_MARKS,
+    TUTOR_OVERRIDES,
+    comments_sql,
+    ensure_extensions_table,
+    extension_history,
+    gradebook_engine,
+    grades_sql,
+)
 
-LARGE_GRADEBOOK = 20_000                  # grade rows from which the CLI shows a progress bar
+LARGE_GRADEBOOK = 20_000  # grade rows from which the CLI shows a progress bar
 
 _QUESTIONS_SQL = """
 SELECT a.name AS assignment, n.name AS notebook, bc.name AS question,
@@ -55,6 +63,7 @@ def gradebook_size(course: Course) -> int:
     try:
         with engine.connect() as conn:
             from sqlalchemy import inspect, text
+
             if not inspect(conn).has_table("grade"):
                 return 0
             return int(conn.execute(text(_GRADE_COUNT_SQL)).scalar() or 0)
@@ -69,11 +78,18 @@ def read_gradebook(course: Course) -> dict[str, pd.DataFrame]:
     try:
         tables = set(inspect(engine).get_table_names())
         if not {"assignment", "grade", "submitted_assignment"} <= tables:
-            raise CourseError(f"the gradebook ({engine.url.render_as_string()}) has no nbgrader tables yet: "
-                              "run `gradehub release ASSIGNMENT` first")
+            raise CourseError(
+                f"the gradebook ({engine.url.render_as_string()}) has no nbgrader tables yet: "
+                "run `gradehub release ASSIGNMENT` first"
+            )
         ensure_extensions_table(engine)
-        queries = {"cells": _QUESTIONS_SQL, "grades": _GRADES_SQL, "comments": _COMMENTS_SQL,
-                   "subs": _SUBMISSIONS_SQL, "students": _STUDENTS_SQL}
+        queries = {
+            "cells": _QUESTIONS_SQL,
+            "grades": _GRADES_SQL,
+            "comments": _COMMENTS_SQL,
+            "subs": _SUBMISSIONS_SQL,
+            "students": _STUDENTS_SQL,
+        }
         if STATUS.name in tables:
             queries["status"] = _STATUS_SQL
         if _MARKS_TABLE in tables:
@@ -147,8 +163,11 @@ def cells_not_run(course: Course, student: str, assignment: str) -> dict[tuple[s
     except (OSError, ValueError):
         return None
     out: dict[tuple[str, str], str] = {}
-    words = {"timeout": "stopped at the cell time limit", "not_run": "not reached: execution stopped earlier",
-             "untrusted": "not scored: untrusted cell"}
+    words = {
+        "timeout": "stopped at the cell time limit",
+        "not_run": "not reached: execution stopped earlier",
+        "untrusted": "not scored: untrusted cell",
+    }
     for entry in result.get("notebooks", []):
         name = entry.get("name")
         records = entry.get("cells") or {}
@@ -165,7 +184,6 @@ def cells_not_run(course: Course, student: str, assignment: str) -> dict[tuple[s
             if status not in ("ok", "error"):
                 out[(name, gid)] = words.get(status, status)
     return out
-
 
 
 def local_times(series: pd.Series, tz: str) -> pd.Series:

@@ -31,26 +31,26 @@ from .frames import DECIMAL_COLUMNS, Progress, ReportFrames, is_percent_column
 
 SHEET_NOTES = {
     "overview": "one row per student: tutor group, each week's total after late penalties, course total, "
-                "percentage of all points, whether the exam bonus threshold is met",
+    "percentage of all points, whether the exam bonus threshold is met",
     "questions": "one row per student × question: automatic and manual points, final score, the question's "
-                 "share of the late penalty, grader, tutor comments, whether the cell ran",
+    "share of the late penalty, grader, tutor comments, whether the cell ran",
     "groups": "one row per tutor group: tutors, students, submission rate, mean and median percentage, "
-              "exam bonus share, open manual grading, mean percentage per week",
+    "exam bonus share, open manual grading, mean percentage per week",
     "group <name>": "one sheet per tutor group: its students' weekly totals, course total, bonus, open "
-                    "manual grading and failed or unreadable submissions",
+    "manual grading and failed or unreadable submissions",
     "items": "item statistics per question: mean, difficulty (mean share of points), discrimination "
-             "(corrected item-total correlation), share of zero scores, share of failed executions",
+    "(corrected item-total correlation), share of zero scores, share of failed executions",
     "submissions": "one row per student × week: status, submission time, deadline that applied, lateness, "
-                   "late penalty and the policy, points, flags",
+    "late penalty and the policy, points, flags",
     "scores": "one row per student, one column per week/question: the final score (empty: not submitted)",
     "policies": "one row per week: deadline, late policy, points, submissions, late ones, extensions",
     "extensions": "every extension granted or revoked: student, week, new deadline, who, why, when",
 }
 
 
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")   # not allowed in XML 1.0: dropped
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0: dropped
 _INVALID_SHEET = re.compile(r"[\[\]:*?/\\]")
-_RESERVED_SHEETS = ("history",)                       # Excel's own; XlsxWriter refuses it
+_RESERVED_SHEETS = ("history",)  # Excel's own; XlsxWriter refuses it
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 _MAX_WIDTH = 60.0
 
@@ -62,7 +62,7 @@ def sheet_name(name: str, taken: Iterable[str] = ()) -> str:
     lowered = {t.lower() for t in taken} | set(_RESERVED_SHEETS)
     while candidate.lower() in lowered:
         suffix = f" ({i})"
-        candidate, i = base[:31 - len(suffix)] + suffix, i + 1
+        candidate, i = base[: 31 - len(suffix)] + suffix, i + 1
     return candidate
 
 
@@ -96,10 +96,15 @@ class Workbook:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._tmp = path.with_name(path.name + ".tmp")
-        self.book = xlsxwriter.Workbook(str(self._tmp), {
-            # only write_string/write_number are called; these say so once more
-            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
-        })
+        self.book = xlsxwriter.Workbook(
+            str(self._tmp),
+            {
+                # only write_string/write_number are called; these say so once more
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
         self.book.set_properties({"author": "gradehub"})
         add = self.book.add_format
         self.header = add({"bold": True, "bg_color": "#DDEBF7"})
@@ -119,8 +124,9 @@ class Workbook:
             return ["yes" if v else "no" for v in series.tolist()], ws_string, None, 5
         if pd.api.types.is_numeric_dtype(series):
             fmt = self.percent if col in percent else self.decimal if col in decimal else None
-            values = [None if (v != v or v in (float("inf"), float("-inf"))) else v
-                      for v in series.astype(float).tolist()]
+            values = [
+                None if (v != v or v in (float("inf"), float("-inf"))) else v for v in series.astype(float).tolist()
+            ]
             sample = series.dropna().head(500)
             if col in percent:
                 width = 8
@@ -129,7 +135,7 @@ class Workbook:
             else:
                 width = 6
             return values, ws_number, fmt, width
-        cache: dict[str, str] = {}         # most text repeats (names, statuses, policies)
+        cache: dict[str, str] = {}  # most text repeats (names, statuses, policies)
         values = []
         for v in series.tolist():
             if isinstance(v, str):
@@ -144,8 +150,9 @@ class Workbook:
         lengths = [len(t) for t in cache.values()] or [0]
         return values, ws_string, None, min(max(lengths), _MAX_WIDTH)
 
-    def add(self, name: str, df: pd.DataFrame, freeze: str = "B2", percent: Iterable[str] = (),
-            decimal: Iterable[str] = ()) -> str:
+    def add(
+        self, name: str, df: pd.DataFrame, freeze: str = "B2", percent: Iterable[str] = (), decimal: Iterable[str] = ()
+    ) -> str:
         """One sheet holding ``df`` (header + rows); returns the sheet's name as written."""
         name = sheet_name(name, self.names)
         self.names.append(name)
@@ -187,13 +194,17 @@ class Workbook:
 
 def about_frame(frames: ReportFrames) -> pd.DataFrame:
     m = frames.meta
-    rows = [("course", f"{m.get('course', '')}: {m.get('title', '')}"),
-            ("generated", m["generated"].isoformat(sep=" ", timespec="seconds") if "generated" in m else ""),
-            ("times are in", m.get("timezone", "")),
-            ("exam bonus threshold", f"{m.get('exam_bonus_threshold', 0):.0%} of {m.get('course_max', 0):g} points"),
-            ("students", str(len(frames.overview))),
-            ("late penalties", "computed when this report was made, from course.toml and the extensions; "
-                               "see policies and submissions")]
+    rows = [
+        ("course", f"{m.get('course', '')}: {m.get('title', '')}"),
+        ("generated", m["generated"].isoformat(sep=" ", timespec="seconds") if "generated" in m else ""),
+        ("times are in", m.get("timezone", "")),
+        ("exam bonus threshold", f"{m.get('exam_bonus_threshold', 0):.0%} of {m.get('course_max', 0):g} points"),
+        ("students", str(len(frames.overview))),
+        (
+            "late penalties",
+            "computed when this report was made, from course.toml and the extensions; see policies and submissions",
+        ),
+    ]
     rows += [(f"sheet: {name}", text) for name, text in SHEET_NOTES.items()]
     return pd.DataFrame(rows, columns=["item", "value"])
 
@@ -234,27 +245,41 @@ def write_xlsx(frames: ReportFrames, path: Path, progress: Progress | None = Non
     ]
     week_cols = [c for c in frames.meta.get("assignments", []) if c in frames.overview.columns]
     open_by_student = frames.questions.groupby("student")["needs_manual_grade"].sum()
-    problems = frames.submissions[frames.submissions["status"].str.match(r"(failed|invalid|error)")] \
-        .groupby("student").size()
+    problems = (
+        frames.submissions[frames.submissions["status"].str.match(r"(failed|invalid|error)")].groupby("student").size()
+    )
     for g in group_names:
+
         def members(g=g):
             ov = frames.overview
-            df = ov[ov["group"].replace("", "(none)") == g][["student", "first_name", "last_name", *week_cols,
-                                                              "total", "percent", "exam_bonus"]].copy()
+            df = ov[ov["group"].replace("", "(none)") == g][
+                ["student", "first_name", "last_name", *week_cols, "total", "percent", "exam_bonus"]
+            ].copy()
             df["open_manual"] = df["student"].map(open_by_student).fillna(0).astype(int)
             df["failed_or_invalid"] = df["student"].map(problems).fillna(0).astype(int)
             return df
+
         sheets.append((f"group {g}", members, "B2"))
-    sheets += [("items", lambda: frames.items, "D2"), ("submissions", lambda: frames.submissions, "B2"),
-               ("scores", lambda: frames.scores, "B2"), ("policies", lambda: frames.policies, "B2"),
-               ("extensions", lambda: frames.extensions, "A2"), ("about", lambda: about_frame(frames), "A2")]
+    sheets += [
+        ("items", lambda: frames.items, "D2"),
+        ("submissions", lambda: frames.submissions, "B2"),
+        ("scores", lambda: frames.scores, "B2"),
+        ("policies", lambda: frames.policies, "B2"),
+        ("extensions", lambda: frames.extensions, "A2"),
+        ("about", lambda: about_frame(frames), "A2"),
+    ]
     with _gc_paused():
         try:
             for i, (name, make, freeze) in enumerate(sheets):
                 step(f"grades.xlsx: sheet {name}", i, len(sheets) + 1)
                 df = make()
-                book.add(name, df, freeze=freeze, percent=[c for c in df.columns if is_percent_column(c)],
-                         decimal=[c for c in df.columns if c in DECIMAL_COLUMNS])
+                book.add(
+                    name,
+                    df,
+                    freeze=freeze,
+                    percent=[c for c in df.columns if is_percent_column(c)],
+                    decimal=[c for c in df.columns if c in DECIMAL_COLUMNS],
+                )
             step("grades.xlsx: compressing", len(sheets), len(sheets) + 1)
             return book.close()
         except BaseException:

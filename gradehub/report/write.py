@@ -23,8 +23,17 @@ from .workbook import write_xlsx
 FORMATS = ("xlsx", "parquet")
 
 
-def _write_all(course: Course, output: Path, formats: tuple[str, ...], html_report: bool, plots: bool,
-               sync_gradebook: bool, worker: PlotWorker | None, step: Progress, total_steps: int) -> list[Path]:
+def _write_all(
+    course: Course,
+    output: Path,
+    formats: tuple[str, ...],
+    html_report: bool,
+    plots: bool,
+    sync_gradebook: bool,
+    worker: PlotWorker | None,
+    step: Progress,
+    total_steps: int,
+) -> list[Path]:
     done_steps = 0
 
     def sub_step(what, done, total):  # map a sub-task's progress onto the whole run
@@ -51,9 +60,15 @@ def _write_all(course: Course, output: Path, formats: tuple[str, ...], html_repo
     return files
 
 
-def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx",), html_report: bool = True,
-                  plots: bool = True, sync_gradebook: bool = True,
-                  progress: Progress | None = None) -> list[Path]:
+def write_reports(
+    course: Course,
+    output: Path,
+    formats: Iterable[str] = ("xlsx",),
+    html_report: bool = True,
+    plots: bool = True,
+    sync_gradebook: bool = True,
+    progress: Progress | None = None,
+) -> list[Path]:
     """Write grades.csv, grades.xlsx (or parquet/*.parquet) and report.html into ``output``.
 
     With ``sync_gradebook`` the penalties computed here are first written into nbgrader's
@@ -73,6 +88,6 @@ def write_reports(course: Course, output: Path, formats: Iterable[str] = ("xlsx"
         files = _write_all(course, output, formats, html_report, plots, sync_gradebook, worker, step, total_steps)
     finally:
         if worker:
-            worker.close()          # a failure before collecting must not leave the worker behind
+            worker.close()  # a failure before collecting must not leave the worker behind
     step(f"done in {time.monotonic() - started:.1f} s", total_steps, total_steps)
     return files

@@ -43,12 +43,12 @@ class SandboxUnavailable(Exception):
 class Outcome(str, enum.Enum):
     """How the execution of one notebook ended."""
 
-    COMPLETED = "completed"          # every cell ran (cells may have raised errors)
-    CELL_TIMEOUT = "cell_timeout"    # a cell hit its time limit and was interrupted; the rest ran
-    TIMEOUT = "timeout"              # the wall-clock limit was hit, or a cell ignored the interrupt
+    COMPLETED = "completed"  # every cell ran (cells may have raised errors)
+    CELL_TIMEOUT = "cell_timeout"  # a cell hit its time limit and was interrupted; the rest ran
+    TIMEOUT = "timeout"  # the wall-clock limit was hit, or a cell ignored the interrupt
     OUT_OF_MEMORY = "out_of_memory"  # the memory limit was hit; the kernel was killed
-    KERNEL_DIED = "kernel_died"      # segfault, os._exit, a signal ...
-    INVALID = "invalid"              # the submission could not be read; nothing ran
+    KERNEL_DIED = "kernel_died"  # segfault, os._exit, a signal ...
+    INVALID = "invalid"  # the submission could not be read; nothing ran
     SANDBOX_ERROR = "sandbox_error"  # the platform failed (not the student's fault)
 
 
@@ -65,11 +65,11 @@ class Death:
 class SandboxJob:
     """One kernel's world: the directory it sees, and the limits it runs under."""
 
-    job_dir: Path             # the only host path the kernel sees (notebook copy, data, sockets)
+    job_dir: Path  # the only host path the kernel sees (notebook copy, data, sockets)
     limits: Limits
-    threads: int = 1          # BLAS/torch threads inside, so parallel jobs don't oversubscribe
+    threads: int = 1  # BLAS/torch threads inside, so parallel jobs don't oversubscribe
     gpus: bool = False
-    label: str = ""           # names containers / logs, e.g. "week01-s001"
+    label: str = ""  # names containers / logs, e.g. "week01-s001"
 
 
 class KernelHandle(abc.ABC):
@@ -150,7 +150,7 @@ def register(cls: type[Sandbox]) -> type[Sandbox]:
 def get_sandbox(name: str, **options: Any) -> Sandbox:
     importlib.import_module("gradehub.sandbox.local")
     try:
-        importlib.import_module("gradehub.sandbox.docker")   # needs the Docker SDK
+        importlib.import_module("gradehub.sandbox.docker")  # needs the Docker SDK
     except ImportError:
         pass
     if name not in _REGISTRY:
@@ -163,7 +163,7 @@ class CellRecord:
     """What the executor saw for one cell."""
 
     index: int
-    status: str                  # "ok", "error", "aborted", "not_run", "timeout"
+    status: str  # "ok", "error", "aborted", "not_run", "timeout"
     duration: float = 0.0
     error_name: str | None = None  # a builtin exception's name, never the kernel's free text
 
@@ -174,10 +174,10 @@ class Execution:
 
     outcome: Outcome
     message: str = ""
-    executed: Any = None                      # the executed notebook (NotebookNode), host-side copy
+    executed: Any = None  # the executed notebook (NotebookNode), host-side copy
     cells: dict[int, CellRecord] = field(default_factory=dict)
-    failed_cell: str | None = None            # grade id / cell label where it stopped
+    failed_cell: str | None = None  # grade id / cell label where it stopped
     duration: float = 0.0
     output_capped: bool = False
     flags: list[str] = field(default_factory=list)
-    records: dict[int, list] = field(default_factory=dict)   # cell index -> [protocol.Recorded]
+    records: dict[int, list] = field(default_factory=dict)  # cell index -> [protocol.Recorded]

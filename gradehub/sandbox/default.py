@@ -13,7 +13,8 @@ def default_sandbox(fall_back_without_image: bool = False) -> tuple[str, str | N
     preflight then stops with what to build. The demo (``fall_back_without_image``) grades a
     synthetic class and falls back then too.
     """
-    from . import docker   # the SDK loads only when the choice is made
+    from . import docker  # the SDK loads only when the choice is made
+
     try:
         docker.ping_engine()
         if fall_back_without_image:

@@ -43,24 +43,36 @@ from collections.abc import Iterator
 
 import psutil
 
-from ..dockerapi import (API_TIMEOUT, PING_TIMEOUT, DeviceRequest, DockerError, Engine, EngineTimeout,
-                         EngineUnavailable, LogConfig, Mount, Ulimit, connect, docker_host)
+from ..dockerapi import (
+    API_TIMEOUT,
+    PING_TIMEOUT,
+    DeviceRequest,
+    DockerError,
+    Engine,
+    EngineTimeout,
+    EngineUnavailable,
+    LogConfig,
+    Mount,
+    Ulimit,
+    connect,
+    docker_host,
+)
 from .base import Death, KernelHandle, Sandbox, SandboxJob, SandboxUnavailable, kernel_env, register
 
 DEFAULT_IMAGE = "gradehub/grader:latest"
 IMAGE_ENV_VAR = "GRADEHUB_GRADER_IMAGE"
 
-CONTAINER_USER = "1000:100"          # jovyan:users in the jupyter docker-stacks images
+CONTAINER_USER = "1000:100"  # jovyan:users in the jupyter docker-stacks images
 CONTAINER_UID, CONTAINER_GID = 1000, 100
 CONTAINER_HOME = "/home/jovyan"
 TMPFS_SIZE = "64m"
 DEFAULT_PATH = "/opt/conda/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin"
-MAX_FILE_BYTES = 512 * 2**20          # RLIMIT_FSIZE, as in the local sandbox
+MAX_FILE_BYTES = 512 * 2**20  # RLIMIT_FSIZE, as in the local sandbox
 MAX_OPEN_FILES = 4096
-LOG_MAX_SIZE = "1m"                   # the kernel's raw stdout/stderr (ipykernel forwards most of it)
+LOG_MAX_SIZE = "1m"  # the kernel's raw stdout/stderr (ipykernel forwards most of it)
 
-REAP_GRACE = 120.0                    # a container older than its wall timeout + this is a stray
-REAP_INTERVAL = 60.0                  # workers re-check for strays at most this often
+REAP_GRACE = 120.0  # a container older than its wall timeout + this is a stray
+REAP_INTERVAL = 60.0  # workers re-check for strays at most this often
 
 LABEL = "gradehub"
 LABEL_OWNER_PID = "gradehub.owner_pid"
@@ -69,7 +81,7 @@ LABEL_OWNER_HOST = "gradehub.owner_host"
 LABEL_JOB = "gradehub.job"
 LABEL_JOB_DIR = "gradehub.job_dir"
 LABEL_DEADLINE = "gradehub.deadline"
-IMAGE_FINGERPRINT_LABEL = "gradehub.fingerprint"   # set on the image by `gradehub images build`
+IMAGE_FINGERPRINT_LABEL = "gradehub.fingerprint"  # set on the image by `gradehub images build`
 
 
 # ----------------------------------------------------------------------------- image freshness
@@ -174,10 +186,18 @@ def kernel_command(kernel_argv: list[str], host_uid: int | None = None) -> list[
     return argv
 
 
-def container_options(job: SandboxJob, image: str, kernel_argv: list[str] | None = None, *,
-                      env: dict[str, str] | None = None, image_path: str | None = None,
-                      owner_pid: int | None = None, host_uid: int | None = None,
-                      now: float | None = None, name: str | None = None) -> dict[str, Any]:
+def container_options(
+    job: SandboxJob,
+    image: str,
+    kernel_argv: list[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    image_path: str | None = None,
+    owner_pid: int | None = None,
+    host_uid: int | None = None,
+    now: float | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     """The options of :meth:`Engine.create_container` for one kernel: pure, no engine.
 
     ``image_path``: the image's own ``PATH`` (where its ``python3`` lives); ``owner_pid``:
@@ -203,8 +223,9 @@ def container_options(job: SandboxJob, image: str, kernel_argv: list[str] | None
     tmpfs_opts = f"rw,nosuid,nodev,noexec,size={TMPFS_SIZE},uid={CONTAINER_UID},gid={CONTAINER_GID}"
     options: dict[str, Any] = {
         "image": image,
-        "command": kernel_command(kernel_argv or ["python3", "-m", "ipykernel_launcher",
-                                                  "-f", os.path.join(job_dir, "kernel.json")], host_uid),
+        "command": kernel_command(
+            kernel_argv or ["python3", "-m", "ipykernel_launcher", "-f", os.path.join(job_dir, "kernel.json")], host_uid
+        ),
         "name": name or container_name(job.label or job.job_dir.name),
         "hostname": "gradehub",
         "user": CONTAINER_USER,
@@ -233,9 +254,11 @@ def container_options(job: SandboxJob, image: str, kernel_argv: list[str] | None
         "security_opt": ["no-new-privileges"],
         "init": True,
         "oom_score_adj": 1000,
-        "ulimits": [Ulimit(name="core", soft=0, hard=0),
-                    Ulimit(name="fsize", soft=MAX_FILE_BYTES, hard=MAX_FILE_BYTES),
-                    Ulimit(name="nofile", soft=MAX_OPEN_FILES, hard=MAX_OPEN_FILES)],
+        "ulimits": [
+            Ulimit(name="core", soft=0, hard=0),
+            Ulimit(name="fsize", soft=MAX_FILE_BYTES, hard=MAX_FILE_BYTES),
+            Ulimit(name="nofile", soft=MAX_OPEN_FILES, hard=MAX_OPEN_FILES),
+        ],
         "log_config": LogConfig(type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": "1"}),
         "stdin_open": False,
         "tty": False,
@@ -302,8 +325,13 @@ def reap_stale_containers(engine: Engine | None = None) -> list[str]:
             engine.remove_container(entry["Id"], what="remove stale container")
         removed.append(((entry.get("Names") or [entry["Id"][:12]])[0]).lstrip("/"))
         job_dir = Path(labels.get(LABEL_JOB_DIR, ""))
-        if (labels.get(LABEL_OWNER_HOST) == host and job_dir.is_absolute() and job_dir.name.startswith("gh-")
-                and job_dir.is_dir() and not _owner_alive(labels)):
+        if (
+            labels.get(LABEL_OWNER_HOST) == host
+            and job_dir.is_absolute()
+            and job_dir.name.startswith("gh-")
+            and job_dir.is_dir()
+            and not _owner_alive(labels)
+        ):
             shutil.rmtree(job_dir, ignore_errors=True)
     return removed
 
@@ -326,7 +354,7 @@ class DockerKernel(KernelHandle):
         self.engine = engine
         self.id = container_id
         self.name = name
-        self._state: dict[str, Any] | None = None   # final state, once stopped
+        self._state: dict[str, Any] | None = None  # final state, once stopped
         self._killed_for: str | None = None
         self._removed = False
         self._lock = threading.Lock()
@@ -412,8 +440,10 @@ def check_image_fingerprint(image: str, info: dict[str, Any]) -> None:
         return
     here = gradehub_fingerprint()
     if built_from != here:
-        raise SandboxUnavailable(f"image {image} holds other gradehub sources than this installation "
-                                 f"({built_from} vs {here}): run `gradehub images build --offline`")
+        raise SandboxUnavailable(
+            f"image {image} holds other gradehub sources than this installation "
+            f"({built_from} vs {here}): run `gradehub images build --offline`"
+        )
 
 
 _image_paths: dict[tuple[int, str], str] = {}
@@ -486,4 +516,3 @@ class DockerSandbox(Sandbox):
 
     def describe(self) -> dict[str, Any]:
         return {"sandbox": self.name, "image": self.image}
-

@@ -111,8 +111,11 @@ class _CappedClient(NotebookClient):
         status = content.get("status", "error")
         if content.get("ename") == "CellTimeoutError" and status == "error":
             status = "timeout"
-            cell.outputs.append(nbformat.v4.new_output(
-                "error", ename="CellTimeoutError", evalue=content.get("evalue", ""), traceback=[]))
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error", ename="CellTimeoutError", evalue=content.get("evalue", ""), traceback=[]
+                )
+            )
         if status not in ("ok", "error", "aborted", "timeout"):
             status = "error"
         previous = self.records.get(self._last_index) if self._last_index is not None else None
@@ -123,8 +126,12 @@ class _CappedClient(NotebookClient):
             if self.on_unresponsive:
                 self.on_unresponsive()
         self._last_index = cell_index
-        self.records[cell_index] = CellRecord(cell_index, status, time.monotonic() - self._cell_started,
-                                              safe_error_name(content.get("ename")) if status == "error" else None)
+        self.records[cell_index] = CellRecord(
+            cell_index,
+            status,
+            time.monotonic() - self._cell_started,
+            safe_error_name(content.get("ename")) if status == "error" else None,
+        )
 
     def _take_record(self, cell_index: int, payload: Any) -> None:
         rec = Recorded.from_message(payload)
@@ -147,10 +154,14 @@ class _CappedClient(NotebookClient):
         if self.output_bytes + size > self.output_cap:
             if not self.output_capped:
                 self.output_capped = True
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stdout",
-                    text=f"\n[gradehub: output stopped here; the notebook's output exceeded "
-                         f"{format_size(self.output_cap)}]\n"))
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream",
+                        name="stdout",
+                        text=f"\n[gradehub: output stopped here; the notebook's output exceeded "
+                        f"{format_size(self.output_cap)}]\n",
+                    )
+                )
             return None
         self.output_bytes += size
         return super().output(outs, msg, display_id, cell_index)
@@ -195,25 +206,32 @@ def add_guards(nb: NotebookNode) -> tuple[NotebookNode, dict[int, int], dict[int
     ``guard index -> (challenge, index of the test it protects)``.
     """
     alias = f"_gh_{secrets.token_hex(4)}"
-    cells = [nbformat.v4.new_code_cell(f"import gradehub.guard as {alias}\n"
-                                       f"{alias}.install({secrets.token_hex(8)!r})",
-                                       metadata={"gradehub": {"guard": ""}})]
+    cells = [
+        nbformat.v4.new_code_cell(
+            f"import gradehub.guard as {alias}\n{alias}.install({secrets.token_hex(8)!r})",
+            metadata={"gradehub": {"guard": ""}},
+        )
+    ]
     original: dict[int, int] = {}
     guards: dict[int, tuple[str, int]] = {}
     for i, cell in enumerate(nb.cells):
         if _is_test_cell(cell):
             challenge = secrets.token_hex(8)
             guards[len(cells)] = (challenge, len(cells) + 1)
-            cells.append(nbformat.v4.new_code_cell(f"{alias}.check({challenge!r})",
-                                                   metadata={"gradehub": {"guard": graded_meta(cell)["grade_id"]}}))
+            cells.append(
+                nbformat.v4.new_code_cell(
+                    f"{alias}.check({challenge!r})", metadata={"gradehub": {"guard": graded_meta(cell)["grade_id"]}}
+                )
+            )
         original[len(cells)] = i
         cells.append(cell)
     guarded = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
     return guarded, original, guards
 
 
-def _read_guards(nb: NotebookNode, records: dict[int, CellRecord], guards: dict[int, tuple[str, int]]
-                 ) -> tuple[list[str], set[int]]:
+def _read_guards(
+    nb: NotebookNode, records: dict[int, CellRecord], guards: dict[int, tuple[str, int]]
+) -> tuple[list[str], set[int]]:
     """Flags for a human, and the test cells whose results cannot be trusted."""
     flags: list[str] = []
     untrusted: set[int] = set()
@@ -225,13 +243,13 @@ def _read_guards(nb: NotebookNode, records: dict[int, CellRecord], guards: dict[
         if record is None or record.status in ("not_run", "timeout", "aborted"):
             continue
         label = cell_label(nb, test_index)
-        text = "".join(o.get("text", "") for o in nb.cells[index].get("outputs", [])
-                       if o.get("output_type") == "stream")
+        text = "".join(
+            o.get("text", "") for o in nb.cells[index].get("outputs", []) if o.get("output_type") == "stream"
+        )
         match = next((m for m in _GUARD_LINE.finditer(text) if m.group(1) == challenge), None)
         if match is None:
             untrusted.add(test_index)
-            flags.append(f"cells did not run as written before test {label} (the guard check never "
-                         "reported)")
+            flags.append(f"cells did not run as written before test {label} (the guard check never reported)")
             continue
         try:
             restored = json.loads(match.group(2))
@@ -258,8 +276,11 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
         flags, _untrusted = _read_guards(result.executed, result.cells, guards)
         executed = nbformat.v4.new_notebook(metadata=nb.metadata)
         executed.cells = [result.executed.cells[new] for new in sorted(original)]
-        result.cells = {original[new]: CellRecord(original[new], rec.status, rec.duration, rec.error_name)
-                        for new, rec in result.cells.items() if new in original}
+        result.cells = {
+            original[new]: CellRecord(original[new], rec.status, rec.duration, rec.error_name)
+            for new, rec in result.cells.items()
+            if new in original
+        }
         result.records = {original[new]: recs for new, recs in result.records.items() if new in original}
         result.executed = executed
         result.flags.extend(flags)
@@ -284,9 +305,11 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
         startup_timeout=60,
         allow_errors=True,
         interrupt_on_timeout=True,
-        error_on_timeout={"ename": "CellTimeoutError",
-                          "evalue": f"cell stopped after {limits.cell_timeout:g} s (cell time limit)",
-                          "traceback": []},
+        error_on_timeout={
+            "ename": "CellTimeoutError",
+            "evalue": f"cell stopped after {limits.cell_timeout:g} s (cell time limit)",
+            "traceback": [],
+        },
         record_timing=False,
         output_cap=limits.output_bytes,
         record_cap=limits.record_bytes,
@@ -347,8 +370,10 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
     if reason == "unresponsive":
         outcome = Outcome.TIMEOUT
         where = cell_label(nb, client.unresponsive)
-        message = (f"cell {where} did not stop when interrupted after {limits.cell_timeout:g} s "
-                   "(cell time limit); the kernel was stopped")
+        message = (
+            f"cell {where} did not stop when interrupted after {limits.cell_timeout:g} s "
+            "(cell time limit); the kernel was stopped"
+        )
     elif outcome is not Outcome.COMPLETED or reason in ("timeout", "memory"):
         if reason == "timeout":
             outcome = Outcome.TIMEOUT
@@ -367,8 +392,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
     timed_out = [cell_label(nb, r.index) for r in client.records.values() if r.status == "timeout"]
     if timed_out and outcome is Outcome.COMPLETED:
         outcome = Outcome.CELL_TIMEOUT
-        message = (f"cell {', '.join(timed_out)} stopped after {limits.cell_timeout:g} s "
-                   "(cell time limit); the rest ran")
+        message = f"cell {', '.join(timed_out)} stopped after {limits.cell_timeout:g} s (cell time limit); the rest ran"
     for cell in nb.cells:
         if cell.cell_type == "code":
             # A record slipped in through update_display_data is dropped like the others.
@@ -410,8 +434,11 @@ def cell_records(execution: Execution, index: int) -> CellRecords:
 
 def grade_id_statuses(execution: Execution) -> dict[str, str]:
     """grade id -> how the kernel ended that cell (old-style tests are scored from it)."""
-    return {m["grade_id"]: (execution.cells[i].status if i in execution.cells else "not_run")
-            for i, c in enumerate(execution.executed.cells) if (m := nbgrader_meta(c))}
+    return {
+        m["grade_id"]: (execution.cells[i].status if i in execution.cells else "not_run")
+        for i, c in enumerate(execution.executed.cells)
+        if (m := nbgrader_meta(c))
+    }
 
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:

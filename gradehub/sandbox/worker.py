@@ -75,7 +75,7 @@ def run_job(job: Job) -> JobRun:
             results.append(NotebookRun(name, Outcome.INVALID.value, f"{name}.ipynb was not submitted"))
             continue
         clean = sanitize(Path(nb_job.submitted), source, release, limits.max_notebook_bytes)
-        if clean.notebook is None:   # not clean.ok
+        if clean.notebook is None:  # not clean.ok
             results.append(NotebookRun(name, Outcome.INVALID.value, clean.error or "", clean.notes, clean.restored))
             continue
         job_dir = _job_root()
@@ -88,9 +88,10 @@ def run_job(job: Job) -> JobRun:
                 dst = job_dir / data.name
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(data.path, dst)
-                os.chmod(dst, 0o444)   # read-only data; sticky dir: it cannot be replaced either
-            sandbox_job = SandboxJob(job_dir=job_dir, limits=limits, threads=job.threads, gpus=job.gpus,
-                                     label=job.label or name)
+                os.chmod(dst, 0o444)  # read-only data; sticky dir: it cannot be replaced either
+            sandbox_job = SandboxJob(
+                job_dir=job_dir, limits=limits, threads=job.threads, gpus=job.gpus, label=job.label or name
+            )
             execution: Execution = execute_notebook(clean.notebook, sandbox, sandbox_job)
         finally:
             release_job_dir(job_dir, mounted)
@@ -98,11 +99,23 @@ def run_job(job: Job) -> JobRun:
         write_notebook(execution.executed, executed_path)
         records_path = out_dir / f"{name}.records.json"
         write_records(test_records(execution), records_path)
-        results.append(NotebookRun(
-            name, execution.outcome.value, execution.message, clean.notes, clean.restored,
-            executed=str(executed_path), records=str(records_path), statuses=grade_id_statuses(execution),
-            cells={str(i): asdict(r) for i, r in execution.cells.items()}, output_capped=execution.output_capped,
-            failed_cell=execution.failed_cell, duration=execution.duration, flags=execution.flags))
+        results.append(
+            NotebookRun(
+                name,
+                execution.outcome.value,
+                execution.message,
+                clean.notes,
+                clean.restored,
+                executed=str(executed_path),
+                records=str(records_path),
+                statuses=grade_id_statuses(execution),
+                cells={str(i): asdict(r) for i, r in execution.cells.items()},
+                output_capped=execution.output_capped,
+                failed_cell=execution.failed_cell,
+                duration=execution.duration,
+                flags=execution.flags,
+            )
+        )
     return JobRun(job.key, results, time.monotonic() - started, sandbox.describe())
 
 

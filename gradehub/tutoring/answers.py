@@ -27,9 +27,36 @@ from ..sanitize import nbgrader_meta, read_untrusted_notebook
 
 MAX_ANSWER_CHARS = 100_000
 
-_ALLOWED_TAGS = {"p", "br", "hr", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li",
-                 "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "table", "thead", "tbody", "tr",
-                 "th", "td", "del", "sup", "sub"}
+_ALLOWED_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "em",
+    "strong",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "a",
+    "span",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "del",
+    "sup",
+    "sub",
+}
 _ALLOWED_ATTRS = {"a": {"href", "title"}, "span": {"class"}, "code": {"class"}, "ol": {"start"}}
 _MATH = re.compile(r"\$\$.+?\$\$|\$(?=\S)[^$\n]+?(?<=\S)\$", re.DOTALL)
 _RUBRIC_LINE = re.compile(r"^[ \t>]*(?:#+[ \t]*|\*\*|__)?[ \t]*rubric\b", re.IGNORECASE | re.MULTILINE)
@@ -38,6 +65,7 @@ _RUBRIC_LINE = re.compile(r"^[ \t>]*(?:#+[ \t]*|\*\*|__)?[ \t]*rubric\b", re.IGN
 @functools.lru_cache(maxsize=1)
 def _markdown():
     from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
 
@@ -53,11 +81,19 @@ def render_markdown(source: str) -> str:
         return f"gradehubmath{nonce}x{len(maths) - 1}x"
 
     rendered = _markdown().render(_MATH.sub(hide, source))
-    rendered = re.sub(rf"gradehubmath{nonce}x(\d+)x",
-                      lambda m: f'<span class="math">{html.escape(maths[int(m.group(1))])}</span>', rendered)
-    return nh3.clean(rendered, tags=_ALLOWED_TAGS, attributes=_ALLOWED_ATTRS,
-                     url_schemes={"http", "https", "mailto"}, strip_comments=True,
-                     link_rel="noopener noreferrer nofollow")
+    rendered = re.sub(
+        rf"gradehubmath{nonce}x(\d+)x",
+        lambda m: f'<span class="math">{html.escape(maths[int(m.group(1))])}</span>',
+        rendered,
+    )
+    return nh3.clean(
+        rendered,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRS,
+        url_schemes={"http", "https", "mailto"},
+        strip_comments=True,
+        link_rel="noopener noreferrer nofollow",
+    )
 
 
 def render_code(source: str) -> str:
@@ -81,8 +117,8 @@ def _source(cell: dict) -> str:
 @dataclass(frozen=True)
 class AnswerText:
     source: str
-    cell_type: str          # markdown | code | raw
-    problem: str = ""       # why there is no text to show ("" when found)
+    cell_type: str  # markdown | code | raw
+    problem: str = ""  # why there is no text to show ("" when found)
     truncated: bool = False
 
     @property
@@ -130,16 +166,21 @@ class AnswerReader:
 class Rubric:
     """The instructor's side of one free-response cell, from the source notebook."""
 
-    question: str           # the markdown cell before the answer cell ("" if none)
+    question: str  # the markdown cell before the answer cell ("" if none)
     model_answer: str
-    rubric: str             # "" when the solution region has no "Rubric" part
+    rubric: str  # "" when the solution region has no "Rubric" part
     cell_type: str
 
     def as_dict(self) -> dict:
-        return {"question": self.question, "model_answer": self.model_answer, "rubric": self.rubric,
-                "cell_type": self.cell_type, "question_html": render_markdown(self.question),
-                "model_answer_html": render(self.model_answer, self.cell_type),
-                "rubric_html": render_markdown(self.rubric) if self.rubric else ""}
+        return {
+            "question": self.question,
+            "model_answer": self.model_answer,
+            "rubric": self.rubric,
+            "cell_type": self.cell_type,
+            "question_html": render_markdown(self.question),
+            "model_answer_html": render(self.model_answer, self.cell_type),
+            "rubric_html": render_markdown(self.rubric) if self.rubric else "",
+        }
 
 
 def solution_region(source: str) -> str:
@@ -149,7 +190,7 @@ def solution_region(source: str) -> str:
     end = next((i for i, ln in enumerate(lines) if ln.strip() == END_SOLUTION), None)
     if begin is None or end is None or end < begin:
         return source.strip()
-    return "\n".join(lines[begin + 1:end]).strip()
+    return "\n".join(lines[begin + 1 : end]).strip()
 
 
 def split_rubric(region: str) -> tuple[str, str]:
@@ -157,7 +198,7 @@ def split_rubric(region: str) -> tuple[str, str]:
     match = _RUBRIC_LINE.search(region)
     if not match:
         return region.strip(), ""
-    return region[:match.start()].strip(), region[match.start():].strip()
+    return region[: match.start()].strip(), region[match.start() :].strip()
 
 
 def read_rubric(course: Course, assignment: str, notebook: str, cell: str) -> Rubric | None:

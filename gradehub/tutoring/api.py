@@ -16,10 +16,24 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from ..course import Course, is_valid_id, load_course
 from .answers import AnswerReader, read_rubric
-from .permissions import (NO_TUTOR, Actor, Allocation, Cell, InvalidInput,
-                          allocation_for, check_comment, check_instructor, check_points, check_progress,
-                          check_read_answer, check_rubric, check_second_mark, check_staff, check_student,
-                          check_write_grade)
+from .permissions import (
+    NO_TUTOR,
+    Actor,
+    Allocation,
+    Cell,
+    InvalidInput,
+    allocation_for,
+    check_comment,
+    check_instructor,
+    check_points,
+    check_progress,
+    check_read_answer,
+    check_rubric,
+    check_second_mark,
+    check_staff,
+    check_student,
+    check_write_grade,
+)
 from .store import Answer, Key, ModerationItem, Store, open_store
 
 INSTRUCTOR_GROUPS = ("instructors",)
@@ -38,9 +52,14 @@ class Grading:
     ``[tutors]`` (the hub passes its demo tutor this way).
     """
 
-    def __init__(self, course_root: str | Path, *, instructors: Iterable[str] = (),
-                 instructor_groups: Iterable[str] = INSTRUCTOR_GROUPS,
-                 extra_tutors: Mapping[str, Iterable[str]] | None = None):
+    def __init__(
+        self,
+        course_root: str | Path,
+        *,
+        instructors: Iterable[str] = (),
+        instructor_groups: Iterable[str] = INSTRUCTOR_GROUPS,
+        extra_tutors: Mapping[str, Iterable[str]] | None = None,
+    ):
         self.course_root = Path(course_root)
         self.instructors = frozenset(instructors)
         self.instructor_groups = frozenset(instructor_groups)
@@ -55,8 +74,9 @@ class Grading:
         """An :class:`Actor` from a hub user model (``name``, ``groups``)."""
         groups = frozenset(g for g in model.get("groups") or () if isinstance(g, str))
         name = str(model["name"])
-        return Actor(name, instructor=name in self.instructors or bool(groups & self.instructor_groups),
-                     hub_groups=groups)
+        return Actor(
+            name, instructor=name in self.instructors or bool(groups & self.instructor_groups), hub_groups=groups
+        )
 
     @contextmanager
     def _open(self, actor: Actor, *, write: bool = False) -> Iterator[tuple[Store, Allocation]]:
@@ -80,29 +100,45 @@ class Grading:
 
     def _names(self, course: Course) -> dict[str, dict[str, str]]:
         roster = course.roster() if course.roster_path.is_file() else []
-        return {s.id: {"name": f"{s.first_name} {s.last_name}".strip() or s.id, "group": s.group}
-                for s in roster}
+        return {s.id: {"name": f"{s.first_name} {s.last_name}".strip() or s.id, "group": s.group} for s in roster}
 
-    def _answer_dict(self, answer: Answer, reader: AnswerReader, names: dict, *, blind: bool = False
-                     ) -> dict[str, Any]:
+    def _answer_dict(self, answer: Answer, reader: AnswerReader, names: dict, *, blind: bool = False) -> dict[str, Any]:
         text = reader.answer(answer.assignment, answer.student, answer.notebook, answer.cell)
         info = names.get(answer.student, {"name": answer.student, "group": ""})
         out: dict[str, Any] = {
-            "assignment": answer.assignment, "student": answer.student, "student_name": info["name"],
-            "group": info["group"], "notebook": answer.notebook, "cell": answer.cell,
-            "max_score": answer.max_score, "answer": text.source, "answer_html": text.html,
-            "answer_problem": text.problem, "cell_type": text.cell_type,
+            "assignment": answer.assignment,
+            "student": answer.student,
+            "student_name": info["name"],
+            "group": info["group"],
+            "notebook": answer.notebook,
+            "cell": answer.cell,
+            "max_score": answer.max_score,
+            "answer": text.source,
+            "answer_html": text.html,
+            "answer_problem": text.problem,
+            "cell_type": text.cell_type,
         }
         if not blind:
-            out.update({
-                "auto_score": answer.auto_score, "manual_score": answer.manual_score, "score": answer.score,
-                "needs_manual_grade": answer.needs_manual_grade, "graded": answer.graded,
-                "blank": answer.blank, "comment": answer.comment, "graded_by": answer.graded_by,
-                "graded_at": answer.graded_at,
-                "flag": None if answer.flag is None else {"message": answer.flag.message,
-                                                          "raised_by": answer.flag.raised_by,
-                                                          "raised_at": answer.flag.raised_at},
-            })
+            out.update(
+                {
+                    "auto_score": answer.auto_score,
+                    "manual_score": answer.manual_score,
+                    "score": answer.score,
+                    "needs_manual_grade": answer.needs_manual_grade,
+                    "graded": answer.graded,
+                    "blank": answer.blank,
+                    "comment": answer.comment,
+                    "graded_by": answer.graded_by,
+                    "graded_at": answer.graded_at,
+                    "flag": None
+                    if answer.flag is None
+                    else {
+                        "message": answer.flag.message,
+                        "raised_by": answer.flag.raised_by,
+                        "raised_at": answer.flag.raised_at,
+                    },
+                }
+            )
         return out
 
     def _visible_students(self, actor: Actor, allocation: Allocation) -> set[str] | None:
@@ -115,17 +151,19 @@ class Grading:
         with self._open(actor) as (store, allocation):
             second = store.moderation(marker=actor.name)
             check_staff(actor, allocation, second_marker=bool(second))
-            return {"name": actor.name, "instructor": actor.instructor,
-                    "tutor": allocation.is_tutor(actor.name),
-                    "students": allocation.students_of(actor.name),
-                    "assignments": [{"id": a.id, "title": a.title} for a in store.course.assignments],
-                    "course": {"id": store.course.id, "title": store.course.title},
-                    "second_marks_open": sum(not i.marked for i in second)}
+            return {
+                "name": actor.name,
+                "instructor": actor.instructor,
+                "tutor": allocation.is_tutor(actor.name),
+                "students": allocation.students_of(actor.name),
+                "assignments": [{"id": a.id, "title": a.title} for a in store.course.assignments],
+                "course": {"id": store.course.id, "title": store.course.title},
+                "second_marks_open": sum(not i.marked for i in second),
+            }
 
     # ------------------------------------------------------------------ progress
 
-    def progress(self, actor: Actor, assignment: str | None = None, tutor: str | None = None
-                 ) -> dict[str, Any]:
+    def progress(self, actor: Actor, assignment: str | None = None, tutor: str | None = None) -> dict[str, Any]:
         """Tutors: their own rows. The instructor: every tutor's rows and a total per week."""
         with self._open(actor) as (store, allocation):
             second = store.moderation(marker=actor.name)
@@ -148,9 +186,16 @@ class Grading:
                     t["answers"] += 1
                     t["graded"] += a.graded
                     t["flagged"] += a.flag is not None
-                out["totals"] = [{"assignment": aid, "answers": t["answers"], "graded": t["graded"],
-                                  "to_grade": t["answers"] - t["graded"], "flagged": t["flagged"]}
-                                 for aid, t in totals.items()]
+                out["totals"] = [
+                    {
+                        "assignment": aid,
+                        "answers": t["answers"],
+                        "graded": t["graded"],
+                        "to_grade": t["answers"] - t["graded"],
+                        "flagged": t["flagged"],
+                    }
+                    for aid, t in totals.items()
+                ]
             return out
 
     # ------------------------------------------------------------------ reading answers
@@ -167,9 +212,17 @@ class Grading:
                 if not cell.manual:
                     continue
                 mine = [x for x in answers if (x.notebook, x.cell) == (nb, name)]
-                out.append({"assignment": a, "notebook": nb, "cell": name, "max_score": cell.max_score,
-                            "answers": len(mine), "graded": sum(x.graded for x in mine),
-                            "flagged": sum(x.flag is not None for x in mine)})
+                out.append(
+                    {
+                        "assignment": a,
+                        "notebook": nb,
+                        "cell": name,
+                        "max_score": cell.max_score,
+                        "answers": len(mine),
+                        "graded": sum(x.graded for x in mine),
+                        "flagged": sum(x.flag is not None for x in mine),
+                    }
+                )
             return out
 
     def students(self, actor: Actor, assignment: str) -> list[dict[str, Any]]:
@@ -182,23 +235,31 @@ class Grading:
             by_student: dict[str, list[Answer]] = {}
             for answer in store.answers(assignment, students=visible):
                 by_student.setdefault(answer.student, []).append(answer)
-            return [{"student": s, "student_name": names.get(s, {}).get("name", s),
-                     "group": names.get(s, {}).get("group", ""),
-                     "tutors": list(allocation.tutors_of(s)) or [NO_TUTOR],
-                     "answers": len(xs), "graded": sum(x.graded for x in xs),
-                     "flagged": sum(x.flag is not None for x in xs)}
-                    for s, xs in sorted(by_student.items())]
+            return [
+                {
+                    "student": s,
+                    "student_name": names.get(s, {}).get("name", s),
+                    "group": names.get(s, {}).get("group", ""),
+                    "tutors": list(allocation.tutors_of(s)) or [NO_TUTOR],
+                    "answers": len(xs),
+                    "graded": sum(x.graded for x in xs),
+                    "flagged": sum(x.flag is not None for x in xs),
+                }
+                for s, xs in sorted(by_student.items())
+            ]
 
     def rubric(self, actor: Actor, assignment: str, notebook: str, cell: str) -> dict[str, Any]:
         with self._open(actor) as (store, allocation):
             info = self._cell(store, assignment, notebook, cell)
-            second = [i for i in store.moderation(assignment, marker=actor.name)
-                      if (i.notebook, i.cell) == (notebook, cell)]
+            second = [
+                i for i in store.moderation(assignment, marker=actor.name) if (i.notebook, i.cell) == (notebook, cell)
+            ]
             check_rubric(actor, allocation, info, second_marker=bool(second))
             return _rubric_dict(store.course, info)
 
-    def question_answers(self, actor: Actor, assignment: str, notebook: str, cell: str,
-                         *, todo_only: bool = False) -> dict[str, Any]:
+    def question_answers(
+        self, actor: Actor, assignment: str, notebook: str, cell: str, *, todo_only: bool = False
+    ) -> dict[str, Any]:
         """All of the actor's students' answers to one question, with the model answer."""
         with self._open(actor) as (store, allocation):
             check_staff(actor, allocation)
@@ -206,8 +267,11 @@ class Grading:
             check_rubric(actor, allocation, info)
             visible = self._visible_students(actor, allocation)
             reader, names = AnswerReader(store.course), self._names(store.course)
-            answers = [a for a in store.answers(assignment, students=visible, notebook=notebook, cell=cell)
-                       if a.needs_manual_grade or not todo_only]
+            answers = [
+                a
+                for a in store.answers(assignment, students=visible, notebook=notebook, cell=cell)
+                if a.needs_manual_grade or not todo_only
+            ]
             out = _rubric_dict(store.course, info)
             out["answers"] = [self._answer_dict(a, reader, names) for a in answers]
             return out
@@ -223,13 +287,19 @@ class Grading:
             if not answers:
                 raise NotFound(f"no graded submission of {assignment} by {student}")
             cells = store.cells(assignment)
-            rubrics = {(a.notebook, a.cell): _rubric_dict(store.course, cells[(assignment, a.notebook, a.cell)])
-                       for a in answers}
-            items = [{**self._answer_dict(a, reader, names), "rubric": rubrics[(a.notebook, a.cell)]}
-                     for a in answers]
+            rubrics = {
+                (a.notebook, a.cell): _rubric_dict(store.course, cells[(assignment, a.notebook, a.cell)])
+                for a in answers
+            }
+            items = [{**self._answer_dict(a, reader, names), "rubric": rubrics[(a.notebook, a.cell)]} for a in answers]
             info = names.get(student, {"name": student, "group": ""})
-            return {"assignment": assignment, "student": student, "student_name": info["name"],
-                    "group": info["group"], "answers": items}
+            return {
+                "assignment": assignment,
+                "student": student,
+                "student_name": info["name"],
+                "group": info["group"],
+                "answers": items,
+            }
 
     def get_grade(self, actor: Actor, key: Key) -> dict[str, Any]:
         assignment, student, notebook, cell = key
@@ -241,16 +311,25 @@ class Grading:
             if answer is None:
                 raise NotFound(f"no graded submission of {assignment} by {student}")
             if not info.manual:  # the instructor reading an autograded cell
-                return {"assignment": assignment, "student": student, "notebook": notebook, "cell": cell,
-                        "max_score": info.max_score, "auto_score": answer.auto_score,
-                        "manual_score": answer.manual_score, "score": answer.score,
-                        "needs_manual_grade": answer.needs_manual_grade, "comment": answer.comment}
+                return {
+                    "assignment": assignment,
+                    "student": student,
+                    "notebook": notebook,
+                    "cell": cell,
+                    "max_score": info.max_score,
+                    "auto_score": answer.auto_score,
+                    "manual_score": answer.manual_score,
+                    "score": answer.score,
+                    "needs_manual_grade": answer.needs_manual_grade,
+                    "comment": answer.comment,
+                }
             return self._answer_dict(answer, AnswerReader(store.course), self._names(store.course))
 
     # ------------------------------------------------------------------ writing grades
 
-    def set_grade(self, actor: Actor, key: Key, *, points: Any = None, comment: Any = None,
-                  flag: Any = None) -> dict[str, Any]:
+    def set_grade(
+        self, actor: Actor, key: Key, *, points: Any = None, comment: Any = None, flag: Any = None
+    ) -> dict[str, Any]:
         """Enter points (within the cell's maximum) and a comment; raise or clear a flag.
 
         ``flag``: a message raises (or updates) a flag for the instructor; ``False`` or ``""``
@@ -291,13 +370,25 @@ class Grading:
             return {
                 "groups": {g: list(t) for g, t in sorted(allocation.group_tutors.items())},
                 "tutors": allocation.tutors,
-                "students": [{"student": s, "student_name": names.get(s, {}).get("name", s),
-                              "group": allocation.groups.get(s, ""),
-                              "tutors": list(allocation.tutors_of(s)) or [NO_TUTOR],
-                              "override": ({"tutor": overrides[s][0], "reason": overrides[s][1],
-                                            "set_by": overrides[s][2], "set_at": overrides[s][3]}
-                                           if s in overrides else None)}
-                             for s in sorted(allocation.groups)],
+                "students": [
+                    {
+                        "student": s,
+                        "student_name": names.get(s, {}).get("name", s),
+                        "group": allocation.groups.get(s, ""),
+                        "tutors": list(allocation.tutors_of(s)) or [NO_TUTOR],
+                        "override": (
+                            {
+                                "tutor": overrides[s][0],
+                                "reason": overrides[s][1],
+                                "set_by": overrides[s][2],
+                                "set_at": overrides[s][3],
+                            }
+                            if s in overrides
+                            else None
+                        ),
+                    }
+                    for s in sorted(allocation.groups)
+                ],
             }
 
     def move(self, actor: Actor, student: str, tutor: str | None) -> dict[str, Any]:
@@ -349,8 +440,9 @@ class Grading:
 
     # ------------------------------------------------------------------ moderation
 
-    def draw_sample(self, actor: Actor, assignment: str, n: object, *, marker: str | None = None,
-                    seed: int | None = None) -> list[dict[str, Any]]:
+    def draw_sample(
+        self, actor: Actor, assignment: str, n: object, *, marker: str | None = None, seed: int | None = None
+    ) -> list[dict[str, Any]]:
         """Draw ``n`` already graded answers for a second marking.
 
         Each goes to ``marker`` if given, else to the tutor with the fewest items of this draw
@@ -371,8 +463,9 @@ class Grading:
                 first = answer.graded_by
                 if marker is not None:
                     return None if marker == first else marker
-                candidates = [t for t in allocation.tutors
-                              if t != first and t not in allocation.tutors_of(answer.student)]
+                candidates = [
+                    t for t in allocation.tutors if t != first and t not in allocation.tutors_of(answer.student)
+                ]
                 if not candidates:
                     return actor.name if actor.name != first else None
                 fewest = min(load[t] for t in candidates)
@@ -384,14 +477,30 @@ class Grading:
             return [self._item_dict(i, blind=False) for i in items]
 
     def _item_dict(self, item: ModerationItem, *, blind: bool) -> dict[str, Any]:
-        out = {"assignment": item.assignment, "student": item.student, "notebook": item.notebook,
-               "cell": item.cell, "marker": item.marker, "max_score": item.max_score,
-               "second_score": item.second_score, "second_comment": item.second_comment,
-               "marked": item.marked, "drawn_at": item.drawn_at, "marked_at": item.marked_at}
+        out = {
+            "assignment": item.assignment,
+            "student": item.student,
+            "notebook": item.notebook,
+            "cell": item.cell,
+            "marker": item.marker,
+            "max_score": item.max_score,
+            "second_score": item.second_score,
+            "second_comment": item.second_comment,
+            "marked": item.marked,
+            "drawn_at": item.drawn_at,
+            "marked_at": item.marked_at,
+        }
         if not blind:
-            out.update({"first_marker": item.first_marker, "first_score": item.first_score,
-                        "current_score": item.current_score, "difference": item.difference,
-                        "disagree": item.disagree, "drawn_by": item.drawn_by})
+            out.update(
+                {
+                    "first_marker": item.first_marker,
+                    "first_score": item.first_score,
+                    "current_score": item.current_score,
+                    "difference": item.difference,
+                    "disagree": item.disagree,
+                    "drawn_by": item.drawn_by,
+                }
+            )
         return out
 
     def moderation(self, actor: Actor, assignment: str | None = None) -> dict[str, Any]:
@@ -402,9 +511,11 @@ class Grading:
                 self._assignment(store, assignment)
             if actor.instructor:
                 items = store.moderation(assignment)
-                return {"items": [self._item_dict(i, blind=False) for i in items],
-                        "marked": sum(i.marked for i in items),
-                        "disagreements": sum(i.disagree for i in items)}
+                return {
+                    "items": [self._item_dict(i, blind=False) for i in items],
+                    "marked": sum(i.marked for i in items),
+                    "disagreements": sum(i.disagree for i in items),
+                }
             items = store.moderation(assignment, marker=actor.name)
             check_staff(actor, allocation, second_marker=bool(items))
             return {"items": [self._item_dict(i, blind=True) for i in items]}
@@ -421,9 +532,13 @@ class Grading:
                 if answer is None:
                     continue
                 info = store.cell(item.assignment, item.notebook, item.cell)
-                out.append({**self._item_dict(item, blind=True),
-                            **self._answer_dict(answer, reader, names, blind=True),
-                            "rubric": _rubric_dict(store.course, info) if info else {}})
+                out.append(
+                    {
+                        **self._item_dict(item, blind=True),
+                        **self._answer_dict(answer, reader, names, blind=True),
+                        "rubric": _rubric_dict(store.course, info) if info else {},
+                    }
+                )
             return out
 
     def set_second_mark(self, actor: Actor, key: Key, *, points: Any, comment: Any = None) -> dict[str, Any]:
@@ -444,10 +559,20 @@ class Grading:
 def _rubric_dict(course: Course, cell: Cell) -> dict[str, Any]:
     """The question, model answer and rubric of ``cell`` from the source notebook."""
     found = read_rubric(course, cell.assignment, cell.notebook, cell.name)
-    out: dict[str, Any] = {"assignment": cell.assignment, "notebook": cell.notebook, "cell": cell.name,
-                           "max_score": cell.max_score}
+    out: dict[str, Any] = {
+        "assignment": cell.assignment,
+        "notebook": cell.notebook,
+        "cell": cell.name,
+        "max_score": cell.max_score,
+    }
     if found is None:
-        return out | {"question": "", "model_answer": "", "rubric": "", "cell_type": "markdown",
-                      "question_html": "", "rubric_html": "",
-                      "model_answer_html": '<p class="problem">no model answer in the source notebook</p>'}
+        return out | {
+            "question": "",
+            "model_answer": "",
+            "rubric": "",
+            "cell_type": "markdown",
+            "question_html": "",
+            "rubric_html": "",
+            "model_answer_html": '<p class="problem">no model answer in the source notebook</p>',
+        }
     return out | found.as_dict()

@@ -35,13 +35,24 @@ def status(grading: Grading, out: Console, assignment: str | None) -> int:
     for col in ("tutor", "week", "students", "graded", "to grade", "flagged", "second marks open", ""):
         table.add_column(col, justify="right" if col not in ("tutor", "week", "") else "left")
     for r in data["rows"]:
-        table.add_row(r["tutor"], r["assignment"], str(r["students"]), f"{r['graded']} / {r['answers']}",
-                      str(r["to_grade"]), str(r["flagged"] or ""), str(r["second_marks_open"] or ""),
-                      _bar(r["graded"], r["answers"]))
+        table.add_row(
+            r["tutor"],
+            r["assignment"],
+            str(r["students"]),
+            f"{r['graded']} / {r['answers']}",
+            str(r["to_grade"]),
+            str(r["flagged"] or ""),
+            str(r["second_marks_open"] or ""),
+            _bar(r["graded"], r["answers"]),
+        )
     out.print(table)
     for t in data.get("totals", []):
-        out.print(f"{t['assignment']}: {t['graded']} of {t['answers']} answers graded, {t['to_grade']} to grade, "
-                  f"{t['flagged']} flagged", markup=False, highlight=False)
+        out.print(
+            f"{t['assignment']}: {t['graded']} of {t['answers']} answers graded, {t['to_grade']} to grade, "
+            f"{t['flagged']} flagged",
+            markup=False,
+            highlight=False,
+        )
     if not data.get("totals"):
         out.print("no graded submissions with free-response answers yet")
     return 0
@@ -60,23 +71,35 @@ def split(grading: Grading, out: Console, group: str, tutors: list[str]) -> int:
     return 0
 
 
-def moderate(grading: Grading, out: Console, assignment: str, sample: int | None, marker: str | None,
-             seed: int | None) -> int:
+def moderate(
+    grading: Grading, out: Console, assignment: str, sample: int | None, marker: str | None, seed: int | None
+) -> int:
     actor = _actor()
     if sample is not None:
         drawn = grading.draw_sample(actor, assignment, sample, marker=marker, seed=seed)
-        out.print(f"drew {len(drawn)} answer(s) of {assignment} for a second marking"
-                  + ("" if len(drawn) == sample else " (no more graded answers to draw)"), markup=False)
+        out.print(
+            f"drew {len(drawn)} answer(s) of {assignment} for a second marking"
+            + ("" if len(drawn) == sample else " (no more graded answers to draw)"),
+            markup=False,
+        )
     data: dict[str, Any] = grading.moderation(actor, assignment)
-    table = Table(title=f"Moderation of {assignment}: {data['marked']} of {len(data['items'])} second-marked, "
-                        f"{data['disagreements']} disagree")
+    table = Table(
+        title=f"Moderation of {assignment}: {data['marked']} of {len(data['items'])} second-marked, "
+        f"{data['disagreements']} disagree"
+    )
     for col in ("student", "question", "first marker", "mark", "second marker", "second mark", "difference"):
         table.add_column(col)
     for i in data["items"]:
         diff = i["difference"]
-        table.add_row(i["student"], f"{i['notebook']}/{i['cell']}", i["first_marker"] or "?",
-                      _num(i["current_score"]), i["marker"], _num(i["second_score"]) if i["marked"] else "open",
-                      f"[red]{diff:+g}[/red]" if i["disagree"] else ("0" if diff is not None else ""))
+        table.add_row(
+            i["student"],
+            f"{i['notebook']}/{i['cell']}",
+            i["first_marker"] or "?",
+            _num(i["current_score"]),
+            i["marker"],
+            _num(i["second_score"]) if i["marked"] else "open",
+            f"[red]{diff:+g}[/red]" if i["disagree"] else ("0" if diff is not None else ""),
+        )
     out.print(table)
     return 0
 

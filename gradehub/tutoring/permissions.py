@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from collections.abc import Iterable, Mapping
 
 NO_TUTOR = "(no tutor)"
-TUTOR_GROUP_PREFIX = "tutors-"       # hub groups "tutors-<G>" (gradehub.hub) name a tutor's group
+TUTOR_GROUP_PREFIX = "tutors-"  # hub groups "tutors-<G>" (gradehub.hub) name a tutor's group
 
 
 class PermissionDenied(Exception):
@@ -46,8 +46,11 @@ class Actor:
     @property
     def hub_tutor_groups(self) -> frozenset[str]:
         """Roster groups the hub says this account tutors (hub groups ``tutors-<G>``)."""
-        return frozenset(g[len(TUTOR_GROUP_PREFIX):] for g in self.hub_groups
-                         if g.startswith(TUTOR_GROUP_PREFIX) and len(g) > len(TUTOR_GROUP_PREFIX))
+        return frozenset(
+            g[len(TUTOR_GROUP_PREFIX) :]
+            for g in self.hub_groups
+            if g.startswith(TUTOR_GROUP_PREFIX) and len(g) > len(TUTOR_GROUP_PREFIX)
+        )
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,9 @@ def check_cell(actor: Actor, cell: Cell) -> None:
     """Tutors see and grade only manually graded cells; autograded ones are the instructor's."""
     if actor.instructor or cell.manual:
         return
-    raise PermissionDenied(f"{cell.assignment}/{cell.notebook}/{cell.name} is autograded; "
-                           "tutors neither see nor change autograded scores")
+    raise PermissionDenied(
+        f"{cell.assignment}/{cell.notebook}/{cell.name} is autograded; tutors neither see nor change autograded scores"
+    )
 
 
 def check_read_answer(actor: Actor, allocation: Allocation, student: str, cell: Cell) -> None:

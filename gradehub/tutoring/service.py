@@ -234,20 +234,29 @@ class ApiHandler(BaseHandler):
         self.finish(json.dumps({"error": self.error_message(status_code, kwargs), "status": status_code}))
 
 
-_NO_ME = {"name": "", "instructor": False, "assignments": [], "second_marks_open": 0,
-          "course": {"title": ""}}
+_NO_ME = {"name": "", "instructor": False, "assignments": [], "second_marks_open": 0, "course": {"title": ""}}
 
 
 class PageHandler(BaseHandler):
     def render_page(self, template: str, **context) -> None:
         me = context.pop("me", None) or self.grading.me(self.actor)
         self.set_header("Cache-Control", "no-store")
-        self.set_header("Content-Security-Policy",
-                        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                        "frame-ancestors 'self'; base-uri 'none'")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+            "frame-ancestors 'self'; base-uri 'none'",
+        )
         page = self.settings["gradehub_templates"].get_template(template)
-        self.finish(page.render(me=me, base=self.base, xsrf=self.xsrf_text(), logout_url=self.logout_url(),
-                                here=self.request.uri, **context))
+        self.finish(
+            page.render(
+                me=me,
+                base=self.base,
+                xsrf=self.xsrf_text(),
+                logout_url=self.logout_url(),
+                here=self.request.uri,
+                **context,
+            )
+        )
 
     def xsrf_text(self) -> str:
         token = self.xsrf_token
@@ -259,8 +268,9 @@ class PageHandler(BaseHandler):
             me = self.grading.me(self.actor) if self.current_user else _NO_ME
         except Exception:  # noqa: BLE001 - an error page must render whatever went wrong
             me = _NO_ME
-        self.render_page("error.html", me=me, status=status_code, reason=self._reason, message=message,
-                         title=str(status_code))
+        self.render_page(
+            "error.html", me=me, status=status_code, reason=self._reason, message=message, title=str(status_code)
+        )
 
     def redirect_next(self) -> None:
         target = self.get_body_argument("next", "") or self.base
@@ -297,8 +307,7 @@ class AssignmentHandler(PageHandler):
         questions = self.grading.questions(actor, assignment)
         students = self.grading.students(actor, assignment)
         title = self.grading.course().assignment(assignment).title
-        self.render_page("assignment.html", title=title, assignment=assignment, questions=questions,
-                         students=students)
+        self.render_page("assignment.html", title=title, assignment=assignment, questions=questions, students=students)
 
 
 class QuestionHandler(PageHandler):
@@ -333,9 +342,13 @@ class GradeFormHandler(PageHandler):
         points = self.get_body_argument("points", "").strip()
         flagged = self.get_body_argument("flag", "") not in ("", "0")
         message = self.get_body_argument("flag_message", "").strip()
-        self.grading.set_grade(self.actor, self.form_key(), points=points if points != "" else None,
-                               comment=self.get_body_argument("comment", ""),
-                               flag=(message or "please look at this answer") if flagged else False)
+        self.grading.set_grade(
+            self.actor,
+            self.form_key(),
+            points=points if points != "" else None,
+            comment=self.get_body_argument("comment", ""),
+            flag=(message or "please look at this answer") if flagged else False,
+        )
         self.redirect_next()
 
 
@@ -350,8 +363,9 @@ class SecondMarkingHandler(PageHandler):
         if not self.current_user:
             raise web.HTTPError(403, "authentication required")
         points = self.get_body_argument("points", "").strip()
-        self.grading.set_second_mark(self.actor, self.form_key(), points=points or None,
-                                     comment=self.get_body_argument("comment", ""))
+        self.grading.set_second_mark(
+            self.actor, self.form_key(), points=points or None, comment=self.get_body_argument("comment", "")
+        )
         self.redirect(url_path_join(self.base, "second"))
 
 
@@ -363,8 +377,9 @@ class ModerationPageHandler(PageHandler):
         if not actor.instructor:
             self.redirect(url_path_join(self.base, "second"))
             return
-        self.render_page("moderation.html", title="moderation", assignment=assignment,
-                         m=self.grading.moderation(actor, assignment))
+        self.render_page(
+            "moderation.html", title="moderation", assignment=assignment, m=self.grading.moderation(actor, assignment)
+        )
 
 
 class AdminFormHandler(PageHandler):
@@ -395,17 +410,26 @@ class AdminFormHandler(PageHandler):
 
 class _LoginHandler(PageHandler):
     def get(self):
-        self.finish(self.settings["gradehub_templates"].get_template("login.html").render(
-            xsrf=self.xsrf_text(), next=self.get_query_argument("next", self.base), error=""))
+        self.finish(
+            self.settings["gradehub_templates"]
+            .get_template("login.html")
+            .render(xsrf=self.xsrf_text(), next=self.get_query_argument("next", self.base), error="")
+        )
 
     def post(self):
         auth: PasswordAuth = self.local_auth  # type: ignore[assignment]
         name, password = self.get_body_argument("username", ""), self.get_body_argument("password", "")
         if not auth.check(name, password):
             self.set_status(403)
-            self.finish(self.settings["gradehub_templates"].get_template("login.html").render(
-                xsrf=self.xsrf_text(), next=self.get_body_argument("next", self.base),
-                error="unknown account or wrong password"))
+            self.finish(
+                self.settings["gradehub_templates"]
+                .get_template("login.html")
+                .render(
+                    xsrf=self.xsrf_text(),
+                    next=self.get_body_argument("next", self.base),
+                    error="unknown account or wrong password",
+                )
+            )
             return
         self.set_secure_cookie(auth.cookie, name, path=self.base, httponly=True, samesite="Lax")
         self.redirect_next()
@@ -429,8 +453,11 @@ class MeApi(ApiHandler):
 class ProgressApi(ApiHandler):
     @mapped
     def get(self):
-        self.send(self.grading.progress(self.actor, self.get_query_argument("assignment", None),
-                                        self.get_query_argument("tutor", None)))
+        self.send(
+            self.grading.progress(
+                self.actor, self.get_query_argument("assignment", None), self.get_query_argument("tutor", None)
+            )
+        )
 
 
 class QuestionsApi(ApiHandler):
@@ -466,8 +493,11 @@ class GradeApi(ApiHandler):
     @mapped
     def put(self, *key):
         data = self.body()
-        self.send(self.grading.set_grade(self.actor, key, points=data.get("points"),
-                                         comment=data.get("comment"), flag=data.get("flag")))
+        self.send(
+            self.grading.set_grade(
+                self.actor, key, points=data.get("points"), comment=data.get("comment"), flag=data.get("flag")
+            )
+        )
 
 
 class AllocationApi(ApiHandler):
@@ -515,8 +545,11 @@ class SampleApi(ApiHandler):
     @mapped
     def post(self, assignment):
         data = self.body()
-        self.send(self.grading.draw_sample(self.actor, assignment, data.get("n"), marker=data.get("marker"),
-                                           seed=data.get("seed")))
+        self.send(
+            self.grading.draw_sample(
+                self.actor, assignment, data.get("n"), marker=data.get("marker"), seed=data.get("seed")
+            )
+        )
 
 
 class SecondMarkApi(ApiHandler):
@@ -527,21 +560,27 @@ class SecondMarkApi(ApiHandler):
     @mapped
     def put(self, *key):
         data = self.body()
-        self.send(self.grading.set_second_mark(self.actor, key, points=data.get("points"),
-                                               comment=data.get("comment")))
+        self.send(self.grading.set_second_mark(self.actor, key, points=data.get("points"), comment=data.get("comment")))
 
 
 # --------------------------------------------------------------------------- the application
 
 
-def make_app(course_root, *, prefix: str = "/", auth: LocalAuth | None = None, instructors: Iterable[str] = (),
-             instructor_groups: Iterable[str] = ("instructors",),
-             extra_tutors: Mapping[str, Iterable[str]] | None = None,
-             cookie_secret: bytes | None = None) -> web.Application:
+def make_app(
+    course_root,
+    *,
+    prefix: str = "/",
+    auth: LocalAuth | None = None,
+    instructors: Iterable[str] = (),
+    instructor_groups: Iterable[str] = ("instructors",),
+    extra_tutors: Mapping[str, Iterable[str]] | None = None,
+    cookie_secret: bytes | None = None,
+) -> web.Application:
     """The tornado application. ``auth=None``: JupyterHub OAuth (the hub's environment)."""
     prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
-    grading = Grading(course_root, instructors=instructors, instructor_groups=instructor_groups,
-                      extra_tutors=extra_tutors)
+    grading = Grading(
+        course_root, instructors=instructors, instructor_groups=instructor_groups, extra_tutors=extra_tutors
+    )
     seg = "([^/]+)"
 
     def p(*parts: str) -> str:
@@ -584,7 +623,9 @@ def make_app(course_root, *, prefix: str = "/", auth: LocalAuth | None = None, i
     else:
         handlers.extend(auth.handlers(prefix))
     settings: dict[str, Any] = {
-        "grading": grading, "gradehub_auth": auth, "gradehub_prefix": prefix,
+        "grading": grading,
+        "gradehub_auth": auth,
+        "gradehub_prefix": prefix,
         "gradehub_templates": environment(),
         "cookie_secret": cookie_secret or os.urandom(32),
         # HubOAuth checks xsrf itself on cookie-authenticated writes (not on token requests);
@@ -600,22 +641,35 @@ def _env_list(name: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gradehub.tutoring.service",
-                                     description="The gradehub grading service (a JupyterHub service).")
+    parser = argparse.ArgumentParser(
+        prog="python -m gradehub.tutoring.service", description="The gradehub grading service (a JupyterHub service)."
+    )
     parser.add_argument("--course-root", default=os.environ.get("GRADEHUB_COURSE_ROOT", "."), metavar="DIR")
     service_url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", ""))
     parser.add_argument("--ip", default=service_url.hostname or "127.0.0.1")
     parser.add_argument("--port", type=int, default=service_url.port or DEFAULT_PORT)
-    parser.add_argument("--instructor", action="append", default=_env_list("GRADEHUB_INSTRUCTORS"),
-                        metavar="NAME", help="an instructor account (besides the hub group 'instructors')")
-    parser.add_argument("--tutors-json", default=os.environ.get("GRADEHUB_TUTORS", ""), metavar="JSON",
-                        help='tutor accounts added to course.toml [tutors], e.g. {"A": ["demo-tutor"]}')
+    parser.add_argument(
+        "--instructor",
+        action="append",
+        default=_env_list("GRADEHUB_INSTRUCTORS"),
+        metavar="NAME",
+        help="an instructor account (besides the hub group 'instructors')",
+    )
+    parser.add_argument(
+        "--tutors-json",
+        default=os.environ.get("GRADEHUB_TUTORS", ""),
+        metavar="JSON",
+        help='tutor accounts added to course.toml [tutors], e.g. {"A": ["demo-tutor"]}',
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)1.1s %(asctime)s grading] %(message)s")
     if not os.environ.get("JUPYTERHUB_API_TOKEN"):
-        print("error: the grading service runs as a JupyterHub service (JUPYTERHUB_API_TOKEN is not set); "
-              "start it through `gradehub hub` or the hub's configuration", file=sys.stderr)
+        print(
+            "error: the grading service runs as a JupyterHub service (JUPYTERHUB_API_TOKEN is not set); "
+            "start it through `gradehub hub` or the hub's configuration",
+            file=sys.stderr,
+        )
         return 2
     try:
         course = load_course(args.course_root)
@@ -630,8 +684,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     secret = os.environ.get("GRADEHUB_GRADING_COOKIE_SECRET")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/grading/")
-    app = make_app(course.root, prefix=prefix, instructors=args.instructor, extra_tutors=extra,
-                   cookie_secret=bytes.fromhex(secret) if secret else None)
+    app = make_app(
+        course.root,
+        prefix=prefix,
+        instructors=args.instructor,
+        extra_tutors=extra,
+        cookie_secret=bytes.fromhex(secret) if secret else None,
+    )
     app.listen(args.port, address=args.ip, xheaders=True)
     log.info("grading service for %s on http://%s:%d%s", course.id, args.ip, args.port, prefix)
     ioloop.IOLoop.current().start()

@@ -27,8 +27,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from ..course import Course
-from ..gradebook import (MODERATION as _MODERATION, TUTOR_FLAGS, TUTOR_MARKS, TUTOR_OVERRIDES, TUTOR_TABLES,
-                         comments_sql, create_tables, grades_sql, mark_graded, open_gradebook)
+from ..gradebook import (
+    MODERATION as _MODERATION,
+    TUTOR_FLAGS,
+    TUTOR_MARKS,
+    TUTOR_OVERRIDES,
+    TUTOR_TABLES,
+    comments_sql,
+    create_tables,
+    grades_sql,
+    mark_graded,
+    open_gradebook,
+)
 from .permissions import NO_TUTOR, Allocation, Cell
 
 OVERRIDES = TUTOR_OVERRIDES.name
@@ -66,7 +76,7 @@ def ensure_tables(engine: Engine) -> None:
     create_tables(engine, *TUTOR_TABLES)
 
 
-Key = tuple[str, str, str, str]        # (assignment, student, notebook, cell)
+Key = tuple[str, str, str, str]  # (assignment, student, notebook, cell)
 
 
 @dataclass
@@ -133,7 +143,7 @@ class ModerationItem:
     cell: str
     marker: str
     first_marker: str
-    first_score: float | None          # the gradebook score when the sample was drawn
+    first_score: float | None  # the gradebook score when the sample was drawn
     second_score: float | None
     second_comment: str | None
     drawn_by: str
@@ -171,8 +181,8 @@ class ProgressRow:
     answers: int = 0
     graded: int = 0
     flagged: int = 0
-    graded_by_tutor: int = 0           # answers whose current mark this tutor entered
-    second_marks_open: int = 0         # moderation items assigned to this tutor, not yet marked
+    graded_by_tutor: int = 0  # answers whose current mark this tutor entered
+    second_marks_open: int = 0  # moderation items assigned to this tutor, not yet marked
     student_ids: set[str] = field(default_factory=set, repr=False)
 
     @property
@@ -184,10 +194,17 @@ class ProgressRow:
         return self.graded / self.answers if self.answers else 1.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tutor": self.tutor, "assignment": self.assignment, "students": self.students,
-                "answers": self.answers, "graded": self.graded, "to_grade": self.to_grade,
-                "flagged": self.flagged, "graded_by_tutor": self.graded_by_tutor,
-                "second_marks_open": self.second_marks_open}
+        return {
+            "tutor": self.tutor,
+            "assignment": self.assignment,
+            "students": self.students,
+            "answers": self.answers,
+            "graded": self.graded,
+            "to_grade": self.to_grade,
+            "flagged": self.flagged,
+            "graded_by_tutor": self.graded_by_tutor,
+            "second_marks_open": self.second_marks_open,
+        }
 
 
 class Store:
@@ -210,8 +227,9 @@ class Store:
         out = {}
         for r in self._rows(_CELLS_SQL):
             if assignment is None or r.assignment == assignment:
-                out[(r.assignment, r.notebook, r.cell)] = Cell(r.assignment, r.notebook, r.cell,
-                                                               float(r.max_score), bool(r.manual))
+                out[(r.assignment, r.notebook, r.cell)] = Cell(
+                    r.assignment, r.notebook, r.cell, float(r.max_score), bool(r.manual)
+                )
         return out
 
     def cell(self, assignment: str, notebook: str, cell: str) -> Cell | None:
@@ -219,9 +237,15 @@ class Store:
 
     # ------------------------------------------------------------------ answers
 
-    def answers(self, assignment: str | None = None, *, students: Iterable[str] | None = None,
-                notebook: str | None = None, cell: str | None = None,
-                manual_only: bool = True) -> list[Answer]:
+    def answers(
+        self,
+        assignment: str | None = None,
+        *,
+        students: Iterable[str] | None = None,
+        notebook: str | None = None,
+        cell: str | None = None,
+        manual_only: bool = True,
+    ) -> list[Answer]:
         """Graded cells of submitted assignments (by default only the free-response ones)."""
         cells = self.cells(assignment)
         where, params = [], {}
@@ -236,10 +260,14 @@ class Store:
             params["c"] = cell
         suffix = (" WHERE " + " AND ".join(where)) if where else ""
         wanted = set(students) if students is not None else None
-        comments = {(r.assignment, r.student, r.notebook, r.cell): r.manual_comment
-                    for r in self._rows(_COMMENTS_SQL + suffix, params)}
-        marks = {(r.assignment, r.student, r.notebook, r.cell): (r.tutor, r.graded_at)
-                 for r in self._rows(f"SELECT assignment, student, notebook, cell, tutor, graded_at FROM {MARKS}")}
+        comments = {
+            (r.assignment, r.student, r.notebook, r.cell): r.manual_comment
+            for r in self._rows(_COMMENTS_SQL + suffix, params)
+        }
+        marks = {
+            (r.assignment, r.student, r.notebook, r.cell): (r.tutor, r.graded_at)
+            for r in self._rows(f"SELECT assignment, student, notebook, cell, tutor, graded_at FROM {MARKS}")
+        }
         flags = {f.key: f for f in self.flags(assignment, open_only=True)}
         out = []
         for r in self._rows(_GRADES_SQL + suffix, params):
@@ -250,9 +278,22 @@ class Store:
                 continue
             key = (r.assignment, r.student, r.notebook, r.cell)
             by, at = marks.get(key, (None, None))
-            out.append(Answer(r.assignment, r.student, r.notebook, r.cell, info.max_score,
-                              _float(r.auto_score), _float(r.manual_score), bool(r.needs_manual_grade),
-                              comments.get(key), by, at, flags.get(key)))
+            out.append(
+                Answer(
+                    r.assignment,
+                    r.student,
+                    r.notebook,
+                    r.cell,
+                    info.max_score,
+                    _float(r.auto_score),
+                    _float(r.manual_score),
+                    bool(r.needs_manual_grade),
+                    comments.get(key),
+                    by,
+                    at,
+                    flags.get(key),
+                )
+            )
         order = {k: i for i, k in enumerate(cells)}
         out.sort(key=lambda a: (a.assignment, order.get((a.assignment, a.notebook, a.cell), 0), a.student))
         return out
@@ -272,45 +313,59 @@ class Store:
         except MissingEntry:
             pass
         params = dict(zip(("a", "s", "n", "c"), key, strict=True))
-        self._run(f"DELETE FROM {MARKS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
-                  params)
-        self._run(f"INSERT INTO {MARKS} (assignment, student, notebook, cell, tutor, score, graded_at) "
-                  "VALUES (:a, :s, :n, :c, :by, :score, :at)", {**params, "by": by, "score": points, "at": now()})
+        self._run(f"DELETE FROM {MARKS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c", params)
+        self._run(
+            f"INSERT INTO {MARKS} (assignment, student, notebook, cell, tutor, score, graded_at) "
+            "VALUES (:a, :s, :n, :c, :by, :score, :at)",
+            {**params, "by": by, "score": points, "at": now()},
+        )
         self.gb.db.flush()
         # The submission's status says "needs manual grading" until the last answer is graded.
         open_left = self._rows(
             "SELECT COUNT(*) AS n FROM grade g JOIN submitted_notebook sn ON sn.id = g.notebook_id "
             "JOIN submitted_assignment sa ON sa.id = sn.assignment_id JOIN assignment a ON a.id = sa.assignment_id "
             "WHERE a.name = :a AND sa.student_id = :s AND g.needs_manual_grade = :t",
-            {"a": assignment, "s": student, "t": True})[0].n
+            {"a": assignment, "s": student, "t": True},
+        )[0].n
         if not open_left:
             mark_graded(self.gb.db, assignment, student)
 
     # ------------------------------------------------------------------ flags
 
     def flags(self, assignment: str | None = None, *, open_only: bool = True) -> list[Flag]:
-        sql = (f"SELECT assignment, student, notebook, cell, raised_by, message, raised_at, resolved_by, "
-               f"resolved_at FROM {FLAGS}")
+        sql = (
+            f"SELECT assignment, student, notebook, cell, raised_by, message, raised_at, resolved_by, "
+            f"resolved_at FROM {FLAGS}"
+        )
         rows = [Flag(*r) for r in self._rows(sql)]
-        return sorted((f for f in rows if (assignment is None or f.assignment == assignment)
-                       and (f.open or not open_only)), key=lambda f: f.raised_at)
+        return sorted(
+            (f for f in rows if (assignment is None or f.assignment == assignment) and (f.open or not open_only)),
+            key=lambda f: f.raised_at,
+        )
 
     def raise_flag(self, key: Key, *, by: str, message: str) -> None:
         params = dict(zip(("a", "s", "n", "c"), key, strict=True))
-        self._run(f"DELETE FROM {FLAGS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
-                  params)
-        self._run(f"INSERT INTO {FLAGS} (assignment, student, notebook, cell, raised_by, message, raised_at) "
-                  "VALUES (:a, :s, :n, :c, :by, :m, :at)", {**params, "by": by, "m": message, "at": now()})
+        self._run(f"DELETE FROM {FLAGS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c", params)
+        self._run(
+            f"INSERT INTO {FLAGS} (assignment, student, notebook, cell, raised_by, message, raised_at) "
+            "VALUES (:a, :s, :n, :c, :by, :m, :at)",
+            {**params, "by": by, "m": message, "at": now()},
+        )
         self._set_nbgrader_flag(key)
 
     def resolve_flag(self, key: Key, *, by: str) -> bool:
         params = dict(zip(("a", "s", "n", "c"), key, strict=True))
-        found = self._rows(f"SELECT resolved_at FROM {FLAGS} WHERE assignment = :a AND student = :s "
-                           "AND notebook = :n AND cell = :c", params)
+        found = self._rows(
+            f"SELECT resolved_at FROM {FLAGS} WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
+            params,
+        )
         if not found or found[0].resolved_at is not None:
             return False
-        self._run(f"UPDATE {FLAGS} SET resolved_by = :by, resolved_at = :at WHERE assignment = :a "
-                  "AND student = :s AND notebook = :n AND cell = :c", {**params, "by": by, "at": now()})
+        self._run(
+            f"UPDATE {FLAGS} SET resolved_by = :by, resolved_at = :at WHERE assignment = :a "
+            "AND student = :s AND notebook = :n AND cell = :c",
+            {**params, "by": by, "at": now()},
+        )
         self._set_nbgrader_flag(key)
         return True
 
@@ -319,7 +374,9 @@ class Store:
         assignment, student, notebook, _ = key
         still_open = self._rows(
             f"SELECT COUNT(*) AS n FROM {FLAGS} WHERE assignment = :a AND student = :s AND notebook = :n "
-            "AND resolved_at IS NULL", {"a": assignment, "s": student, "n": notebook})[0].n
+            "AND resolved_at IS NULL",
+            {"a": assignment, "s": student, "n": notebook},
+        )[0].n
         try:
             self.gb.find_submission_notebook(notebook, assignment, student).flagged = bool(still_open)
         except MissingEntry:
@@ -329,13 +386,17 @@ class Store:
 
     def overrides(self) -> dict[str, tuple[str, str, str, str]]:
         """student → (tutor, reason, set_by, set_at)."""
-        return {r.student: (r.tutor, r.reason, r.set_by, r.set_at)
-                for r in self._rows(f"SELECT student, tutor, reason, set_by, set_at FROM {OVERRIDES}")}
+        return {
+            r.student: (r.tutor, r.reason, r.set_by, r.set_at)
+            for r in self._rows(f"SELECT student, tutor, reason, set_by, set_at FROM {OVERRIDES}")
+        }
 
     def set_override(self, student: str, tutor: str, *, reason: str, by: str) -> None:
         self._run(f"DELETE FROM {OVERRIDES} WHERE student = :s", {"s": student})
-        self._run(f"INSERT INTO {OVERRIDES} (student, tutor, reason, set_by, set_at) VALUES "
-                  "(:s, :t, :r, :by, :at)", {"s": student, "t": tutor, "r": reason, "by": by, "at": now()})
+        self._run(
+            f"INSERT INTO {OVERRIDES} (student, tutor, reason, set_by, set_at) VALUES (:s, :t, :r, :by, :at)",
+            {"s": student, "t": tutor, "r": reason, "by": by, "at": now()},
+        )
 
     def clear_override(self, student: str) -> bool:
         had = student in self.overrides()
@@ -345,19 +406,26 @@ class Store:
     def allocation(self, extra_tutors: Mapping[str, Iterable[str]] | None = None) -> Allocation:
         """Roster groups, ``[tutors]`` (plus ``extra_tutors``, e.g. the hub's demo tutor), overrides."""
         roster = self.course.roster() if self.course.roster_path.is_file() else []
-        base = Allocation(groups={s.id: s.group for s in roster},
-                          group_tutors=dict(self.course.tutors),
-                          overrides={s: v[0] for s, v in self.overrides().items()})
+        base = Allocation(
+            groups={s.id: s.group for s in roster},
+            group_tutors=dict(self.course.tutors),
+            overrides={s: v[0] for s, v in self.overrides().items()},
+        )
         return base.with_group_tutors(extra_tutors) if extra_tutors else base
 
     # ------------------------------------------------------------------ moderation
 
     def moderation(self, assignment: str | None = None, *, marker: str | None = None) -> list[ModerationItem]:
-        rows = self._rows(f"SELECT assignment, student, notebook, cell, marker, first_marker, first_score, "
-                          f"second_score, second_comment, drawn_by, drawn_at, marked_at FROM {MODERATION}")
+        rows = self._rows(
+            f"SELECT assignment, student, notebook, cell, marker, first_marker, first_score, "
+            f"second_score, second_comment, drawn_by, drawn_at, marked_at FROM {MODERATION}"
+        )
         items = [ModerationItem(*r) for r in rows]
-        items = [i for i in items if (assignment is None or i.assignment == assignment)
-                 and (marker is None or i.marker == marker)]
+        items = [
+            i
+            for i in items
+            if (assignment is None or i.assignment == assignment) and (marker is None or i.marker == marker)
+        ]
         if items:
             current = {a.key: a for a in self.answers(assignment)}
             for item in items:
@@ -370,12 +438,20 @@ class Store:
         found = [i for i in self.moderation(key[0]) if i.key == key]
         return found[0] if found else None
 
-    def draw_sample(self, assignment: str, n: int, *, drawn_by: str,
-                    choose_marker: Callable[[Answer], str | None], rng: random.Random) -> list[ModerationItem]:
+    def draw_sample(
+        self,
+        assignment: str,
+        n: int,
+        *,
+        drawn_by: str,
+        choose_marker: Callable[[Answer], str | None],
+        rng: random.Random,
+    ) -> list[ModerationItem]:
         """Draw ``n`` graded answers not sampled before; ``choose_marker`` names each second marker."""
         sampled = {i.key for i in self.moderation(assignment)}
-        candidates = [a for a in self.answers(assignment)
-                      if a.graded and a.manual_score is not None and a.key not in sampled]
+        candidates = [
+            a for a in self.answers(assignment) if a.graded and a.manual_score is not None and a.key not in sampled
+        ]
         rng.shuffle(candidates)
         drawn: list[Key] = []
         for answer in candidates:
@@ -385,23 +461,27 @@ class Store:
             if marker is None:  # nobody but the first marker could second-mark it
                 continue
             params = dict(zip(("a", "s", "n", "c"), answer.key, strict=True))
-            self._run(f"INSERT INTO {MODERATION} (assignment, student, notebook, cell, marker, first_marker, "
-                      "first_score, drawn_by, drawn_at) VALUES (:a, :s, :n, :c, :m, :f, :fs, :by, :at)",
-                      {**params, "m": marker, "f": answer.graded_by or "", "fs": answer.score,
-                       "by": drawn_by, "at": now()})
+            self._run(
+                f"INSERT INTO {MODERATION} (assignment, student, notebook, cell, marker, first_marker, "
+                "first_score, drawn_by, drawn_at) VALUES (:a, :s, :n, :c, :m, :f, :fs, :by, :at)",
+                {**params, "m": marker, "f": answer.graded_by or "", "fs": answer.score, "by": drawn_by, "at": now()},
+            )
             drawn.append(answer.key)
         return [i for i in self.moderation(assignment) if i.key in set(drawn)]
 
     def set_second_mark(self, key: Key, *, points: float, comment: str | None) -> None:
         params = dict(zip(("a", "s", "n", "c"), key, strict=True))
-        self._run(f"UPDATE {MODERATION} SET second_score = :p, second_comment = :cm, marked_at = :at "
-                  "WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
-                  {**params, "p": points, "cm": comment, "at": now()})
+        self._run(
+            f"UPDATE {MODERATION} SET second_score = :p, second_comment = :cm, marked_at = :at "
+            "WHERE assignment = :a AND student = :s AND notebook = :n AND cell = :c",
+            {**params, "p": points, "cm": comment, "at": now()},
+        )
 
     # ------------------------------------------------------------------ progress
 
-    def progress(self, allocation: Allocation, assignment: str | None = None,
-                 answers: list[Answer] | None = None) -> list[ProgressRow]:
+    def progress(
+        self, allocation: Allocation, assignment: str | None = None, answers: list[Answer] | None = None
+    ) -> list[ProgressRow]:
         """Graded / to grade per tutor and week; students without a tutor under ``(no tutor)``.
 
         A student whose group has two tutors (and no override) counts for both of them.
@@ -420,8 +500,9 @@ class Store:
                 row.graded += answer.graded
                 row.flagged += answer.flag is not None
             if answer.graded_by and answer.graded:
-                row = rows.setdefault((answer.graded_by, answer.assignment),
-                                      ProgressRow(answer.graded_by, answer.assignment))
+                row = rows.setdefault(
+                    (answer.graded_by, answer.assignment), ProgressRow(answer.graded_by, answer.assignment)
+                )
                 row.graded_by_tutor += 1
         for item in self.moderation(assignment):
             if not item.marked:
@@ -430,8 +511,9 @@ class Store:
         for row in rows.values():
             row.students = len(row.student_ids)
         order = {aid: i for i, aid in enumerate(a.id for a in self.course.assignments)}
-        return sorted(rows.values(), key=lambda r: (r.tutor == NO_TUTOR, r.tutor, order.get(r.assignment, 99),
-                                                    r.assignment))
+        return sorted(
+            rows.values(), key=lambda r: (r.tutor == NO_TUTOR, r.tutor, order.get(r.assignment, 99), r.assignment)
+        )
 
     def commit(self) -> None:
         self.gb.db.commit()

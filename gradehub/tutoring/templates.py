@@ -257,11 +257,23 @@ def _points(value) -> str:
 
 
 def environment() -> Environment:
-    env = Environment(loader=DictLoader({
-        "base.html": BASE, "macros.html": MACROS, "dashboard.html": DASHBOARD,
-        "assignment.html": ASSIGNMENT, "question.html": QUESTION, "student.html": STUDENT,
-        "moderation.html": MODERATION, "second.html": SECOND, "error.html": ERROR, "login.html": LOGIN,
-    }), autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=DictLoader(
+            {
+                "base.html": BASE,
+                "macros.html": MACROS,
+                "dashboard.html": DASHBOARD,
+                "assignment.html": ASSIGNMENT,
+                "question.html": QUESTION,
+                "student.html": STUDENT,
+                "moderation.html": MODERATION,
+                "second.html": SECOND,
+                "error.html": ERROR,
+                "login.html": LOGIN,
+            }
+        ),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     env.filters["fmt"] = _fmt
     env.filters["points"] = _points
     env.globals["css"] = CSS

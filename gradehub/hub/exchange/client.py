@@ -12,7 +12,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 from nbgrader.exchange.abc import Exchange as _ABCExchange
 from nbgrader.exchange.abc import ExchangeFetchAssignment as _ABCFetchAssignment
@@ -48,6 +48,11 @@ class HubExchange(_ABCExchange):
     @default("token")
     def _token_default(self):
         return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    def fail(self, msg: str) -> NoReturn:
+        # nbgrader's fail() logs and raises ExchangeError; typed here so callers need no return after it
+        super().fail(msg)
+        raise AssertionError(msg)    # not reached
 
     def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         if not self.url:

@@ -16,7 +16,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .store import (
     ExchangeRejected,
@@ -31,6 +31,13 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
     """The tornado application; every handler is hub-authenticated (token or cookie)."""
     from jupyterhub.services.auth import HubAuth, HubAuthenticated
     from tornado import web
+
+    class RefusedError(web.HTTPError):
+        """A refusal of the store (413, 429), with the seconds after which to try again."""
+
+        def __init__(self, status: int, message: str, retry_after: float | None = None):
+            super().__init__(status, message)
+            self.retry_after = retry_after
 
     hub_auth = HubAuth()
 
@@ -70,9 +77,7 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             try:
                 return fn(*args)
             except ExchangeRejected as exc:
-                error = web.HTTPError(exc.status, str(exc).replace("%", "%%"))
-                error.retry_after = exc.retry_after
-                raise error from None
+                raise RefusedError(exc.status, str(exc).replace("%", "%%"), exc.retry_after) from None
 
     class Assignments(Handler):
         @web.authenticated
@@ -201,8 +206,9 @@ def serve(argv: list[str] | None = None) -> None:
     print(f"gradehub exchange for {course_id} at {url.geturl()} (exchange {store.course_dir})", flush=True)
     loop = ioloop.IOLoop.current()
     import signal
+    asyncio_loop = cast(Any, loop).asyncio_loop   # tornado's IOLoop runs on asyncio (AsyncIOMainLoop)
     for sig in (signal.SIGINT, signal.SIGTERM):   # the hub's stop: at once, without a traceback
-        loop.asyncio_loop.add_signal_handler(sig, loop.stop)
+        asyncio_loop.add_signal_handler(sig, loop.stop)
     loop.start()
     sys.stdout.flush()
     os._exit(0)    # every submission is already on disk (renamed into place); skip the slow teardown
