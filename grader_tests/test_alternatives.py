@@ -7,7 +7,6 @@ against its task's tests with the same harness as the wrong answers
 (:func:`gradehub.authoring.check_mutants`) and must not lose a point.
 """
 
-import importlib.util
 
 import pytest
 
@@ -21,10 +20,7 @@ COURSE = load_course(REPO)
 
 
 def _alternatives(assignment):
-    spec = importlib.util.spec_from_file_location(f"alternatives_{assignment}", ALTERNATIVE_DIR / f"{assignment}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ALTERNATIVES
+    return sheetprobes.load("alternatives", assignment)
 
 
 def test_harness_keeps_full_marks_for_a_right_answer_written_differently(toy_course):

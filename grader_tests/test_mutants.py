@@ -5,7 +5,6 @@ Wrong answers live in ``grader_tests/mutants/<assignment>.py`` as ``MUTANTS = {t
 alternatives (``sheetprobes.probe``): see ``gradehub.authoring.check_mutants``.
 """
 
-import importlib.util
 
 import pytest
 
@@ -20,10 +19,7 @@ COURSE = load_course(REPO)
 
 
 def _mutants(assignment):
-    spec = importlib.util.spec_from_file_location(f"mutants_{assignment}", MUTANT_DIR / f"{assignment}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.MUTANTS
+    return sheetprobes.load("mutants", assignment)
 
 
 def test_harness_catches_wrong_toy_answers_and_not_right_ones(toy_course):
