@@ -21,7 +21,7 @@ from collections.abc import Callable
 import nbformat
 
 from . import testing
-from .checks import notebook_verdicts
+from .checks import AuthoringError, notebook_verdicts
 from .course import Course
 from .protocol import DataFile, JobRun, NotebookRecords, Verdict, read_records, write_records
 from .sandbox.base import Outcome
@@ -84,7 +84,10 @@ def check_reference(course: Course, assignment: str, records: dict[str, Notebook
     problems: list[str] = []
     for name, recs in records.items():
         source = nbformat.read(course.source_dir(assignment) / f"{name}.ipynb", as_version=4)
-        found, errors = notebook_verdicts(name, source, None, {}, recs, recs, reference_run=True)
+        try:
+            found, errors = notebook_verdicts(name, source, None, {}, recs, recs, reference_run=True)
+        except AuthoringError as exc:  # an unclosed host-check region, say: the author's to fix
+            raise ReferenceError(f"{assignment}/{name}.ipynb: {exc}") from None
         verdicts.extend(found)
         problems.extend(f"{name}.ipynb {e}" for e in errors)
     if problems:

@@ -165,3 +165,21 @@ def test_host_regions_never_reach_the_kernel():
     assert "assert_close" not in kernel and "record('x', f(2))" in kernel
     assert host == "assert_close(got['x'], 4.0)\n"
     assert "4.0" not in kernel_source(src.replace("### END HOST CHECKS\n", ""))   # unclosed: cut
+
+
+def test_a_broken_host_check_region_stops_grading_with_the_author_s_error(toy_course):
+    """An unclosed HOST CHECKS region is an authoring error named before any student is graded."""
+    import nbformat
+
+    from conftest import put_submission, student_copy
+    from gradehub.grading import GradingError, autograde
+
+    src = toy_course.source_dir("toy") / "toy.ipynb"
+    nb = nbformat.read(src, as_version=4)
+    for cell in nb.cells:
+        if "record('neg'" in cell.source:
+            cell.source = cell.source.replace("### END HOST CHECKS\n", "")
+    nbformat.write(nb, src)
+    put_submission(toy_course, "alice", student_copy(toy_course))
+    with pytest.raises(GradingError, match="BEGIN HOST CHECKS without ### END HOST CHECKS"):
+        autograde(toy_course, "toy", sandbox="local", jobs=1)
