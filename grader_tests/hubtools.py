@@ -20,6 +20,23 @@ ROSTER = ("id,first_name,last_name,email,group\n"
 TUTORS = '\n[tutors]\nA = ["tina"]\nB = ["tom"]\n'
 
 
+# Debian's chromium, driven by Playwright's Python package (never `playwright install`).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-dev-shm-usage"]
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here (a skip reason; CI turns a skip into a failure), or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright; the browser is Debian's chromium)"
+    if not os.path.exists(CHROMIUM):
+        return "chromium is missing (apt-get install chromium chromium-driver)"
+    return None
+
+
 def hub_available() -> str | None:
     """Why the hub cannot run here, or None."""
     try:

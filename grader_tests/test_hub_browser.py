@@ -12,28 +12,19 @@ playwright (never `playwright install`: the system browser is used).
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
-from hubtools import Hub, free_port, hub_available, make_course
+from hubtools import BROWSER_ARGS, CHROMIUM, Hub, browser_missing, free_port, hub_available, make_course
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-dev-shm-usage"]
 SLOW = 240_000   # ms: a first JupyterLab load on a busy 2-core machine
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 _missing = hub_available()
 if _missing:
     pytestmark.append(pytest.mark.skip(reason=_missing))
-try:
-    import playwright.sync_api  # noqa: F401
-except ImportError:
-    pytestmark.append(pytest.mark.skip(reason="playwright is not installed (pip install playwright; "
-                                              "the browser is Debian's chromium)"))
-if not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM):
-    pytestmark.append(pytest.mark.skip(reason="chromium is missing (apt-get install chromium chromium-driver)"))
+if _no_browser := browser_missing():
+    pytestmark.append(pytest.mark.skip(reason=_no_browser))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def hub(tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
         yield b
         b.close()
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import threading
@@ -30,24 +28,17 @@ import threading
 import nbformat
 import pytest
 
-from hubtools import BIN, Hub, api_token, free_port, hub_available, hub_env, login, make_course
+from hubtools import (BIN, BROWSER_ARGS, CHROMIUM, Hub, api_token, browser_missing, free_port, hub_available, hub_env,
+                      login, make_course)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-dev-shm-usage"]
 COURSE_ID = "nat3008"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 _missing = hub_available()
 if _missing:
     pytestmark.append(pytest.mark.skip(reason=_missing))
-try:
-    import playwright.sync_api  # noqa: F401
-except ImportError:
-    pytestmark.append(pytest.mark.skip(reason="playwright is not installed (pip install playwright; "
-                                              "the browser is Debian's chromium)"))
-if not os.path.exists(CHROMIUM):
-    pytestmark.append(pytest.mark.skip(reason="chromium is missing (apt-get install chromium chromium-driver)"))
+if _no_browser := browser_missing():
+    pytestmark.append(pytest.mark.skip(reason=_no_browser))
 
 
 # --------------------------------------------------------------------------- the attacker
@@ -186,7 +177,7 @@ def graded(hub, attacker):
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
         yield b
         b.close()
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,9 @@ from typing import Callable
 
 import pytest
 
+from hubtools import BROWSER_ARGS, CHROMIUM, browser_missing
 from tutoring_helpers import INSTRUCTOR, REPO, ServerThread, build_course
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-dev-shm-usage"]
 # The README's picture is refreshed only on request (GRADEHUB_SCREENSHOTS=1), so a test run
 # never rewrites a tracked file.
 SCREENSHOT = (REPO / "docs" / "img" if os.environ.get("GRADEHUB_SCREENSHOTS") else
@@ -40,13 +37,8 @@ TUTOR = "tutor_a"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-try:
-    import playwright.sync_api  # noqa: F401
-except ImportError:
-    pytestmark.append(pytest.mark.skip(reason="playwright is not installed (pip install playwright; the "
-                                              "browser is Debian's chromium, never `playwright install`)"))
-if not os.path.exists(CHROMIUM):
-    pytestmark.append(pytest.mark.skip(reason="chromium is missing (apt-get install chromium chromium-driver)"))
+if _no_browser := browser_missing():
+    pytestmark.append(pytest.mark.skip(reason=_no_browser))
 try:
     import jupyterhub  # noqa: F401
 except ImportError:
@@ -124,7 +116,7 @@ def _service_alone(course):
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS, headless=True)
         yield b
         b.close()
 
