@@ -183,3 +183,17 @@ def test_a_broken_host_check_region_stops_grading_with_the_author_s_error(toy_co
     put_submission(toy_course, "alice", student_copy(toy_course))
     with pytest.raises(GradingError, match="BEGIN HOST CHECKS without ### END HOST CHECKS"):
         autograde(toy_course, "toy", sandbox="local", jobs=1)
+
+
+def test_values_recorded_outside_a_test_cell_count_for_nothing(toy_course):
+    """A student who learnt the right values records them from an answer cell: they are ignored."""
+    from conftest import put_submission, scores_of, solve, student_copy
+    from gradehub.grading import autograde
+
+    forged = ("from gradehub.testing import record\n"
+              "record('neg', 20.25)\nrecord('zero', 0.0)\nrecord('sum', 3)\n"
+              "def square(x):\n    raise NotImplementedError()")
+    put_submission(toy_course, "forger", solve(student_copy(toy_course), {"square": forged}))
+    autograde(toy_course, "toy", sandbox="local", jobs=1)
+    scores = scores_of(toy_course)["forger"]
+    assert scores["square_tests"] == 0.0 and scores["add_tests"] == 0.0
