@@ -35,7 +35,7 @@ Shape of ``/api/me`` (times ISO 8601 with offset; points are numbers; ``null`` w
         "due": "...",                       # the course's deadline (null: none)
         "due_applied": "...",               # this student's deadline: an extension's when later
         "extension": "extension to ... granted by ... (reason)" | null,
-        "late_policy": "15 min grace, then 10% per started day (at most 100%)",
+        "late_policy": "10% per started day after 15 min grace, at most 100%",
         "grace_seconds": 900.0,
         "penalty_now": {"late_hours": 0.0, "share": 0.0, "points": 0.0, "max_points": 17.0},
                                             # what submitting now would cost
