@@ -165,6 +165,8 @@ def _student_status(row: dict, released: bool, due: dt.datetime | None, now: dt.
         return "not submitted"
     if not released:
         return "submitted"
+    if status == "needs manual grading":
+        return "graded; your tutor has not finished"
     return status
 
 

@@ -39,7 +39,7 @@ Shape of ``/api/me`` (times ISO 8601 with offset; points are numbers; ``null`` w
         "grace_seconds": 900.0,
         "penalty_now": {"late_hours": 0.0, "share": 0.0, "points": 0.0, "max_points": 17.0},
                                             # what submitting now would cost
-        "status": "open" | "not submitted" | "submitted" | "graded" | "needs manual grading"
+        "status": "open" | "not submitted" | "submitted" | "graded" | "graded; your tutor has not finished"
                   | "failed: ..." | "invalid: ...",   # graded states only once released
         "submitted_at": "..." | null, "late_hours": 0.0, "late_penalty": 0.0,
         "grades_released": false,
@@ -77,7 +77,7 @@ from tornado import ioloop, web
 
 from ...course import Course, CourseError, is_valid_id, load_course
 from ...feedback import FEEDBACK_CSP
-from ...gradebook import TUTOR_OVERRIDES, gradebook_engine
+from ...gradebook import TUTOR_OVERRIDES, feedback_releases, gradebook_engine
 from ...results import ResultsContext, grade_release_states, load_context, release_grades, student_results
 from .access import Allocation, Forbidden, Viewer, check_instructor, check_may_see, viewer_from, visible_students
 from .pages import environment
@@ -186,7 +186,11 @@ class Results:
             raise NotFound("no such feedback")
         if viewer.name != student:
             check_may_see(viewer, student, self.allocation(course))
-        release = self.context(fresh=True).feedback.get((assignment, student))
+        engine = gradebook_engine(course)
+        try:  # the release as it is now (not the cached context): a re-release shows at once
+            release = feedback_releases(engine, assignment).get((assignment, student))
+        finally:
+            engine.dispose()
         page = released_feedback_page(course, release) if release else None
         if page is None:
             raise NotFound(f"no feedback for {assignment} has been released to {student}")
