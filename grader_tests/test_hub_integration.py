@@ -288,6 +288,11 @@ def test_alice_fetches_her_feedback_and_reads_her_grades_page(hub, people, alice
     [week] = [w for w in me["assignments"] if w["id"] == "week01"]
     assert week["grades_released"] and week["score"] == sum(t["score"] or 0 for t in week["tasks"]) > 0
     assert week["feedback_url"] == "/services/grades/feedback/week01"
+    # with a token instead of the login cookie (how a student's server asks for the deadlines)
+    by_token = requests.get(hub.url + "services/grades/api/me", headers=_h(tok), timeout=120)
+    assert by_token.status_code == 200 and by_token.json()["student"] == "alice"
+    assert requests.get(hub.url + "services/grades/api/students/alice", headers=_h(people["bob"]["token"]),
+                        timeout=120).status_code == 403
 
 
 def test_sync_roster_is_idempotent(hub, people):
