@@ -8,7 +8,9 @@ One hub for the module (starting it is the slow part). The story:
    the time of his own; he cannot reach alice's server or the formgrader;
 3. the instructor collects and autogrades (``--sandbox local``); alice's score is in the
    gradebook; the formgrader service answers the instructor, not the tutor;
-4. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
+4. the instructor releases feedback and grades; alice fetches the feedback in her Assignment List
+   and reads her grades page (cookie and token), bob gets a 403 on it;
+5. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
 """
 
 from __future__ import annotations
