@@ -352,3 +352,25 @@ def test_only_instructors_release_grades_from_the_page(graded, service):
     assert status == 200 and "release grades" in page  # redirected to the list, now withdrawable no more
     assert not grade_release_states(graded)[0]["released"]
     assert _get(service, "release", "prof", method="POST", body={"assignment": "nope"})[0] == 404
+
+
+def test_the_formgrader_lists_scores_after_the_late_penalty(graded):
+    """The formgrader's pages read nbgrader's API: bob's 26 h late submission shows 4 − 2 points
+    there too (the raw sum beside it), alice's on-time one is untouched, and patching twice
+    does not take the penalty twice."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from gradehub.course import load_nbgrader_config
+    from gradehub.hub.formgrader import patch_api_scores
+
+    patch_api_scores()
+    patch_api_scores()
+    config = load_nbgrader_config(graded.root)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=config, root=str(graded.root)), config=config)
+    rows = {s["student"]: s for s in api.get_submissions("toy")}
+    assert rows["bob"]["late_penalty"] == 2.0 and rows["bob"]["score"] == rows["bob"]["raw_score"] - 2.0
+    assert rows["alice"]["late_penalty"] == 0.0 and "raw_score" not in rows["alice"]
+    bob = api.get_submission("toy", "bob")
+    assert bob["score"] == rows["bob"]["score"] and bob["late_penalty"] == 2.0
+    assert [s["score"] for s in api.get_student_submissions("bob")] == [rows["bob"]["score"]]

@@ -26,6 +26,10 @@ instructor's browser, on the hub's origin. Here, in the formgrader's own process
    else. The formgrader's *Autograde*
    button is refused: it would run a student's code unsandboxed next to the hub's secrets
    (``gradehub autograde`` grades in the sandbox).
+5. **Scores after the late penalty.** nbgrader stores gradehub's penalty in its own column
+   (:mod:`gradehub.gradebook.penalties`) but its formgrader lists the raw score; the API the
+   formgrader's pages read gives the score after the penalty, as the student's grades page and
+   the reports do, with the penalty beside it (:func:`patch_api_scores`).
 """
 
 from __future__ import annotations
@@ -718,6 +722,62 @@ def release_gradehub_feedback(course_root: Path, assignment: str, students: list
     return {"success": True, "log": log}
 
 
+def _with_penalty(submission: dict | None, penalties: dict[str, float]) -> dict | None:
+    """One of the formgrader API's submission dicts with ``score`` after the late penalty.
+
+    ``raw_score`` keeps nbgrader's sum; never below zero, as the reports compute it. Applied
+    once: nbgrader's ``get_submissions`` calls ``get_submission`` for some students.
+    """
+    if submission is None or "late_penalty" in submission:
+        return submission
+    penalty = float(penalties.get(submission.get("student", ""), 0.0) or 0.0)
+    submission["late_penalty"] = penalty
+    score = submission.get("score")
+    if isinstance(score, (int, float)) and penalty:
+        submission["raw_score"] = score
+        submission["score"] = max(0.0, float(score) - penalty)
+    return submission
+
+
+def _late_penalties(api: Any, assignment: str) -> dict[str, float]:
+    """``{student: penalty}`` of one assignment, in one query, from nbgrader's
+    ``SubmittedAssignment.late_submission_penalty`` (the sum over its notebooks)."""
+    from nbgrader.api import Assignment, SubmittedAssignment
+
+    with api.gradebook as gb:
+        rows = (
+            gb.db.query(SubmittedAssignment.student_id, SubmittedAssignment.late_submission_penalty)
+            .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+            .filter(Assignment.name == assignment)
+            .all()
+        )
+    return {student: float(penalty or 0.0) for student, penalty in rows}
+
+
+def patch_api_scores() -> None:
+    """nbgrader's API as the formgrader reads it, with scores after the late penalty (idempotent).
+
+    ``get_submission`` also serves the formgrader's per-student view (nbgrader's
+    ``get_student_submissions`` calls it for every assignment)."""
+    from nbgrader.apps.api import NbGraderAPI
+
+    if getattr(NbGraderAPI, "_gradehub_penalties", False):
+        return
+    get_submissions, get_submission = NbGraderAPI.get_submissions, NbGraderAPI.get_submission
+
+    def submissions(self, assignment_id):
+        penalties = _late_penalties(self, assignment_id)
+        return [_with_penalty(s, penalties) for s in get_submissions(self, assignment_id)]
+
+    def submission(self, assignment_id, student_id, ungraded=None, students=None):
+        found = get_submission(self, assignment_id, student_id, ungraded=ungraded, students=students)
+        return _with_penalty(found, _late_penalties(self, assignment_id))
+
+    NbGraderAPI.get_submissions = submissions  # type: ignore[method-assign]
+    NbGraderAPI.get_submission = submission  # type: ignore[method-assign]
+    NbGraderAPI._gradehub_penalties = True  # type: ignore[attr-defined]
+
+
 def _patch_handlers() -> None:
     h = _handlers()
     apihandlers, handlers = h["apihandlers"], h["handlers"]
@@ -755,6 +815,7 @@ def install(folder: Path) -> None:
     patch_templates(folder)
     formgrader.HTMLExporter = SafeFormgradeExporter
     _patch_handlers()
+    patch_api_scores()
     _patch_csp()
 
 
