@@ -773,9 +773,9 @@ def patch_api_scores() -> None:
         found = get_submission(self, assignment_id, student_id, ungraded=ungraded, students=students)
         return _with_penalty(found, _late_penalties(self, assignment_id))
 
-    NbGraderAPI.get_submissions = submissions  # type: ignore[method-assign]
-    NbGraderAPI.get_submission = submission  # type: ignore[method-assign]
-    NbGraderAPI._gradehub_penalties = True  # type: ignore[attr-defined]
+    NbGraderAPI.get_submissions = submissions
+    NbGraderAPI.get_submission = submission
+    NbGraderAPI._gradehub_penalties = True
 
 
 def _patch_handlers() -> None:
