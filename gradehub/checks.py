@@ -259,9 +259,7 @@ class HostHelpers:
             return
         self.assert_close(actual, expected, rtol=0.0, atol=0.0, name=name)
 
-    def award(
-        self, share: float, cases: list[dict], *, forgeable: bool = False, unverified: bool = False
-    ) -> None:
+    def award(self, share: float, cases: list[dict], *, forgeable: bool = False, unverified: bool = False) -> None:
         """Partial credit: ``share`` of the cell's points, with an outcome per test case.
 
         For tests made of cases (otter's): each case dict has ``name``, ``hidden``, ``passed``,

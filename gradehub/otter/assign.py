@@ -175,9 +175,7 @@ def check_master(master: NotebookNode, origin: str) -> list[str]:
 
 
 def _otter(*args: str, cwd: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "otter", *args], cwd=cwd, capture_output=True, text=True, timeout=600
-    )
+    done = subprocess.run([sys.executable, "-m", "otter", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-15:]
         raise OtterUnsupported("otter assign failed:\n" + "\n".join(tail))

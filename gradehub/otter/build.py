@@ -29,15 +29,14 @@ from ..metadata import BEGIN_HIDDEN, BEGIN_HOST, END_HIDDEN, END_HOST
 from .tests import Question
 
 SECTION_ID = "otter-autograded"
-RUNNER_ID = "otter-runner"
 RUNNER_NAME = "_gh_otter"
-RELEASE_RUNNER_TEXT = "# (gradehub defines its otter test runner in this cell when it grades your notebook)"
 _CHECK = re.compile(r"""grader\.check\(\s*(['"])([^'"]+)\1\s*\)""")
 _QUESTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}$")
 SECTION_TEXT = (
-    "## Autograded questions\n\n"
-    "gradehub runs the tests of every question below, public and hidden, after your whole notebook "
-    "has run, as `otter run` does. Run these cells to check your answers against the public tests."
+    "## Questions checked at the end\n\n"
+    "The notebook has no `grader.check` cell for the questions below: gradehub runs their tests, "
+    "public and hidden, here, as `otter run` does. Run these cells to check your answers against "
+    "the public tests."
 )
 
 
@@ -83,26 +82,47 @@ def _plain(nb: NotebookNode) -> NotebookNode:
     return out
 
 
-def release_notebook(student_nb: NotebookNode, questions: dict[str, Question], order: list[str]) -> NotebookNode:
-    """otter's student notebook plus the graded closing section (public tests stay in its metadata)."""
-    nb = _plain(student_nb)
-    nb.cells.append(nbformat.v4.new_markdown_cell(SECTION_TEXT, metadata={"nbgrader": _nbgrader(SECTION_ID, grade=False)}))
-    nb.cells.append(
-        nbformat.v4.new_code_cell(RELEASE_RUNNER_TEXT, metadata={"nbgrader": _nbgrader(RUNNER_ID, grade=False)})
-    )
-    for name in order:
+def _check_cells(nb: NotebookNode, order: list[str]) -> dict[str, int]:
+    """question -> index of the first cell that is just ``grader.check("q")`` (where otter checks it)."""
+    found: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        match = _CHECK.fullmatch(cell.source.strip())
+        if match and match.group(2) in order and match.group(2) not in found:
+            found[match.group(2)] = index
+    return found
+
+
+def _graded(nb: NotebookNode, questions: dict[str, Question], order: list[str], source_of) -> NotebookNode:
+    """Mark each question's check cell as its graded cell; questions never checked go at the end."""
+    at = _check_cells(nb, order)
+    for name, index in at.items():
+        cell = nb.cells[index]
+        cell.source = source_of(name)
+        cell.metadata["nbgrader"] = _nbgrader(name, grade=True, points=questions[name].points)
+    rest = [name for name in order if name not in at]
+    if rest:
         nb.cells.append(
-            nbformat.v4.new_code_cell(
-                f'grader.check("{name}")',
-                metadata={"nbgrader": _nbgrader(name, grade=True, points=questions[name].points)},
-            )
+            nbformat.v4.new_markdown_cell(SECTION_TEXT, metadata={"nbgrader": _nbgrader(SECTION_ID, grade=False)})
         )
+        for name in rest:
+            nb.cells.append(
+                nbformat.v4.new_code_cell(
+                    source_of(name), metadata={"nbgrader": _nbgrader(name, grade=True, points=questions[name].points)}
+                )
+            )
     _ids(nb)
     return nb
 
 
+def release_notebook(student_nb: NotebookNode, questions: dict[str, Question], order: list[str]) -> NotebookNode:
+    """otter's student notebook, each question's ``grader.check`` cell graded (locked, its points)."""
+    return _graded(_plain(student_nb), questions, order, lambda name: f'grader.check("{name}")')
+
+
 def runner_source() -> str:
-    """The grading notebook's runner cell: :mod:`gradehub.otter.kernel`, defined in the kernel.
+    """The first lines of a test cell: :mod:`gradehub.otter.kernel`, defined in the kernel.
 
     Its code travels in the notebook (not as an import), so grading needs nothing in the image
     but :mod:`gradehub.testing`; a changed runner makes ``gradehub release --check`` report the
@@ -125,6 +145,7 @@ def test_cell_source(question: Question, *, reference_must_pass: bool) -> str:
     lines = [
         f"# gradehub: the tests of otter question {question.name} (expected outputs stay with the grader)",
         BEGIN_HIDDEN,
+        runner_source(),
     ]
     if question.in_kernel is not None:
         lines.append(f"{RUNNER_NAME}.run_in_kernel_test({question.name!r}, {question.in_kernel!r}, globals())")
@@ -145,20 +166,13 @@ def test_cell_source(question: Question, *, reference_must_pass: bool) -> str:
 def grading_notebook(
     base_nb: NotebookNode, questions: dict[str, Question], order: list[str], *, has_solution: bool
 ) -> NotebookNode:
-    """The notebook grading runs: ``base_nb`` (solutions, where there are) and the test cells."""
+    """The notebook grading runs: ``base_nb`` (solutions, where known), each check cell now running
+    the question's tests where the student's notebook checks it, as ``otter run`` does."""
     nb = _plain(base_nb)
     nb.metadata.get("otter", {}).pop("tests", None)  # the hidden tests live in the test cells only
-    nb.cells.append(nbformat.v4.new_markdown_cell(SECTION_TEXT, metadata={"nbgrader": _nbgrader(SECTION_ID, grade=False)}))
-    nb.cells.append(nbformat.v4.new_code_cell(runner_source(), metadata={"nbgrader": _nbgrader(RUNNER_ID, grade=False)}))
-    for name in order:
-        nb.cells.append(
-            nbformat.v4.new_code_cell(
-                test_cell_source(questions[name], reference_must_pass=has_solution),
-                metadata={"nbgrader": _nbgrader(name, grade=True, points=questions[name].points)},
-            )
-        )
-    _ids(nb)
-    return nb
+    return _graded(
+        nb, questions, order, lambda name: test_cell_source(questions[name], reference_must_pass=has_solution)
+    )
 
 
 def _ids(nb: NotebookNode) -> None:

@@ -42,6 +42,8 @@ def masters(course: Course, assignment: str) -> list[Path]:
     if not folder.is_dir():
         raise CourseError(f"source/{assignment}/ does not exist")
     found = sorted(p for p in folder.glob("*.ipynb"))
+    if not found and (folder / OTTER_GRADING_DIR / "IMPORTED.json").is_file():
+        raise CourseError(f"{assignment} was imported from otter's graded form: import it again to change it")
     if not found:
         raise CourseError(f"source/{assignment}/ holds no otter master notebook")
     for path in found:

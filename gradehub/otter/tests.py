@@ -206,9 +206,11 @@ class _Split(ast.NodeTransformer):
         if isinstance(node, ast.UnaryOp):
             return isinstance(node.op, (ast.Not, ast.USub, ast.UAdd))
         if isinstance(node, ast.Call):
-            return _dotted(node.func) in _HOST_FUNCTIONS and not any(
-                isinstance(a, ast.Starred) for a in node.args
-            ) and all(k.arg is not None for k in node.keywords)
+            return (
+                _dotted(node.func) in _HOST_FUNCTIONS
+                and not any(isinstance(a, ast.Starred) for a in node.args)
+                and all(k.arg is not None for k in node.keywords)
+            )
         return False
 
     def split(self, node: ast.expr) -> tuple[ast.expr, ast.expr]:
@@ -239,7 +241,8 @@ class _Split(ast.NodeTransformer):
             items = [self.split(e) for e in node.elts]
             # the host compares recorded sequences as lists (a recorded tuple arrives as a list)
             return type(node)([i[0] for i in items], ast.Load()), ast.List([i[1] for i in items], ast.Load())
-        assert isinstance(node, ast.Call)
+        if not isinstance(node, ast.Call):  # structural() admits nothing else
+            raise TypeError(type(node).__name__)
         args = [self.split(a) for a in node.args]
         kwargs = [(k.arg, self.split(k.value)) for k in node.keywords]
         host_func = ast.Name("__fn_" + str(_dotted(node.func)).replace(".", "_"), ast.Load())
@@ -305,7 +308,7 @@ def question_from_spec(spec: dict, origin: str) -> Question:
             f"{origin}: not an OK-format test gradehub can grade "
             f"(one doctest suite, no setup or teardown): {type(exc).__name__} {exc}".rstrip()
         ) from None
-    cases = []
+    cases: list[Case] = []
     for case in parsed.test_cases:
         try:
             examples = _examples(case.body, f"{parsed.name} {len(cases)}")
@@ -348,7 +351,7 @@ def read_test_file(path: Path) -> Question:
             parsed = ExceptionTestFile.from_file(str(path))
         except Exception as exc:  # noqa: BLE001
             raise OtterTestError(f"{path.name}: neither an OK-format nor an otter exception test: {exc}") from None
-        cases = [
+        cases: list[Case] = [
             Case(c.name, bool(c.hidden), float(c.points or 0.0), c.success_message, c.failure_message, [])
             for c in parsed.test_cases
         ]

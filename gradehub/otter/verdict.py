@@ -59,7 +59,7 @@ def _usable(records: Any, name: str) -> bool:
 def _leaf_values(got: Any, ref: Any, key: str, example: Example) -> tuple[dict[int, Any] | None, str]:
     """The operands the kernel recorded for the host's evaluation, or (None, why not)."""
     values: dict[int, Any] = {}
-    for name in got.keys():
+    for name in got.keys():  # noqa: SIM118 - Records has keys(), no iteration
         if not name.startswith(key + "/"):
             continue
         tail = name[len(key) + 1 :]
@@ -166,7 +166,7 @@ def judge_question(spec_json: str, got: Any, ref: Any, award: Any, *, reference_
     """Decide one question from the records and call ``award`` with otter's score."""
     question = Question.from_json(spec_json)
     if question.in_kernel is not None:
-        results = []
+        results: list[dict[str, Any]] = []
         for index, case in enumerate(question.cases):
             key = f"{question.name}/{index}"
             value = got[key] if _usable(got, key) else None
@@ -182,17 +182,18 @@ def judge_question(spec_json: str, got: Any, ref: Any, award: Any, *, reference_
                     "kind": "unverified",
                 }
             )
-        passed = [r["passed"] for r in results]
+        passed = [bool(r["passed"]) for r in results]
         award(_share(question, passed), results, unverified=True)
         return
-    results, kinds = [], []
+    results = []
+    kinds: list[bool] = []
     for index, case in enumerate(question.cases):
         result, verified = _case_result(question.name, index, case, got, ref)
         results.append(result)
         kinds.append(verified or case.points == 0)
-    passed = [r["passed"] for r in results]
+    passed = [bool(r["passed"]) for r in results]
     if getattr(got, "is_reference", False) and reference_must_pass and not all(passed):
-        failed = [r["name"] for r in results if not r["passed"]]
+        failed = [str(r["name"]) for r in results if not r["passed"]]
         from gradehub.checks import CheckFailed
 
         raise CheckFailed(f"question {question.name}: the solution fails test case(s) {', '.join(failed)}")
