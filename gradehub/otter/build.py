@@ -95,7 +95,23 @@ def _check_cells(nb: NotebookNode, order: list[str]) -> dict[str, int]:
 
 
 def _graded(nb: NotebookNode, questions: dict[str, Question], order: list[str], source_of) -> NotebookNode:
-    """Mark each question's check cell as its graded cell; questions never checked go at the end."""
+    """Mark each question's check cell as its graded cell; questions never checked go at the end.
+
+    A cell whose ``otter.tests`` metadata names questions is checked right after it, as otter's
+    grading does (``GradingPreprocessor.add_checks``): a check cell is put there.
+    """
+    at = _check_cells(nb, order)
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        named = (
+            (cell.metadata.get("otter") or {}).get("tests") if isinstance(cell.metadata.get("otter"), dict) else None
+        )
+        for name in named if isinstance(named, list) else []:
+            if name in order and name not in at:
+                cells.append(nbformat.v4.new_code_cell(f'grader.check("{name}")'))
+                at[name] = -1
+    nb.cells = cells
     at = _check_cells(nb, order)
     for name, index in at.items():
         cell = nb.cells[index]
