@@ -139,7 +139,7 @@ def build_redactor(course: Course, assignment: str) -> Redactor:
     """Hidden-test lines of every source notebook of the assignment, minus what the release shows."""
     regions: list[list[str]] = []
     public: list[str] = []
-    for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
+    for path in sorted(course.grading_source_dir(assignment).glob("*.ipynb")):
         nb = _read_json(path) or {}
         for cell in nb.get("cells", []):
             regions.extend(_hidden_regions(_source(cell)))
