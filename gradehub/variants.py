@@ -216,6 +216,14 @@ class Variant:
     def to_json(self) -> dict[str, Any]:
         return {"seed": self.seed, "parameters": self.parameters}
 
+    def to_wire(self) -> dict[str, Any]:
+        """For a worker job (JSON keeps the parameters' order as a list of pairs)."""
+        return {"seed": self.seed, "values": [list(pair) for pair in self.values]}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Variant:
+        return cls(int(data["seed"]), tuple((str(k), v) for k, v in data["values"]))
+
     @property
     def tag(self) -> str:
         """A short name for this variant (the reference cache keeps one folder per tag)."""
@@ -295,6 +303,29 @@ def variant_record(variants: dict[str, Variant]) -> dict[str, Any] | None:
     return {name: v.to_json() for name, v in sorted(variants.items())}
 
 
+def graded_variants(course: Course, student: str, assignment: str) -> dict[str, Variant]:
+    """The variants a graded submission was graded on, from ``autograded/<student>/<assignment>/
+    gradehub-result.json`` (written by the grader); empty when there are none or nothing is graded."""
+    path = course.autograded_dir(student, assignment) / "gradehub-result.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")).get("variant")
+        return {
+            str(name): Variant(int(v["seed"]), tuple((str(k), x) for k, x in v["parameters"].items()))
+            for name, v in (record or {}).items()
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def describe_variants(variants: dict[str, Variant]) -> str:
+    """``TRUE_TAU=2.11, N_EVENTS=818 (seed 3849…)``, one part per notebook when there are several."""
+    parts = []
+    for name, v in sorted(variants.items()):
+        text = ", ".join(f"{k}={x!r}" for k, x in v.values) + f" (seed {v.seed})"
+        parts.append(text if len(variants) == 1 else f"{name}: {text}")
+    return "; ".join(parts)
+
+
 # ----------------------------------------------------------------------------- a course's view
 
 
@@ -337,6 +368,8 @@ __all__ = [
     "VariantSpec",
     "assignment_specs",
     "create_secret",
+    "describe_variants",
+    "graded_variants",
     "notebook_spec",
     "personalize",
     "preview_seed",
