@@ -205,10 +205,12 @@ secret = "{secret}"
 """
 
 
-@pytest.fixture
-def variant_course(tmp_path):
+@pytest.fixture(scope="module")
+def released_variant_course(tmp_path_factory):
+    """The variant sheet, released once per module (nbgrader's generate takes seconds)."""
     from gradehub.release import release
 
+    tmp_path = tmp_path_factory.mktemp("variants")
     root = tmp_path / "course"
     (root / "source" / "var").mkdir(parents=True)
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
@@ -219,6 +221,21 @@ def variant_course(tmp_path):
     course = load_course(root)
     create_secret(course)
     release(course, "var")
+    return course
+
+
+@pytest.fixture
+def variant_course(released_variant_course, tmp_path):
+    """A fresh copy of the released course (its own gradebook and state), with its own secret."""
+    import shutil
+
+    root = tmp_path / "course"
+    shutil.copytree(released_variant_course.root, root)
+    text = (root / "course.toml").read_text()
+    (root / "course.toml").write_text(text.replace(str(released_variant_course.variant_secret),
+                                                  str(tmp_path / "keys" / "var.secret")))
+    course = load_course(root)
+    create_secret(course)
     return course
 
 
@@ -331,3 +348,44 @@ def test_the_secret_is_unreadable_for_other_os_users(tmp_path):
         probe = subprocess.run(["setpriv", f"--reuid={who}", f"--regid={who}", "--clear-groups", sys.executable,
                                 "-c", f"open({str(path)!r}).read()"], capture_output=True, text=True, timeout=60)
         assert probe.returncode != 0 and "PermissionError" in probe.stderr, probe.stderr
+
+
+PROBE = '''import os, pathlib
+SECRET = {path!r}
+print("EXISTS", os.path.exists(SECRET), os.path.exists(os.path.dirname(SECRET)))
+try:
+    print("READ", open(SECRET).read())
+except OSError as exc:
+    print("OPEN", type(exc).__name__)
+print("ENV", dict(os.environ))
+for p in sorted(pathlib.Path(".").rglob("*")):
+    if p.is_file():
+        print("FILE", p, p.read_bytes()[:200000])
+MY_MEAN = mean_of(data)
+'''
+
+
+def test_the_secret_never_reaches_a_grading_container(variant_course, tmp_path):
+    """A student's code in the docker sandbox looks for the secret: at its path, in the
+    environment, in every file of its job directory. None of it holds the secret."""
+    from gradehub.grading import autograde
+    from gradehub.sandbox.base import SandboxUnavailable, get_sandbox
+    from gradehub.variants import secret_path
+
+    try:
+        get_sandbox("docker").preflight()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"docker sandbox not available here: {exc}")
+    course = variant_course
+    secret = secret_path(course).read_text().strip()
+    nb = _fetched(course, "alice", tmp_path)
+    _cell(nb, "mean").source = "def mean_of(x):\n    return float(np.mean(x))"
+    _cell(nb, "result").source = PROBE.format(path=str(secret_path(course)))
+    put_submission(course, "alice", nb, assignment="var", name="var")
+    summary = autograde(course, "var", jobs=1, sandbox="docker")
+    [result] = summary.results
+    assert result.score == 3.0, result          # the probe ran to the end, and the sheet still grades
+    executed = (course.autograded_dir("alice", "var") / "var.ipynb").read_text()
+    assert "EXISTS False False" in executed and "OPEN FileNotFoundError" in executed
+    assert "ENV {" in executed and "FILE " in executed                # it did look (the kernel connection file)
+    assert secret not in executed and secret[:16] not in executed
