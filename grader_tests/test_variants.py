@@ -177,6 +177,8 @@ def variant_source() -> nbformat.NotebookNode:
                                   "assert_close(as_float(got['my'], 'MY_MEAN'), ref['my'], rtol=1e-3, name='MY_MEAN')\n"
                                   "### END HOST CHECKS\n### END HIDDEN TESTS",
                                   metadata=nbg("result_tests", grade=True, locked=True, points=2)),
+        nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nThe mean estimates SCALE.\n### END SOLUTION",
+                                      metadata=nbg("explain", grade=True, solution=True, points=1)),
     ]
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -294,7 +296,7 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
 
     summary = autograde(course, "var", jobs=2, sandbox="local")
     by = {r.student: r for r in summary.results}
-    points = {s: {v.grade_id: v.points for v in r.verdicts} for s, r in by.items()}
+    points = {s: {v.grade_id: v.points for v in r.verdicts if v.kind != "manual"} for s, r in by.items()}
     assert points["alice"] == {"mean_tests": 1.0, "result_tests": 2.0}
     assert points["bob"] == {"mean_tests": 1.0, "result_tests": 0.0}       # alice's notebook on bob's data
     assert points["carol"] == {"mean_tests": 1.0, "result_tests": 0.0}     # graded on her real variant
@@ -313,6 +315,15 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
     subs = build_frames(course).submissions.set_index("student")
     params = carols.parameters
     assert subs.loc["carol", "variant"] == f"SCALE={params['SCALE']!r}, N={params['N']!r} (seed {carols.seed})"
+    # ... the feedback page (the student's own data) and the tutors' grading pages
+    from gradehub.feedback import generate_feedback
+    from gradehub.tutoring.api import Grading
+    [page] = generate_feedback(course, "var", students=["carol"]).written
+    assert f"SCALE={params['SCALE']!r}, N={params['N']!r} (seed {carols.seed})" in page.read_text()
+    grading = Grading(course.root, instructors=["prof"])
+    view = grading.student_answers(grading.actor({"name": "prof"}), "var", "carol")
+    assert view["variant"] == subs.loc["carol", "variant"]
+    assert [a["variant"] for a in view["answers"]] == [view["variant"]]
     # a second run on the same variants takes their references from the cache
     again = autograde(course, "var", jobs=2, sandbox="local", force=True, students=["alice", "bob"])
     assert again.reference_cached and [r.score for r in again.results] == [3.0, 1.0]
