@@ -113,7 +113,7 @@ def cmd_autograde(args) -> int:
     try:
         get_sandbox(sandbox).preflight()
     except SandboxUnavailable as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -258,7 +258,7 @@ def cmd_images(args) -> int:
             log=lambda line: console.print(line, markup=False, highlight=False),
         )
     except ImagesError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
     for tag, image_id in result.images.items():
         out.print(f"built {tag} ({image_id[7:19]}, {result.sizes.get(tag, 0) / 2**30:.2f} GiB)")
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CourseError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; run the same command again to finish the rest[/yellow]")
@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox.base import SandboxUnavailable
 
         if isinstance(exc, (GradingError, ReleaseError, SandboxUnavailable)):
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             return 2
         from sqlalchemy.exc import OperationalError
 

@@ -428,3 +428,21 @@ def test_the_exchange_hands_each_student_their_own_variant(variant_course, tmp_p
     with pytest.raises(ExchangeRejected) as refused:
         store.release_files("var", "alice")
     assert refused.value.status == 503 and "/" not in str(refused.value)
+
+
+def test_the_cli_says_what_to_do_without_the_secret(variant_course, tmp_path):
+    from gradehub.cli import main
+    from gradehub.variants import secret_path
+
+    secret_path(variant_course).unlink()
+    root = str(variant_course.root)
+    import subprocess
+    proc = subprocess.run([sys.executable, "-m", "gradehub.cli", "fetch", "var", "alice", "--course-root", root,
+                           "--to", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "Traceback" not in said
+    assert "gradehub variants init" in said and "[variants].secret" in said     # the key's name, not eaten as markup
+    assert main(["variants", "init", "--course-root", root]) == 0
+    assert main(["variants", "init", "--course-root", root]) == 2          # never replaces a secret
+    assert main(["fetch", "var", "alice", "--course-root", root, "--to", str(tmp_path)]) == 0
+    assert main(["variants", "show", "var", "--course-root", root]) == 0
