@@ -268,6 +268,7 @@ class RunSummary:
     duration: float = 0.0
     reference_duration: float = 0.0
     reference_cached: bool = False
+    reference_runs: int = 0  # references run (not from the cache): one per variant on a sheet with variants
 
     @property
     def platform_failed(self) -> bool:
@@ -570,6 +571,7 @@ def autograde(
                 done_refs = [r for r in references.values() if isinstance(r, Reference)]
                 summary.reference_duration = sum(r.duration for r in done_refs)
                 summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
+                summary.reference_runs = sum(not r.cached for r in done_refs)
                 futures = {}
                 for sub in todo:
                     out_dir = work_root / f"{sub.student}-{sub.assignment}"

@@ -446,3 +446,37 @@ def test_the_cli_says_what_to_do_without_the_secret(variant_course, tmp_path):
     assert main(["variants", "init", "--course-root", root]) == 2          # never replaces a secret
     assert main(["fetch", "var", "alice", "--course-root", root, "--to", str(tmp_path)]) == 0
     assert main(["variants", "show", "var", "--course-root", root]) == 0
+
+
+def test_validate_runs_the_reference_on_five_variants_and_finds_the_ones_that_break(variant_course):
+    """A sheet whose solution breaks for part of the parameter range: validate names each variant
+    where it does, and the release is still checked (on the release's own variant)."""
+    from gradehub.authoring import VALIDATE_VARIANTS, validate
+
+    path = variant_course.source_dir("var") / "var.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    _cell(nb, "result").source = ("### BEGIN SOLUTION\nassert SCALE < 3.0, 'breaks for a large SCALE'\n"
+                                  "MY_MEAN = mean_of(data)\n### END SOLUTION")
+    nbformat.write(nb, path)
+    spec = notebook_spec(nb)
+    breaking = [i for i in range(VALIDATE_VARIANTS) if spec.draw(preview_seed(i)).parameters["SCALE"] >= 3.0]
+    assert VALIDATE_VARIANTS >= 5 and 0 < len(breaking) < VALIDATE_VARIANTS   # the preview seeds hit both sides
+    report = validate(variant_course, "var")
+    raised = [p for p in report.problems if "reference solution raises AssertionError" in p.message]
+    assert sorted(p.notebook for p in raised) == sorted(
+        f"var.ipynb (variant {spec.draw(preview_seed(i)).describe()})" for i in breaking)
+    assert sum("reference solution ran in" in line for line in report.info) == VALIDATE_VARIANTS
+    assert any("student version" in line for line in report.info)
+
+
+def test_validate_asks_for_the_preview_variant_in_the_source(variant_course):
+    from gradehub.authoring import validate
+
+    path = variant_course.source_dir("var") / "var.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    _cell(nb, "variant").source = "VARIANT_SEED = 1\nSCALE = 2.0\nN = 30\n"
+    nbformat.write(nb, path)
+    report = validate(variant_course, "var", execute=False)
+    [problem] = report.problems
+    assert "holds the preview variant" in problem.message
+    assert render_source(notebook_spec(nb).draw(preview_seed(0))) in problem.message
