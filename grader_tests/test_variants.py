@@ -334,6 +334,11 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
     view = grading.student_answers(grading.actor({"name": "prof"}), "var", "carol")
     assert view["variant"] == subs.loc["carol", "variant"]
     assert [a["variant"] for a in view["answers"]] == [view["variant"]]
+    from gradehub.tutoring.service import _NO_ME
+    from gradehub.tutoring.templates import environment
+    page = environment().get_template("student.html").render(
+        me=_NO_ME, base="/", xsrf="", logout_url="/logout", here="/", title="var carol", s=view, prev=None, next=None)
+    assert f"Their data (per-student variant, as graded): {view['variant']}" in page.replace("&#39;", "'")
     # a second run on the same variants takes their references from the cache
     again = autograde(course, "var", jobs=2, sandbox="local", force=True, students=["alice", "bob"])
     assert again.reference_cached and [r.score for r in again.results] == [3.0, 1.0]
