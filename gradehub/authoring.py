@@ -37,9 +37,12 @@ from .release import generate
 from .sandbox.base import Outcome, SandboxJob, get_sandbox
 from .sandbox.executor import cell_records, execute_notebook, grade_id_statuses, test_records
 from .sanitize import sanitize
+from .variants import Variant, VariantError, notebook_spec, personalize, preview_seed, render_source, variant_meta
 
 #: validate fails a sheet on which forged records could earn this share of the autograded points
 MAX_FORGEABLE_SHARE = 0.10
+#: a sheet with per-student variants: the reference must score full marks on this many variants
+VALIDATE_VARIANTS = 5
 _MIN_LEAK_LINE = 12
 
 
@@ -178,6 +181,27 @@ def lint_notebook(nb, name: str, report: ValidationReport) -> None:
         report.add(name, f"`{pending_answer}`", "autograded answer has no test cell with hidden tests")
     if not any((m := nbgrader_meta(c)) and m.get("grade") for c in nb.cells):
         report.add(name, "-", "notebook has no graded cell")
+    _lint_variant(nb, name, report)
+
+
+def _lint_variant(nb, name: str, report: ValidationReport) -> None:
+    """The variant cell: a valid declaration, and the source holds the preview variant, so the
+    source notebook runs as it is (Jupyter, nbgrader) on the variant the release shows."""
+    try:
+        spec = notebook_spec(nb)
+    except VariantError as exc:
+        report.add(name, "-", str(exc))
+        return
+    if spec is None:
+        return
+    cell = next(c for c in nb.cells if variant_meta(c) is not None)
+    wanted = render_source(spec.draw(preview_seed(0)))
+    if cell.source != wanted:
+        report.add(
+            name,
+            f"`{spec.grade_id}`",
+            "the variant cell's text is written by gradehub; in the source it holds the preview variant:\n" + wanted,
+        )
 
 
 def find_leaks(source, release, name: str, report: ValidationReport) -> None:
@@ -273,52 +297,29 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
             except MarkerError as exc:
                 report.add(label, "-", str(exc))
                 continue
-            started = time.monotonic()
-            run = _run(kernel_copy(source), course, timeout=max(budget * 3, 60), data_dir=source_dir)
-            elapsed = time.monotonic() - started
-            report.info.append(f"{label}: reference solution ran in {elapsed:.1f} s (budget {budget:g} s)")
-            if run.outcome is not Outcome.COMPLETED:
-                report.add(label, run.failed_cell or "-", f"reference solution did not complete: {run.message}")
-            for i, cell in enumerate(run.executed.cells):
-                meta = nbgrader_meta(cell)
-                rec = run.cells.get(i)
-                status = rec.status if rec else None
-                if cell.cell_type == "code" and status == "error":
-                    err: dict = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
-                    report.add(
-                        label,
-                        _label(cell, i),
-                        f"reference solution raises {err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}",
-                    )
-                elif meta and status == "timeout":
-                    report.add(label, _label(cell, i), "reference solution hits the cell time limit")
-            ref = test_records(run)
-            verdicts, problems = notebook_verdicts(
-                name, source, run.executed, grade_id_statuses(run), ref, ref, reference_run=True
+            spec = notebook_spec(source)
+            # A sheet with variants: the reference on several variants (a parameter range where the
+            # solution or a check breaks shows here), the student version on the release's own one.
+            variants: list[Variant | None] = (
+                [spec.draw(preview_seed(i)) for i in range(VALIDATE_VARIANTS)] if spec else [None]
             )
-            for problem in problems:
-                report.add(label, "-", problem)
-            for v in verdicts:
-                if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
-                    report.add(
-                        label,
-                        f"`{v.grade_id}`",
-                        f"reference solution scores {v.points:g} of {v.max_points:g}"
-                        + (f": {v.reason}" if v.reason else ""),
-                    )
-            # The budget is for an idle machine; on a loaded one (CI, several engineers) the kernel
-            # gets a share of the cores, so the wall time is compared with the budget scaled by it.
-            load = os.getloadavg()[0] / (os.cpu_count() or 1)
-            allowed = budget * max(1.0, load)
-            if load > 1.0:
-                report.info.append(f"{label}: machine load {load:.1f} per core; budget scaled to {allowed:.0f} s")
-            if elapsed > allowed:
-                report.add(
-                    label,
-                    "-",
-                    f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
-                    + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""),
+            slowest, verdicts, first_ref = 0.0, [], None
+            for variant in variants:
+                where = f"{label} (variant {variant.describe()})" if variant else label
+                elapsed, found, ref = _check_reference(
+                    personalize(source, variant) if variant else source, name, course, budget, source_dir, where, report
                 )
+                slowest = max(slowest, elapsed)
+                if first_ref is None:
+                    first_ref, verdicts = ref, found
+            if len(variants) > 1:
+                report.info.append(
+                    f"{label}: the reference scores full marks on {len(variants)} variants; the slowest ran in "
+                    f"{slowest:.1f} s (budget {budget:g} s)"
+                    if report.ok
+                    else f"{label}: reference checked on {len(variants)} variants"
+                )
+            ref = first_ref or {}
             share = forgeable_share(verdicts)
             unverified = [v.grade_id for v in verdicts if v.kind == UNVERIFIED]
             forgeable = [v.grade_id for v in verdicts if v.kind == FORGEABLE]
@@ -336,7 +337,7 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
                 )
 
             rel_path = root / "release" / assignment / f"{name}.ipynb"
-            clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes)
+            clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes, variants[0])
             if not clean.ok:
                 report.add(label, "-", f"student version cannot be sanitized: {clean.error}")
                 continue
@@ -365,6 +366,57 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
                 else f"{label}: student version checked"
             )
     return report
+
+
+def _check_reference(source, name: str, course: Course, budget: float, source_dir: Path, label: str, report):
+    """Run the reference solution of one (variant of a) source notebook; report where it does not
+    score full marks. Returns (wall seconds, verdicts, records)."""
+    started = time.monotonic()
+    run = _run(kernel_copy(source), course, timeout=max(budget * 3, 60), data_dir=source_dir)
+    elapsed = time.monotonic() - started
+    report.info.append(f"{label}: reference solution ran in {elapsed:.1f} s (budget {budget:g} s)")
+    if run.outcome is not Outcome.COMPLETED:
+        report.add(label, run.failed_cell or "-", f"reference solution did not complete: {run.message}")
+    for i, cell in enumerate(run.executed.cells):
+        meta = nbgrader_meta(cell)
+        rec = run.cells.get(i)
+        status = rec.status if rec else None
+        if cell.cell_type == "code" and status == "error":
+            err: dict = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
+            report.add(
+                label,
+                _label(cell, i),
+                f"reference solution raises {err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}",
+            )
+        elif meta and status == "timeout":
+            report.add(label, _label(cell, i), "reference solution hits the cell time limit")
+    ref = test_records(run)
+    verdicts, problems = notebook_verdicts(
+        name, source, run.executed, grade_id_statuses(run), ref, ref, reference_run=True
+    )
+    for problem in problems:
+        report.add(label, "-", problem)
+    for v in verdicts:
+        if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
+            report.add(
+                label,
+                f"`{v.grade_id}`",
+                f"reference solution scores {v.points:g} of {v.max_points:g}" + (f": {v.reason}" if v.reason else ""),
+            )
+    # The budget is for an idle machine; on a loaded one (CI, several engineers) the kernel
+    # gets a share of the cores, so the wall time is compared with the budget scaled by it.
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    allowed = budget * max(1.0, load)
+    if load > 1.0:
+        report.info.append(f"{label}: machine load {load:.1f} per core; budget scaled to {allowed:.0f} s")
+    if elapsed > allowed:
+        report.add(
+            label,
+            "-",
+            f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
+            + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""),
+        )
+    return elapsed, verdicts, ref
 
 
 # ----------------------------------------------------------------------------- wrong answers

@@ -119,6 +119,42 @@ def cmd_collect(args) -> int:
     return 0
 
 
+def cmd_fetch(args) -> int:
+    from .exchange import fetch
+
+    course = _course(args)
+    path = fetch(course, args.student, args.assignment, Path(args.to))
+    out.print(f"{args.student}'s copy of {args.assignment} is in {path}", markup=False)
+    return 0
+
+
+def cmd_variants(args) -> int:
+    from .variants import VariantError, assignment_specs, create_secret, secret_path, student_variants
+
+    course = _course(args)
+    try:
+        if args.variants_command == "init":
+            path = create_secret(course)
+            out.print(f"created the course secret {path} (mode 0600); copy it to every machine that fetches or grades")
+            return 0
+        specs = assignment_specs(course, args.assignment)
+        if not specs:
+            out.print(f"{args.assignment} has no per-student variants", markup=False)
+            return 0
+        students = args.student or [s.id for s in course.roster()]
+        table = Table(title=f"{args.assignment}: per-student variants (secret {secret_path(course)})")
+        table.add_column("student")
+        table.add_column("notebook")
+        table.add_column("variant")
+        for sid in students:
+            for name, variant in student_variants(course, sid, args.assignment, specs).items():
+                table.add_row(escape(sid), escape(name), escape(variant.describe()))
+        console.print(table)
+        return 0
+    except VariantError as exc:
+        raise CourseError(str(exc)) from None
+
+
 def cmd_autograde(args) -> int:
     from .grading import autograde
     from .sandbox.base import SandboxUnavailable, get_sandbox
@@ -136,7 +172,7 @@ def cmd_autograde(args) -> int:
     try:
         get_sandbox(sandbox).preflight()
     except SandboxUnavailable as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -320,7 +356,7 @@ def cmd_images(args) -> int:
             log=lambda line: console.print(line, markup=False, highlight=False),
         )
     except ImagesError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
     for tag, image_id in result.images.items():
         out.print(f"built {tag} ({image_id[7:19]}, {result.sizes.get(tag, 0) / 2**30:.2f} GiB)")
@@ -402,6 +438,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", parents=[common], help="collect submissions from the exchange into submitted/")
     p.add_argument("assignment")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser(
+        "fetch",
+        parents=[common],
+        help="a student's copy of a released sheet (their variant written in), without the hub",
+        description="The local exchange's fetch: copy release/ASSIGNMENT for STUDENT into DIR/ASSIGNMENT, "
+        "with the student's variant written into the variant cell of a sheet that has per-student "
+        "variants (needs the course secret). Students on the hub fetch in JupyterLab instead.",
+    )
+    p.add_argument("assignment")
+    p.add_argument("student")
+    p.add_argument("--to", metavar="DIR", default=".", help="where to put the ASSIGNMENT folder (default: here)")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser(
+        "variants",
+        help="per-student variants: create the course secret, show students' parameters",
+        description="Sheets with a variant cell give every student their own data, derived from "
+        "HMAC(course secret, student, assignment). `init` creates the secret ([variants].secret "
+        "in course.toml, mode 0600; never inside the course root); `show` prints each student's "
+        "seed and parameters.",
+    )
+    variants_sub = p.add_subparsers(dest="variants_command", metavar="ACTION", required=True)
+    variants_sub.add_parser("init", parents=[common], help="create the course secret (refuses to replace one)")
+    v = variants_sub.add_parser("show", parents=[common], help="students' seeds and parameters for one sheet")
+    v.add_argument("assignment")
+    v.add_argument("--student", action="append", metavar="ID", help="only these students (default: the roster)")
+    p.set_defaults(func=cmd_variants)
 
     p = sub.add_parser(
         "autograde",
@@ -636,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CourseError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; run the same command again to finish the rest[/yellow]")
@@ -648,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox.base import SandboxUnavailable
 
         if isinstance(exc, (GradingError, ReleaseError, SandboxUnavailable)):
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             return 2
         from sqlalchemy.exc import OperationalError
 

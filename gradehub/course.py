@@ -186,6 +186,8 @@ class Course:
     timezone: str = "UTC"
     export: ExportConfig = field(default_factory=ExportConfig)
     exchange: ExchangeLimits = field(default_factory=ExchangeLimits)
+    # the course secret that per-student variants derive from ([variants].secret; see gradehub.variants)
+    variant_secret: Path | None = None
     # the parsed roster, kept while the file is unchanged (see roster())
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
@@ -383,7 +385,9 @@ def load_course(root: str | Path = ".") -> Course:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
-    reject_unknown(data, {"course", "limits", "late_policy", "assignment", "tutors", "export", "exchange"}, COURSE_FILE)
+    reject_unknown(
+        data, {"course", "limits", "late_policy", "assignment", "tutors", "export", "exchange", "variants"}, COURSE_FILE
+    )
 
     course_t = expect(data, "course", dict, COURSE_FILE)
     reject_unknown(course_t, {"id", "title", "roster", "timezone", "exam_bonus_threshold"}, "[course]")
@@ -482,7 +486,29 @@ def load_course(root: str | Path = ".") -> Course:
         timezone=timezone,
         export=export,
         exchange=_parse_exchange(expect(data, "exchange", dict, COURSE_FILE, {})),
+        variant_secret=_parse_variant_secret(expect(data, "variants", dict, COURSE_FILE, {}), root, course_id),
     )
+
+
+def _parse_variant_secret(table: dict, root: Path, course_id: str) -> Path:
+    """Where the course secret lives: ``[variants].secret`` (``~`` is the home of whoever runs the
+    command), by default ``~/.gradehub/<course id>.secret``. Never inside the course root: that
+    folder is a git repository and is copied to grading machines and tutors."""
+    where = "[variants]"
+    reject_unknown(table, {"secret"}, where)
+    text = expect(table, "secret", str, where, f"~/.gradehub/{course_id}.secret")
+    path = Path(os.path.expanduser(text))
+    if not path.is_absolute():
+        raise CourseError(
+            f"{where}.secret: {text!r} is not an absolute path (or ~/...); keep the secret outside the course root"
+        )
+    path = Path(os.path.normpath(path))
+    if path == root or root in path.parents:
+        raise CourseError(
+            f"{where}.secret: {path} lies inside the course root {root}; the secret must live outside it "
+            "(the course root is a git repository that tutors and grading machines get copies of)"
+        )
+    return path
 
 
 def _parse_export(table: dict, assignment_ids: set[str]) -> ExportConfig:

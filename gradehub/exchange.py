@@ -44,6 +44,7 @@ from .gradebook import (
     sync_roster,
 )
 from .gradebook.releases import now_iso
+from .variants import VariantError, personalize, student_variants
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
 
@@ -78,6 +79,42 @@ def publish(course: Course, assignment: str) -> Path:
     if not result.get("success"):
         raise CourseError(f"could not publish {assignment}: {(result.get('log') or '') + (result.get('error') or '')}")
     return root / course.id / "outbound" / assignment
+
+
+def personalized_notebook(course: Course, student: str, assignment: str, name: str, data: bytes) -> bytes:
+    """A released notebook as ``student`` receives it: their variant written into its variant cell
+    (the bytes unchanged for a sheet without variants). Used by every fetch (this module, the hub's
+    exchange service)."""
+    import nbformat
+
+    variants = student_variants(course, student, assignment)
+    if name not in variants:
+        return data
+    nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    return nbformat.writes(personalize(nb, variants[name])).encode("utf-8") + b"\n"
+
+
+def fetch(course: Course, student: str, assignment: str, dest: Path) -> Path:
+    """``student``'s copy of the released ``assignment`` in ``dest/<assignment>`` (their variant
+    written in): the local exchange's fetch, for instructors who hand out files themselves and for
+    tools that work on a student's behalf (the demo, tests)."""
+    if not is_valid_id(student) or "+" in student:
+        raise CourseError(f"{student!r} is not a valid student id")
+    course.assignment(assignment)
+    released = course.release_dir(assignment)
+    if not released.is_dir():
+        raise CourseError(f"release/{assignment} does not exist; run `gradehub release {assignment}`")
+    target = dest / assignment
+    if target.exists():
+        raise CourseError(f"{target} exists already; fetch into an empty folder")
+    shutil.copytree(released, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    try:
+        for path in sorted(target.glob("*.ipynb")):
+            path.write_bytes(personalized_notebook(course, student, assignment, path.stem, path.read_bytes()))
+    except VariantError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise CourseError(str(exc)) from None
+    return target
 
 
 def submit(course: Course, student: str, assignment: str, files: Path, when: dt.datetime) -> Path:

@@ -38,6 +38,7 @@ from .course import Course, CourseError, format_size, is_valid_id
 from .gradebook import STATUS, gradebook_engine, released_grades
 from . import metadata
 from .protocol import UNVERIFIED, Verdict, verdicts_from_json
+from .variants import describe_variants, graded_variants
 
 # The markers without their "### ": the redactor also catches a student's output that quotes
 # them in another case or spacing.
@@ -317,6 +318,7 @@ def _page(
     failure: str | None,
     redactor: Redactor,
     with_grades: bool = True,
+    variant: str = "",
 ) -> str:
     esc = html.escape
     a = course.assignment(assignment)
@@ -364,6 +366,11 @@ def _page(
         f"<tr><th>policy applied</th><td>{esc(str(sub.get('late_policy') or a.late_policy.describe()))}"
         "</td></tr></table>"
     )
+    if variant:
+        parts.append(
+            "<h2>Your data</h2><p>This sheet gives every student their own data; yours (graded on these, "
+            f"whatever your notebook's variant cell said): <code>{esc(variant)}</code></p>"
+        )
     if failure:
         parts.append(
             f"<h2>What happened when your notebook ran</h2><div class='box warn'>{esc(redactor.clean(failure))}</div>"
@@ -565,8 +572,18 @@ def generate_feedback(
         if status in ("failed", "invalid", "error"):
             outcome = next((o for o in outcomes if o not in ("completed",)), None)
             failure = explain_failure(course, status, message, outcome)
+        variant = describe_variants(graded_variants(course, student, assignment))
         page = _page(
-            course, assignment, student, people.get(student, {}), tasks_by_nb, sub, failure, redactor, with_grades
+            course,
+            assignment,
+            student,
+            people.get(student, {}),
+            tasks_by_nb,
+            sub,
+            failure,
+            redactor,
+            with_grades,
+            variant,
         )
         leaked = redactor.leaks(page)
         if leaked:

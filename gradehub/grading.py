@@ -49,8 +49,10 @@ from .reference import (
     ReferenceError,  # noqa: A004 - gradehub's, not the builtin
     reference_key,
     run_reference,
+    variants_tag,
 )
 from .sandbox.base import Outcome, SandboxUnavailable, get_sandbox
+from .variants import Variant, VariantError, assignment_specs, student_variants, variant_record
 
 RESULT_FILE = "gradehub-result.json"
 
@@ -266,6 +268,7 @@ class RunSummary:
     duration: float = 0.0
     reference_duration: float = 0.0
     reference_cached: bool = False
+    reference_runs: int = 0  # references run (not from the cache): one per variant on a sheet with variants
 
     @property
     def platform_failed(self) -> bool:
@@ -312,8 +315,10 @@ def _job(
     sandbox_options: dict,
     threads: int,
     gpus: bool,
+    variants: dict[str, Variant] | None = None,
 ) -> Job:
     notebooks = []
+    variants = variants or {}
     for name in names:
         candidate = sub.path / f"{name}.ipynb"
         notebooks.append(
@@ -322,6 +327,7 @@ def _job(
                 submitted=str(candidate) if (candidate.exists() or candidate.is_symlink()) else None,
                 source=str(course.grading_source_dir(sub.assignment) / f"{name}.ipynb"),
                 release=str(course.release_dir(sub.assignment) / f"{name}.ipynb"),
+                variant=variants[name].to_wire() if name in variants else None,
             )
         )
     return Job(
@@ -347,6 +353,7 @@ def _finish(
     reference: Reference,
     sources: dict[str, nbformat.NotebookNode],
     extension_until: dt.datetime | None = None,
+    variants: dict[str, Variant] | None = None,
 ) -> GradeResult:
     """Score one worker reply, then write autograded/ and the gradebook."""
     assignment = course.assignment(sub.assignment)
@@ -441,6 +448,8 @@ def _finish(
                 # work-dir paths (executed, records) are gone after the run; the verdicts are what stays
                 "notebooks": [{**asdict(run), "executed": None, "records": None} for run in reply.notebooks],
                 "verdicts": verdicts_to_json(result.verdicts),
+                # per-student variants: the seed and parameters this submission was graded on
+                "variant": variant_record(variants or {}),
             },
             indent=1,
             default=str,
@@ -530,36 +539,63 @@ def autograde(
         pool = WorkerPool(min(jobs, len(todo)), course.state_dir / "logs")
         timeout = course.limits.notebook_timeout * len(names) + 120
         sources = {n: nbformat.read(course.grading_source_dir(assignment) / f"{n}.ipynb", as_version=4) for n in names}
+        # Per-student variants: each student's from the course secret (on this host only).
         try:
-            # The reference run: once per run (or from the cache), in the same sandbox and with the
-            # same thread count as the students' runs, before any of them.
-            ref_sub = Submission(REFERENCE_ID, assignment, course.grading_source_dir(assignment), None)
-            ref_out = work_root / "reference"
-            ref_job = _job(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus)
-            ref_job.label = f"{assignment}-reference"
-            key = reference_key(
-                course, assignment, names, ref_job.data_files, {**backend.describe(), "threads": threads, "gpus": gpus}
-            )
-            try:
-                reference = run_reference(course, assignment, names, key, lambda: pool.run(ref_job, timeout))
-            except ReferenceError as exc:
-                raise GradingError(str(exc)) from None
-            summary.reference_duration = reference.duration
-            summary.reference_cached = reference.cached
+            specs = assignment_specs(course, assignment)
+            variants_of = {sub.student: student_variants(course, sub.student, assignment, specs) for sub in todo}
+        except VariantError as exc:
+            raise GradingError(str(exc)) from None
+        try:
+            # The reference run: once per run and variant (or from the cache), in the same sandbox and
+            # with the same thread count as the students' runs, before any of them.
+            def reference_of(variants: dict[str, Variant]) -> Reference:
+                tag = variants_tag(variants)
+                ref_sub = Submission(REFERENCE_ID, assignment, course.grading_source_dir(assignment), None)
+                ref_out = work_root / ("reference" + (f"-{tag}" if tag else ""))
+                ref_job = _job(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus, variants)
+                ref_job.label = f"{assignment}-reference"
+                describe = {**backend.describe(), "threads": threads, "gpus": gpus}
+                key = reference_key(course, assignment, names, ref_job.data_files, describe, variants)
+                return run_reference(course, assignment, names, key, lambda: pool.run(ref_job, timeout), tag)
+
+            references: dict[str | None, Reference | ReferenceError] = {}
+            wanted = {variants_tag(v): v for v in variants_of.values()}
+            # One executor for the reference runs and the submissions: a worker process dies with the
+            # thread that started it (PR_SET_PDEATHSIG), so no thread may end before the run does.
             with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="grade") as ex:
+                ref_futures = {ex.submit(reference_of, v): tag for tag, v in wanted.items()}
+                for ref_future in as_completed(ref_futures):
+                    try:
+                        references[ref_futures[ref_future]] = ref_future.result()
+                    except ReferenceError as exc:
+                        references[ref_futures[ref_future]] = exc
+                if not specs:  # one reference for everyone: without it nothing can be graded
+                    only = references[None]
+                    if isinstance(only, ReferenceError):
+                        raise GradingError(str(only))
+                done_refs = [r for r in references.values() if isinstance(r, Reference)]
+                summary.reference_duration = sum(r.duration for r in done_refs)
+                summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
+                summary.reference_runs = sum(not r.cached for r in done_refs)
                 futures = {}
                 for sub in todo:
                     out_dir = work_root / f"{sub.student}-{sub.assignment}"
-                    job = _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus)
-                    futures[ex.submit(pool.run, job, timeout)] = (sub, out_dir)
+                    variants = variants_of[sub.student]
+                    reference = references[variants_tag(variants)]
+                    if isinstance(reference, ReferenceError):  # this variant's reference is broken
+                        summary.results.append(
+                            GradeResult(sub.student, assignment, "error", str(reference), platform_error=True)
+                        )
+                        continue
+                    job = _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus, variants)
+                    futures[ex.submit(pool.run, job, timeout)] = (sub, out_dir, reference, variants)
                 for done, future in enumerate(as_completed(futures), start=1):
-                    sub, out_dir = futures[future]
+                    sub, out_dir, reference, variants = futures[future]
                     reply = future.result()
                     try:
                         ext = extensions.get((assignment, sub.student))
-                        result = _finish(
-                            course, sub, reply, out_dir, sandbox, gb, reference, sources, ext.until if ext else None
-                        )
+                        until = ext.until if ext else None
+                        result = _finish(course, sub, reply, out_dir, sandbox, gb, reference, sources, until, variants)
                     except Exception as exc:  # noqa: BLE001 - one submission never stops the run
                         result = GradeResult(
                             sub.student,

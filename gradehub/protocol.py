@@ -223,6 +223,9 @@ class NotebookJob:
     submitted: str | None  # None: the student did not submit this notebook
     source: str
     release: str
+    # the student's variant of this notebook ({"seed": int, "values": [[name, value], ...]}), None
+    # for a sheet without variants; the grader derives it from the course secret, the worker never sees that
+    variant: dict[str, Any] | None = None
 
 
 @dataclass

@@ -5,7 +5,9 @@ is the source notebook itself, sanitized and executed exactly like a submission,
 sandbox and image, so platform differences (BLAS, torch build) cancel. It runs once per
 autograde run and is cached under ``.gradehub/reference/`` by a key over everything that can
 change its values: the source notebook, the data files, the kernel-side module and the
-sandbox. Its own values must pass its own checks; if they do not, grading stops: a verdict
+sandbox, and, for a sheet with per-student variants, the variant: the reference runs on each
+student's own variant (its own cache folder), so a value copied from another variant fails.
+Its own values must pass its own checks; if they do not, grading stops: a verdict
 against a broken reference means nothing.
 """
 
@@ -25,6 +27,7 @@ from .checks import AuthoringError, notebook_verdicts
 from .course import Course
 from .protocol import DataFile, JobRun, NotebookRecords, Verdict, read_records, write_records
 from .sandbox.base import Outcome
+from .variants import Variant
 
 REFERENCE_ID = "(reference)"
 
@@ -42,9 +45,17 @@ class Reference:
 
 
 def reference_key(
-    course: Course, assignment: str, names: list[str], data_files: list[DataFile], sandbox: dict[str, Any]
+    course: Course,
+    assignment: str,
+    names: list[str],
+    data_files: list[DataFile],
+    sandbox: dict[str, Any],
+    variants: dict[str, Variant] | None = None,
 ) -> str:
+    """``variants``: the variant the reference runs on (per-student variants: one reference each)."""
     digest = hashlib.sha256()
+    if variants:
+        digest.update(json.dumps({n: v.to_wire() for n, v in sorted(variants.items())}, default=str).encode())
     for name in names:
         digest.update((course.grading_source_dir(assignment) / f"{name}.ipynb").read_bytes())
     for data in data_files:
@@ -55,12 +66,22 @@ def reference_key(
     return digest.hexdigest()[:32]
 
 
-def _cache_dir(course: Course, assignment: str) -> Path:
-    return course.state_dir / "reference" / assignment
+def variants_tag(variants: dict[str, Variant] | None) -> str | None:
+    """One name for a student's variants of all notebooks of a sheet (None without variants)."""
+    if not variants:
+        return None
+    return hashlib.sha256("/".join(f"{n}:{v.tag}" for n, v in sorted(variants.items())).encode()).hexdigest()[:16]
 
 
-def load_cached(course: Course, assignment: str, names: list[str], key: str) -> dict[str, NotebookRecords] | None:
-    folder = _cache_dir(course, assignment)
+def _cache_dir(course: Course, assignment: str, tag: str | None = None) -> Path:
+    folder = course.state_dir / "reference" / assignment
+    return folder / "variants" / tag if tag else folder
+
+
+def load_cached(
+    course: Course, assignment: str, names: list[str], key: str, tag: str | None = None
+) -> dict[str, NotebookRecords] | None:
+    folder = _cache_dir(course, assignment, tag)
     try:
         if (folder / "key").read_text(encoding="utf-8").strip() != key:
             return None
@@ -69,8 +90,10 @@ def load_cached(course: Course, assignment: str, names: list[str], key: str) -> 
         return None
 
 
-def store(course: Course, assignment: str, records: dict[str, NotebookRecords], key: str) -> None:
-    folder = _cache_dir(course, assignment)
+def store(
+    course: Course, assignment: str, records: dict[str, NotebookRecords], key: str, tag: str | None = None
+) -> None:
+    folder = _cache_dir(course, assignment, tag)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "key").unlink(missing_ok=True)
     for name, recs in records.items():
@@ -98,10 +121,17 @@ def check_reference(course: Course, assignment: str, records: dict[str, Notebook
 
 
 def run_reference(
-    course: Course, assignment: str, names: list[str], key: str, run_job: Callable[[], JobRun]
+    course: Course,
+    assignment: str,
+    names: list[str],
+    key: str,
+    run_job: Callable[[], JobRun],
+    tag: str | None = None,
 ) -> Reference:
-    """The cached reference, or a fresh run through ``run_job`` (a worker job on the source)."""
-    cached = load_cached(course, assignment, names, key)
+    """The cached reference, or a fresh run through ``run_job`` (a worker job on the source).
+
+    ``tag`` (:func:`variants_tag`): the variant it runs on; each variant has its own cache."""
+    cached = load_cached(course, assignment, names, key, tag)
     if cached is not None:
         return Reference(cached, check_reference(course, assignment, cached), cached=True)
     reply = run_job()
@@ -116,5 +146,5 @@ def run_reference(
             )
         records[run.name] = read_records(Path(run.records))
     verdicts = check_reference(course, assignment, records)
-    store(course, assignment, records, key)
+    store(course, assignment, records, key, tag)
     return Reference(records, verdicts, reply.duration)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .course import Course, CourseError, load_nbgrader_config
 from .gradebook import ensure_tools_on_path, open_gradebook, sync_assignment_dates
+from .variants import VariantError, notebook_spec, personalize, preview_seed
 
 
 class ReleaseError(Exception):
@@ -41,6 +42,22 @@ def generate(course: Course, assignment: str, root: Path | None = None, db: str 
     if not result.get("success"):
         log = (result.get("log") or "") + (result.get("error") or "")
         raise ReleaseError(f"nbgrader could not generate {assignment}:\n{log.strip()}")
+    _write_preview_variants(root / "release" / assignment)
+
+
+def _write_preview_variants(folder: Path) -> None:
+    """The release's variant cells hold the public preview variant: the common release, which
+    every fetch overwrites with the student's own variant (gradehub.variants)."""
+    import nbformat
+
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        try:
+            spec = notebook_spec(nb)
+        except VariantError as exc:
+            raise ReleaseError(f"{path.name}: {exc}") from None
+        if spec is not None:
+            nbformat.write(personalize(nb, spec.draw(preview_seed(0))), path)
 
 
 def release(course: Course, assignment: str) -> Path:

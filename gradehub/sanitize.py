@@ -6,6 +6,8 @@ from the *source* notebook's structure:
 
 - test and read-only cells always come from the source (hidden tests included), at their
   source position, whatever the student did to them;
+- the variant cell (per-student variants) holds the variant of the student being graded, as the
+  grader derived it from the course secret, whatever the submission's copy says;
 - answer cells keep the student's text but get the release's metadata (points, checksum);
 - cells the student added stay, after the graded cell they followed;
 - a stripped or duplicated graded cell becomes a plain student cell (its text is kept, its
@@ -27,6 +29,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .metadata import graded_meta, is_solution, is_test_cell, kernel_source, nbgrader_meta
+from .variants import Variant, render_source, variant_meta
 
 __all__ = ["SanitizeResult", "is_solution", "nbgrader_meta", "read_untrusted_notebook", "sanitize"]
 
@@ -114,8 +117,11 @@ def sanitize(
     source: NotebookNode,
     release: NotebookNode,
     max_bytes: int,
+    variant: Variant | None = None,
 ) -> SanitizeResult:
-    """Build the notebook to execute from a submission, its source and its release version."""
+    """Build the notebook to execute from a submission, its source and its release version.
+
+    ``variant``: the student's variant of this notebook (None: the source's own variant cell)."""
     raw_cells, error = read_untrusted_notebook(submitted_path, max_bytes)
     if raw_cells is None:
         return SanitizeResult(None, error=error)
@@ -179,17 +185,18 @@ def sanitize(
                 )
         else:
             restored_cell = _restored(src_cell)
+            expected = release_by_id.get(gid, src_cell).source
             if is_test_cell(restored_cell):
                 # Host checks hold the comparisons and expected values: they never reach a kernel.
                 restored_cell.source = kernel_source(restored_cell.source)
+            elif variant is not None and variant_meta(src_cell) is not None:
+                # The student's variant comes from the secret, never from their copy of the cell.
+                restored_cell.source = expected = render_source(variant)
             cells.append(restored_cell)
             if student_cell is None:
                 restored.append(gid)
                 notes.append(f"restored cell {gid!r} (deleted or stripped of its metadata)")
-            elif (
-                student_cell.source != release_by_id.get(gid, src_cell).source
-                or student_cell.cell_type != src_cell.cell_type
-            ):
+            elif student_cell.source != expected or student_cell.cell_type != src_cell.cell_type:
                 restored.append(gid)
                 notes.append(f"restored cell {gid!r} (edited)")
         cells.extend(attached.get(gid, []))

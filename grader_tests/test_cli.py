@@ -29,9 +29,9 @@ def test_readme_names_the_two_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
-def _gradehub(*args, cwd=REPO, env=None):
+def _gradehub(*args, cwd=REPO, env=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "gradehub.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 @pytest.mark.parametrize("args, words", [
@@ -117,7 +117,9 @@ def test_the_readmes_first_command_runs_the_whole_pipeline(tmp_path):
     """`make demo` is `gradehub demo`: a synthetic class released, submitted, collected, graded
     (Docker when an engine answers, as in CI) and reported, with every kind of student in it."""
     root = tmp_path / "demo"
-    proc = _gradehub("demo", "--course-root", str(root), "--students", "30")
+    # week01 has per-student variants: a reference run per student doubles the kernel runs
+    # (262 s in Docker at load 5-7 on the 2-core development machine)
+    proc = _gradehub("demo", "--course-root", str(root), "--students", "30", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("grades.csv", "grades.xlsx", "report.html"):
         assert (root / "reports" / name).stat().st_size > 0
@@ -126,4 +128,6 @@ def test_the_readmes_first_command_runs_the_whole_pipeline(tmp_path):
     for status in ("graded", "failed", "invalid", "missing", "needs manual grading"):
         assert counts.get(status, 0) >= 1, counts
     assert sum(counts.values()) == 30
-    assert re.search(r"class mean \d+\.\d\d of 17 points", said)
+    assert re.search(r"class mean \d+\.\d\d of 19 points", said)
+    # week01 has per-student variants: the copiers handed in a neighbour's notebook and lost Part 7
+    assert re.search(r"copied submissions: ([1-9]\d*) of \1 lost the points of their own measurement", said), said[-2000:]

@@ -48,9 +48,16 @@ def ensure_released(course: Course, log: Callable[[str], None] = print) -> list[
     from ..exchange import exchange_root, publish
     from .releases import is_released, read_overrides
 
+    from ..variants import VariantError, assignment_specs, read_secret
+
     done = []
     outbound = exchange_root(course) / course.id / "outbound"
     overrides = read_overrides(course.root)
+    try:  # a sheet with per-student variants is handed out only with the course secret: say so now
+        if any(assignment_specs(course, a.id) for a in course.assignments):
+            read_secret(course)
+    except VariantError as exc:
+        log(f"warning: students cannot fetch sheets with per-student variants: {exc}")
     now = dt.datetime.now(dt.UTC)
     for a in course.assignments:
         release = course.release_dir(a.id)

@@ -32,6 +32,7 @@ from ..gradebook import Extension
 from ..late import as_utc, describe_applied, penalty_points
 from .read import cell_order, cells_not_run, local_times, read_gradebook
 from .summaries import extension_table, group_summary, item_statistics, policy_table
+from ..variants import VariantError, assignment_specs, describe_variants, graded_variants
 
 Progress = Callable[[str, int, int], None]  # (what is happening, step done, steps in all)
 
@@ -284,6 +285,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
     )
     s.loc[(s["status"] == "graded") & (s["open_manual"].fillna(0) > 0), "status"] = "needs manual grading"
     s["flags"] = [_flags_text(f) for f in s["flags"]]
+    s["variant"] = _variant_texts(course, s)
     s["graded_at"] = local_times(s["graded_at"], tz)
     s["rank"] = s["assignment"].map(rank)
     s = s.sort_values(["rank", "student"], ignore_index=True)
@@ -306,6 +308,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
             "total",
             "percent",
             "flags",
+            "variant",
             "graded_at",
         ]
     ].reset_index(drop=True)
@@ -396,6 +399,22 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
         extensions=extensions,
         meta=meta,
     )
+
+
+def _variant_texts(course: Course, s: pd.DataFrame) -> list[str]:
+    """Each submission's variant as it was graded (sheets with per-student variants only; the
+    others read no file)."""
+    with_variants = set()
+    for aid in s["assignment"].unique():
+        try:
+            if assignment_specs(course, str(aid)):
+                with_variants.add(aid)
+        except VariantError:
+            continue
+    return [
+        describe_variants(graded_variants(course, st, a)) if a in with_variants else ""
+        for st, a in zip(s["student"], s["assignment"], strict=True)
+    ]
 
 
 def _flags_text(value) -> str:

@@ -41,7 +41,7 @@ SHEET_NOTES = {
     "items": "item statistics per question: mean, difficulty (mean share of points), discrimination "
     "(corrected item-total correlation), share of zero scores, share of failed executions",
     "submissions": "one row per student × week: status, submission time, deadline that applied, lateness, "
-    "late penalty and the policy, points, flags",
+    "late penalty and the policy, points, flags, the student's variant (sheets with per-student data)",
     "scores": "one row per student, one column per week/question: the final score (empty: not submitted)",
     "policies": "one row per week: deadline, late policy, points, submissions, late ones, extensions",
     "extensions": "every extension granted or revoked: student, week, new deadline, who, why, when",

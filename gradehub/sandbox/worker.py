@@ -26,6 +26,7 @@ import nbformat
 
 from ..course import Limits
 from ..sanitize import sanitize
+from ..variants import Variant
 from .base import Execution, Outcome, SandboxJob, die_with_parent, get_sandbox
 from ..protocol import Job, JobRun, NotebookRun, write_records
 from .executor import execute_notebook, grade_id_statuses, test_records, write_notebook
@@ -74,7 +75,8 @@ def run_job(job: Job) -> JobRun:
         if nb_job.submitted is None:
             results.append(NotebookRun(name, Outcome.INVALID.value, f"{name}.ipynb was not submitted"))
             continue
-        clean = sanitize(Path(nb_job.submitted), source, release, limits.max_notebook_bytes)
+        variant = Variant.from_wire(nb_job.variant) if nb_job.variant is not None else None
+        clean = sanitize(Path(nb_job.submitted), source, release, limits.max_notebook_bytes, variant)
         if clean.notebook is None:  # not clean.ok
             results.append(NotebookRun(name, Outcome.INVALID.value, clean.error or "", clean.notes, clean.restored))
             continue

@@ -15,6 +15,7 @@ from typing import Any
 from collections.abc import Iterable, Iterator, Mapping
 
 from ..course import Course, is_valid_id, load_course
+from ..variants import describe_variants, graded_variants
 from .answers import AnswerReader, read_rubric
 from .permissions import (
     NO_TUTOR,
@@ -130,6 +131,8 @@ class Grading:
                     "comment": answer.comment,
                     "graded_by": answer.graded_by,
                     "graded_at": answer.graded_at,
+                    # a sheet with per-student data: the student's own parameters, as graded
+                    "variant": describe_variants(graded_variants(reader.course, answer.student, answer.assignment)),
                     "flag": None
                     if answer.flag is None
                     else {
@@ -298,6 +301,7 @@ class Grading:
                 "student": student,
                 "student_name": info["name"],
                 "group": info["group"],
+                "variant": describe_variants(graded_variants(store.course, student, assignment)),
                 "answers": items,
             }
 

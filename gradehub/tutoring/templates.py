@@ -178,6 +178,7 @@ QUESTION = """{% extends "base.html" %}{% from "macros.html" import status, grad
 <section>{% for a in q.answers %}
 <article class="card {{ 'flagged' if a.flag else ('done' if a.graded else 'todo') }}" id="card-{{ a.student }}">
 <div class="head"><span class="who">{{ a.student_name }}</span><span class="meta">{{ a.student }} · group {{ a.group }}</span>{{ status(a) }}</div>
+{% if a.variant %}<div class="meta variant">their data: {{ a.variant }}</div>{% endif %}
 <div class="answer">{{ a.answer_html|safe }}</div>
 {{ grade_form(a, here ~ "#card-" ~ (loop.nextitem or a).student, xsrf, base) }}
 </article>{% else %}<p class="muted">No answers{{ " left to grade" if todo }}.</p>{% endfor %}</section></div>
@@ -187,6 +188,7 @@ STUDENT = """{% extends "base.html" %}{% from "macros.html" import status, grade
 <div class="toolbar"><h1>{{ s.assignment }} · {{ s.student_name }} <span class="muted">({{ s.student }}, group {{ s.group }})</span></h1>
 {% if prev %}<a href="{{ base }}a/{{ s.assignment }}/s/{{ prev }}">← {{ prev }}</a>{% endif %}
 {% if next %}<a href="{{ base }}a/{{ s.assignment }}/s/{{ next }}">{{ next }} →</a>{% endif %}</div>
+{% if s.variant %}<p class="meta variant">Their data (per-student variant, as graded): {{ s.variant }}</p>{% endif %}
 {% for a in s.answers %}
 <div class="pair" id="card-{{ a.cell }}">
 <article class="card {{ 'flagged' if a.flag else ('done' if a.graded else 'todo') }}">

@@ -89,7 +89,7 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
         @web.authenticated
         def get(self, assignment):
             self.write_json({"assignment_id": assignment,
-                             "files": encode_files(self.run(store.release_files, assignment))})
+                             "files": encode_files(self.run(store.release_files, assignment, self.username))})
 
     class Submissions(Handler):
         @web.authenticated

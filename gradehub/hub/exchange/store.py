@@ -221,12 +221,25 @@ class ExchangeStore:
             raise ExchangeRejected(404, f"assignment {assignment!r} is not released")
         return path
 
-    def release_files(self, assignment: str) -> dict[str, bytes]:
+    def release_files(self, assignment: str, student: str | None = None) -> dict[str, bytes]:
+        """The released files; for ``student``, a sheet with per-student variants carries theirs
+        (written here, on the hub, from the course secret that no student server can read)."""
         base = self._released_dir(assignment)
         files = {}
         for path in sorted(base.rglob("*")):
             if path.is_file() and not path.is_symlink() and not (set(path.relative_to(base).parts) & SKIP_DIRS):
                 files[path.relative_to(base).as_posix()] = path.read_bytes()
+        course = self.course()
+        if student is not None and course is not None:
+            from ...exchange import personalized_notebook
+            from ...variants import VariantError
+            try:
+                for name in [n for n in files if "/" not in n and n.endswith(".ipynb")]:
+                    files[name] = personalized_notebook(course, student, assignment, name[:-len(".ipynb")], files[name])
+            except VariantError as exc:   # the instructor's setup (no secret): said in the hub's log only
+                print(f"gradehub exchange: cannot hand out {assignment} to {student}: {exc}", file=sys.stderr, flush=True)
+                raise ExchangeRejected(503, f"{assignment} cannot be handed out right now (per-student data are not "
+                                            "set up); please tell your instructor") from None
         return files
 
     # --- submissions
