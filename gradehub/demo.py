@@ -2,8 +2,13 @@
 
 The class is built from ``roster.example.csv``. Every student gets an archetype, so that the
 report shows each way a real submission can end: correct, partly answered, blank, missing,
-late, a kernel that crashes, a loop that never ends, a file that is not a notebook, and a
-student who edited the tests to pass.
+late, a kernel that crashes, a loop that never ends, a file that is not a notebook, a
+student who edited the tests to pass, and one who handed in a neighbour's notebook.
+
+week01 has per-student variants: every student fetches their own copy (their own lifetime and
+decays) with the local exchange's fetch, and types their own measurement into Part 7. The
+copier's notebook is a neighbour's, typed numbers included: the grader runs it on the copier's
+own variant, so the data-dependent points are lost, and the summary says so.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from rich.table import Table
 from .course import CourseError, load_course, read_roster
 from .presentation import print_summary
 from .sanitize import is_solution, nbgrader_meta
+from .variants import Variant, create_secret, student_variants
 
 TEMPLATE = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "week01"
@@ -36,7 +42,9 @@ ARCHETYPES = (  # (name, share of the class); the remainder is "correct"
     ("loop", 0.06),
     ("invalid", 0.06),
     ("tampered", 0.06),
+    ("copied", 0.06),  # hands in a correct neighbour's notebook (with the neighbour's numbers)
 )
+MEASUREMENT = "measurement"  # week01's Part 7: numbers from the student's own data
 _DEMO_LIMITS = """
 [limits]
 cell_timeout = 15
@@ -57,8 +65,9 @@ def reference_answer(cell) -> str:
     return "\n".join(lines)
 
 
-def build_course(root: Path, n_students: int) -> None:
-    """A course root with week01 only, demo limits and the example roster."""
+def build_course(root: Path, n_students: int, secret: Path) -> None:
+    """A course root with week01 only, demo limits, the example roster, and a course secret of its
+    own at ``secret`` (outside the root, as in a real course)."""
     if n_students < 30:
         raise CourseError("the demo class needs at least 30 students")
     for name in ("nbgrader_config.py", "roster.example.csv"):
@@ -77,7 +86,7 @@ def build_course(root: Path, n_students: int) -> None:
         + _DEMO_LIMITS
         + "\n[late_policy]\ngrace = \"15min\"\npenalty_per_day = 0.10\ncap = 0.5\n\n"
         + week.group(0).strip()
-        + "\n",
+        + f'\n\n[variants]\nsecret = "{secret}"\n',
         encoding="utf-8",
     )
     students = read_roster(TEMPLATE / "roster.example.csv")
@@ -103,8 +112,33 @@ def assign_archetypes(student_ids: list[str]) -> dict[str, str]:
     return {student_ids[j]: plan[k] for k, j in enumerate(order)}
 
 
-def make_submission(kind: str, source, release, index: int) -> nbformat.NotebookNode | str | None:
-    """The notebook a student of this archetype hands in (None: nothing; str: a broken file)."""
+def typed_measurement(variant: Variant) -> str:
+    """Part 7 as a student types it: the numbers of their own measurement (computed here on the
+    host from their variant, as the sheet draws them: 5 significant digits)."""
+    import numpy as np
+    from scipy.optimize import brentq
+
+    values = variant.parameters
+    n = int(values["N_EVENTS"])
+    t = np.random.default_rng(variant.seed).exponential(values["TRUE_TAU"], size=n)
+    tau = float(t.mean())
+
+    def excess(x: float) -> float:
+        return n * (np.log(x / tau) + tau / x - 1.0) - 0.5
+
+    low, high = brentq(excess, tau / 1000, tau, xtol=1e-14), brentq(excess, tau, 1000 * tau, xtol=1e-14)
+    return (
+        "# my measurement (us)\n"
+        f"MY_TAU_HAT = {tau:.5g}\nMY_SIGMA_HAT = {tau / np.sqrt(n):.5g}\nMY_INTERVAL = ({low:.5g}, {high:.5g})"
+    )
+
+
+def make_submission(
+    kind: str, source, release, index: int, typed: dict[str, str] | None = None
+) -> nbformat.NotebookNode | str | None:
+    """The notebook a student of this archetype hands in (None: nothing; str: a broken file).
+
+    ``typed``: answers the student types instead of the model answer (grade id -> text)."""
     if kind == "missing":
         return None
     if kind == "invalid":
@@ -130,7 +164,7 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
             continue
         if kind == "tampered":
             continue  # answers nothing, edits the tests instead (below)
-        cell.source = reference_answer(answers[gid])
+        cell.source = (typed or {}).get(gid) or reference_answer(answers[gid])
         if kind == "crash" and gid == code_answers[len(code_answers) // 2]:
             cell.source += "\nimport os\nos._exit(1)  # a student's stray exit"
         if kind == "loop" and gid == code_answers[len(code_answers) // 2]:
@@ -145,8 +179,29 @@ def make_submission(kind: str, source, release, index: int) -> nbformat.Notebook
     return nb
 
 
+def print_copied(summary, copied_from: dict[str, str]) -> None:
+    """The copiers next to the neighbours they copied: the data-dependent points are lost."""
+    by_student = {r.student: r for r in summary.results}
+
+    def measured(student: str) -> str:
+        result = by_student.get(student)
+        found = [v for v in (result.verdicts if result else []) if v.grade_id == f"{MEASUREMENT}_tests"]
+        return f"{found[0].points or 0:g}/{found[0].max_points:g}" if found else "-"
+
+    table = Table(title="copied from a neighbour: graded on the copier's own data")
+    for col in ("student", "copied from", "Part 7 (own data)", "neighbour's Part 7", "score"):
+        table.add_column(col)
+    for student, neighbour in sorted(copied_from.items()):
+        result = by_student.get(student)
+        score = f"{result.score:g} / {result.max_score:g}" if result else "-"
+        table.add_row(escape(student), escape(neighbour), measured(student), measured(neighbour), score)
+    console.print(table)
+    lost = sum(1 for s in copied_from if measured(s).startswith("0/"))
+    console.print(f"copied submissions: {lost} of {len(copied_from)} lost the points of their own measurement")
+
+
 def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | None = None, students: int = 36) -> int:
-    from .exchange import collect, publish, submit
+    from .exchange import collect, fetch, publish, submit
     from .grading import autograde
     from .release import release
     from .report import build_frames, write_reports
@@ -157,21 +212,37 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
     if course_root and (root / "course.toml").exists() and (root / "gradebook.db").exists():
         raise CourseError(f"{root} already holds a course with a gradebook; give an empty directory")
     console.print(f"[bold]gradehub demo[/bold] in {root}")
-    build_course(root, students)
+    secret = Path(tempfile.mkdtemp(prefix="gradehub-demo-secret-")) / "demo.secret"
+    build_course(root, students, secret)
     course = load_course(root)
+    create_secret(course)
     release(course, ASSIGNMENT)
     outbound = publish(course, ASSIGNMENT)
     console.print(f"released {ASSIGNMENT} and published it to the exchange ({outbound})")
+    console.print(f"per-student variants: the course secret is {secret} (outside the course root)")
 
     source = nbformat.read(course.source_dir(ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", as_version=4)
-    fetched = nbformat.read(outbound / f"{ASSIGNMENT}.ipynb", as_version=4)
     kinds = assign_archetypes([s.id for s in course.roster()])
     due = course.assignment(ASSIGNMENT).due
     if due is None:
         raise CourseError(f"the demo's {ASSIGNMENT} needs a due date in course.toml")
     work = root / ".demo-students"
+    # every student fetches their own variant and types their own measurement ...
+    handed_in: dict[str, nbformat.NotebookNode | str | None] = {}
     for i, (sid, kind) in enumerate(kinds.items()):
-        nb = make_submission(kind, source, fetched, i)
+        fetched_dir = fetch(course, sid, ASSIGNMENT, work / "fetched" / sid)
+        fetched = nbformat.read(fetched_dir / f"{ASSIGNMENT}.ipynb", as_version=4)
+        typed = {MEASUREMENT: typed_measurement(student_variants(course, sid, ASSIGNMENT)[ASSIGNMENT])}
+        handed_in[sid] = None if kind == "copied" else make_submission(kind, source, fetched, i, typed)
+    # ... except the copiers, who hand in the notebook of a correct neighbour
+    correct = [sid for sid, kind in kinds.items() if kind == "correct"]
+    copied_from = {
+        sid: correct[k % len(correct)] for k, sid in enumerate(s for s, kind in kinds.items() if kind == "copied")
+    }
+    for sid, neighbour in copied_from.items():
+        handed_in[sid] = handed_in[neighbour]
+    for i, (sid, kind) in enumerate(kinds.items()):
+        nb = handed_in[sid]
         if nb is None:
             continue
         folder = work / sid
@@ -198,6 +269,7 @@ def run_demo(course_root: str | None, sandbox: str | None = None, jobs: int | No
             console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
     summary = autograde(course, ASSIGNMENT, jobs=jobs, sandbox=chosen)
     print_summary(summary)
+    print_copied(summary, copied_from)
     files = write_reports(course, root / "reports")
     frames = build_frames(course)
     counts = Counter(s.split(":")[0] for s in frames.submissions["status"])

@@ -554,21 +554,22 @@ def autograde(
 
             references: dict[str | None, Reference | ReferenceError] = {}
             wanted = {variants_tag(v): v for v in variants_of.values()}
-            with ThreadPoolExecutor(max_workers=min(jobs, len(wanted)), thread_name_prefix="reference") as ex:
+            # One executor for the reference runs and the submissions: a worker process dies with the
+            # thread that started it (PR_SET_PDEATHSIG), so no thread may end before the run does.
+            with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="grade") as ex:
                 ref_futures = {ex.submit(reference_of, v): tag for tag, v in wanted.items()}
                 for ref_future in as_completed(ref_futures):
                     try:
                         references[ref_futures[ref_future]] = ref_future.result()
                     except ReferenceError as exc:
                         references[ref_futures[ref_future]] = exc
-            if not specs:  # one reference for everyone: without it nothing can be graded
-                only = references[None]
-                if isinstance(only, ReferenceError):
-                    raise GradingError(str(only))
-            done_refs = [r for r in references.values() if isinstance(r, Reference)]
-            summary.reference_duration = sum(r.duration for r in done_refs)
-            summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
-            with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="grade") as ex:
+                if not specs:  # one reference for everyone: without it nothing can be graded
+                    only = references[None]
+                    if isinstance(only, ReferenceError):
+                        raise GradingError(str(only))
+                done_refs = [r for r in references.values() if isinstance(r, Reference)]
+                summary.reference_duration = sum(r.duration for r in done_refs)
+                summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
                 futures = {}
                 for sub in todo:
                     out_dir = work_root / f"{sub.student}-{sub.assignment}"

@@ -55,11 +55,34 @@ def with_tutors(course_toml: str, tutors: str = TUTORS) -> str:
     return stripped.rstrip("\n") + "\n" + tutors
 
 
+def course_secret(root: Path) -> Path:
+    """Where a test course keeps its variants' secret: beside the course root, never inside it."""
+    return root.parent / f"{root.name}-secret" / "course.secret"
+
+
+def with_secret(course_toml: str, secret: Path) -> str:
+    """The course file with [variants].secret pointing at ``secret`` (created 0600 at first use
+    by :func:`ensure_secret`)."""
+    import re
+    text, n = re.subn(r'(?m)^secret = ".*"$', f'secret = "{secret}"', course_toml)
+    return text if n else text.rstrip("\n") + f'\n[variants]\nsecret = "{secret}"\n'
+
+
+def ensure_secret(root: Path) -> Path:
+    """The course's secret, created (0600 in a 0700 folder) when it is missing."""
+    from gradehub.course import load_course
+    from gradehub.variants import create_secret, secret_path
+
+    course = load_course(root)
+    path = secret_path(course)
+    return path if path.exists() else create_secret(course)
+
+
 def make_course(root: Path, roster: str = ROSTER, sheets: tuple[str, ...] | None = None) -> Path:
     """A course root with the real sheets (released), a two-student roster and two tutors;
     ``sheets`` keeps only those (a hub learns fewer sheets into an empty gradebook, faster)."""
     root.mkdir(parents=True)
-    (root / "course.toml").write_text(with_tutors((REPO / "course.toml").read_text()))
+    (root / "course.toml").write_text(with_secret(with_tutors((REPO / "course.toml").read_text()), course_secret(root)))
     shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     for folder in ("source", "release"):
         if sheets is None:
@@ -68,6 +91,7 @@ def make_course(root: Path, roster: str = ROSTER, sheets: tuple[str, ...] | None
             for sheet in sheets:
                 shutil.copytree(REPO / folder / sheet, root / folder / sheet)
     (root / "roster.csv").write_text(roster)
+    ensure_secret(root)      # week01 has per-student variants: fetch and autograde need the secret
     return root
 
 

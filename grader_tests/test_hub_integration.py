@@ -97,6 +97,14 @@ def alice_submitted(hub, people):
     assert statuses["week01"] == "fetched"
 
     model = requests.get(base + "api/contents/week01/week01.ipynb", headers=_h(tok), timeout=60).json()
+    # week01 has per-student variants: the exchange wrote alice's own into her copy
+    from gradehub.course import load_course
+    from gradehub.variants import student_variants
+    mine = student_variants(load_course(hub.root), "alice", "week01")["week01"]
+    [variant_cell] = [c for c in model["content"]["cells"]
+                      if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "variant"]
+    source = variant_cell["source"]
+    assert f"VARIANT_SEED = {mine.seed}\n" in ("".join(source) if isinstance(source, list) else source)
     nb = _solve_from_source(hub.root, model["content"])
     r = requests.put(base + "api/contents/week01/week01.ipynb", headers=_h(tok), timeout=60,
                      json={"type": "notebook", "format": "json", "content": nb})

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from hubtools import Hub, api_token, free_port, hub_available, login, make_course, start_server
+from hubtools import Hub, api_token, course_secret, free_port, hub_available, login, make_course, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 _missing = hub_available()
@@ -159,8 +159,10 @@ def test_a_students_kernel_cannot_read_hub_state(hub, people):
              root / "source" / "week01" / "week01.ipynb", root / "source", root / "gradebook.db",
              root / "submitted", root / "autograded", root / "feedback", root / "roster.csv",
              root / "exchange", root / "exchange" / COURSE_ID / "inbound", root / ".gradehub",
-             homes / "bob", homes / "bob" / "secret.txt", homes]
-    for p in paths[:5] + [root / "gradebook.db", root / "source" / "week01" / "week01.ipynb"]:
+             homes / "bob", homes / "bob" / "secret.txt", homes,
+             # the course secret every student's data derive from (per-student variants)
+             course_secret(root), course_secret(root).parent]
+    for p in paths[:5] + [root / "gradebook.db", root / "source" / "week01" / "week01.ipynb", course_secret(root)]:
         assert p.exists(), p            # the probe must not pass because a file is missing
     code = f"PATHS = {json.dumps([str(p) for p in paths])}\n" + PROBE
     out = run_in_kernel(hub.url, "alice", people["alice"]["token"], code)

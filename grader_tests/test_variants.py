@@ -5,7 +5,9 @@ test_sheets / test_alternatives / test_mutants like every sheet.
 """
 
 import os
+import json
 import stat
+import sys
 
 import nbformat
 import pytest
@@ -142,3 +144,259 @@ def test_the_default_secret_is_in_the_home_of_the_account(tmp_path, monkeypatch)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     course = _course_with_secret(tmp_path / "course", "")
     assert course.variant_secret == tmp_path / "home" / ".gradehub" / "c1.secret"
+
+
+# ----------------------------------------------------------------------------- a sheet with variants, graded
+
+from conftest import REPO, put_submission  # noqa: E402
+from gradehub.authoring import nbgrader_metadata as nbg  # noqa: E402
+
+VARIANT_PARAMETERS = [{"name": "SCALE", "uniform": [1.0, 5.0], "digits": 2}, {"name": "N", "integers": [20, 40]}]
+
+
+def variant_source() -> nbformat.NotebookNode:
+    """A sheet with per-student data: mean_of() (1 point, the test's own inputs) and MY_MEAN (2
+    points: the mean of the student's own data, typed or computed)."""
+    variant = nbformat.v4.new_code_cell("", metadata={**nbg("variant", locked=True),
+                                                      "gradehub": {"variant": {"parameters": VARIANT_PARAMETERS}}})
+    cells = [
+        nbformat.v4.new_markdown_cell("# Your own data", metadata=nbg("intro", locked=True)),
+        variant,
+        nbformat.v4.new_code_cell("import numpy as np\nfrom gradehub.testing import assert_close, record\n"
+                                  "data = np.random.default_rng(VARIANT_SEED).normal(SCALE, 1.0, size=N)",
+                                  metadata=nbg("setup", locked=True)),
+        nbformat.v4.new_code_cell("def mean_of(x):\n    ### BEGIN SOLUTION\n    return float(np.mean(x))\n"
+                                  "    ### END SOLUTION", metadata=nbg("mean", solution=True)),
+        nbformat.v4.new_code_cell("assert_close(mean_of(np.array([1.0, 3.0])), 2.0)\n### BEGIN HIDDEN TESTS\n"
+                                  "record('m', mean_of(np.array([2.0, 4.0, 9.0])))\n### BEGIN HOST CHECKS\n"
+                                  "assert_close(got['m'], ref['m'], name='mean_of')\n### END HOST CHECKS\n"
+                                  "### END HIDDEN TESTS", metadata=nbg("mean_tests", grade=True, locked=True, points=1)),
+        nbformat.v4.new_code_cell("### BEGIN SOLUTION\nMY_MEAN = mean_of(data)\n### END SOLUTION",
+                                  metadata=nbg("result", solution=True)),
+        nbformat.v4.new_code_cell("### BEGIN HIDDEN TESTS\nrecord('my', MY_MEAN)\n### BEGIN HOST CHECKS\n"
+                                  "assert_close(as_float(got['my'], 'MY_MEAN'), ref['my'], rtol=1e-3, name='MY_MEAN')\n"
+                                  "### END HOST CHECKS\n### END HIDDEN TESTS",
+                                  metadata=nbg("result_tests", grade=True, locked=True, points=2)),
+        nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nThe mean estimates SCALE.\n### END SOLUTION",
+                                      metadata=nbg("explain", grade=True, solution=True, points=1)),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    spec = notebook_spec(nb)
+    variant.source = render_source(spec.draw(preview_seed(0)))     # the source holds the preview variant
+    return nb
+
+
+VARIANT_TOML = """
+[course]
+id = "varcourse"
+roster = "roster.csv"
+
+[limits]
+cell_timeout = 10
+notebook_timeout = 30
+memory = "512MiB"
+
+[[assignment]]
+id = "var"
+title = "Your own data"
+due = "2026-10-23T23:59:00+00:00"
+
+[variants]
+secret = "{secret}"
+"""
+
+
+@pytest.fixture(scope="module")
+def released_variant_course(tmp_path_factory):
+    """The variant sheet, released once per module (nbgrader's generate takes seconds)."""
+    from gradehub.release import release
+
+    tmp_path = tmp_path_factory.mktemp("variants")
+    root = tmp_path / "course"
+    (root / "source" / "var").mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
+    (root / "course.toml").write_text(VARIANT_TOML.format(secret=tmp_path / "keys" / "var.secret"))
+    (root / "roster.csv").write_text("id,first_name,last_name,email,group\n" + "".join(
+        f"{s},{s.title()},X,{s}@x.org,A\n" for s in ("alice", "bob", "carol", "dave")))
+    nbformat.write(variant_source(), root / "source" / "var" / "var.ipynb")
+    course = load_course(root)
+    create_secret(course)
+    release(course, "var")
+    return course
+
+
+@pytest.fixture
+def variant_course(released_variant_course, tmp_path):
+    """A fresh copy of the released course (its own gradebook and state), with its own secret."""
+    import shutil
+
+    root = tmp_path / "course"
+    shutil.copytree(released_variant_course.root, root)
+    text = (root / "course.toml").read_text()
+    (root / "course.toml").write_text(text.replace(str(released_variant_course.variant_secret),
+                                                  str(tmp_path / "keys" / "var.secret")))
+    course = load_course(root)
+    create_secret(course)
+    return course
+
+
+def _fetched(course, student, tmp_path):
+    from gradehub.exchange import fetch
+    return nbformat.read(fetch(course, student, "var", tmp_path / "fetched" / student) / "var.ipynb", as_version=4)
+
+
+def _cell(nb, gid):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+
+
+def _own_mean(nb) -> float:
+    """What the student's own run of the variant and setup cells gives (trusted code, run here)."""
+    namespace: dict = {}
+    exec(_cell(nb, "variant").source + "\n" + _cell(nb, "setup").source, namespace)
+    return float(namespace["data"].mean())
+
+
+def test_two_students_fetch_different_data(variant_course, tmp_path):
+    alice, bob = _fetched(variant_course, "alice", tmp_path), _fetched(variant_course, "bob", tmp_path)
+    assert _cell(alice, "variant").source != _cell(bob, "variant").source
+    assert _own_mean(alice) != _own_mean(bob)
+    # the rest of the notebook is the common release
+    release = nbformat.read(variant_course.release_dir("var") / "var.ipynb", as_version=4)
+    others = lambda nb: [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "variant"]  # noqa: E731
+    assert others(alice) == others(bob) == others(release)
+    # nbgrader's Validate in JupyterLab does not call the locked cell edited
+    from nbgrader.utils import compute_checksum
+    assert _cell(alice, "variant").metadata.nbgrader["checksum"] == compute_checksum(_cell(alice, "variant"))
+
+
+def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_course, tmp_path):
+    from gradehub.grading import autograde
+    from gradehub.report import build_frames
+    from gradehub.variants import student_variants
+
+    course = variant_course
+    alice = _fetched(course, "alice", tmp_path)
+    _cell(alice, "mean").source = "def mean_of(x):\n    return float(np.mean(x))"
+    _cell(alice, "result").source = f"MY_MEAN = {_own_mean(alice):.6g}   # typed from my run"
+    put_submission(course, "alice", alice, assignment="var", name="var")
+    # bob hands in alice's notebook as it is
+    put_submission(course, "bob", alice, assignment="var", name="var")
+    # carol edits her variant cell into alice's and types alice's number
+    carol = _fetched(course, "carol", tmp_path)
+    _cell(carol, "mean").source = _cell(alice, "mean").source
+    _cell(carol, "variant").source = _cell(alice, "variant").source
+    _cell(carol, "result").source = _cell(alice, "result").source
+    put_submission(course, "carol", carol, assignment="var", name="var")
+    # dave computes his result in the notebook: right on whatever data he has
+    dave = _fetched(course, "dave", tmp_path)
+    _cell(dave, "mean").source = _cell(alice, "mean").source
+    _cell(dave, "result").source = "MY_MEAN = mean_of(data)"
+    put_submission(course, "dave", dave, assignment="var", name="var")
+
+    summary = autograde(course, "var", jobs=2, sandbox="local")
+    by = {r.student: r for r in summary.results}
+    points = {s: {v.grade_id: v.points for v in r.verdicts if v.kind != "manual"} for s, r in by.items()}
+    assert points["alice"] == {"mean_tests": 1.0, "result_tests": 2.0}
+    assert points["bob"] == {"mean_tests": 1.0, "result_tests": 0.0}       # alice's notebook on bob's data
+    assert points["carol"] == {"mean_tests": 1.0, "result_tests": 0.0}     # graded on her real variant
+    assert points["dave"] == {"mean_tests": 1.0, "result_tests": 2.0}
+    assert any("restored cell 'variant' (edited)" in n for n in by["carol"].notes)
+    assert not any("variant" in n for n in by["alice"].notes + by["dave"].notes)
+    # what ran is carol's own variant, whatever her copy said
+    carols = student_variants(course, "carol", "var")["var"]
+    executed = nbformat.read(course.autograded_dir("carol", "var") / "var.ipynb", as_version=4)
+    assert f"VARIANT_SEED = {carols.seed}\n" in _cell(executed, "variant").source
+    # one reference per variant, each cached on its own
+    assert len(list((course.state_dir / "reference" / "var" / "variants").iterdir())) == 4
+    # staff see each student's parameters: the result file and the report
+    result = json.loads((course.autograded_dir("carol", "var") / "gradehub-result.json").read_text())
+    assert result["variant"] == {"var": carols.to_json()}
+    subs = build_frames(course).submissions.set_index("student")
+    params = carols.parameters
+    assert subs.loc["carol", "variant"] == f"SCALE={params['SCALE']!r}, N={params['N']!r} (seed {carols.seed})"
+    # ... the feedback page (the student's own data) and the tutors' grading pages
+    from gradehub.feedback import generate_feedback
+    from gradehub.tutoring.api import Grading
+    [page] = generate_feedback(course, "var", students=["carol"]).written
+    assert f"SCALE={params['SCALE']!r}, N={params['N']!r} (seed {carols.seed})" in page.read_text()
+    grading = Grading(course.root, instructors=["prof"])
+    view = grading.student_answers(grading.actor({"name": "prof"}), "var", "carol")
+    assert view["variant"] == subs.loc["carol", "variant"]
+    assert [a["variant"] for a in view["answers"]] == [view["variant"]]
+    # a second run on the same variants takes their references from the cache
+    again = autograde(course, "var", jobs=2, sandbox="local", force=True, students=["alice", "bob"])
+    assert again.reference_cached and [r.score for r in again.results] == [3.0, 1.0]
+
+
+def test_grading_and_fetch_without_the_secret_say_what_to_do(variant_course, tmp_path):
+    from gradehub.exchange import fetch
+    from gradehub.grading import GradingError, autograde
+    from gradehub.variants import secret_path
+
+    put_submission(variant_course, "alice", _fetched(variant_course, "alice", tmp_path), assignment="var", name="var")
+    secret_path(variant_course).unlink()
+    with pytest.raises(GradingError, match="gradehub variants init"):
+        autograde(variant_course, "var", sandbox="local")
+    with pytest.raises(CourseError, match="gradehub variants init"):
+        fetch(variant_course, "bob", "var", tmp_path / "again")
+    assert not (tmp_path / "again" / "var").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another OS user (CI runs as root)")
+def test_the_secret_is_unreadable_for_other_os_users(tmp_path):
+    """Students' servers run as OS users of their own (gh-<name>), grading containers as uid 1000:
+    the secret's file and folder modes keep every other user out, even in a folder they can enter."""
+    import subprocess
+
+    home = tmp_path / "hubhome"
+    home.mkdir()
+    for p in (tmp_path, home):
+        os.chmod(p, 0o755)        # the home and everything above it can be entered by anyone
+    course = _course_with_secret(tmp_path / "course", f'[variants]\nsecret = "{home}/.gradehub/c1.secret"')
+    path = create_secret(course)
+    for who in ("65534", "1000"):
+        probe = subprocess.run(["setpriv", f"--reuid={who}", f"--regid={who}", "--clear-groups", sys.executable,
+                                "-c", f"open({str(path)!r}).read()"], capture_output=True, text=True, timeout=60)
+        assert probe.returncode != 0 and "PermissionError" in probe.stderr, probe.stderr
+
+
+PROBE = '''import os, pathlib
+SECRET = {path!r}
+print("EXISTS", os.path.exists(SECRET), os.path.exists(os.path.dirname(SECRET)))
+try:
+    print("READ", open(SECRET).read())
+except OSError as exc:
+    print("OPEN", type(exc).__name__)
+print("ENV", dict(os.environ))
+for p in sorted(pathlib.Path(".").rglob("*")):
+    if p.is_file():
+        print("FILE", p, p.read_bytes()[:200000])
+MY_MEAN = mean_of(data)
+'''
+
+
+def test_the_secret_never_reaches_a_grading_container(variant_course, tmp_path):
+    """A student's code in the docker sandbox looks for the secret: at its path, in the
+    environment, in every file of its job directory. None of it holds the secret."""
+    from gradehub.grading import autograde
+    from gradehub.sandbox.base import SandboxUnavailable, get_sandbox
+    from gradehub.variants import secret_path
+
+    try:
+        get_sandbox("docker").preflight()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"docker sandbox not available here: {exc}")
+    course = variant_course
+    secret = secret_path(course).read_text().strip()
+    nb = _fetched(course, "alice", tmp_path)
+    _cell(nb, "mean").source = "def mean_of(x):\n    return float(np.mean(x))"
+    _cell(nb, "result").source = PROBE.format(path=str(secret_path(course)))
+    put_submission(course, "alice", nb, assignment="var", name="var")
+    summary = autograde(course, "var", jobs=1, sandbox="docker")
+    [result] = summary.results
+    assert result.score == 3.0, result          # the probe ran to the end, and the sheet still grades
+    executed = (course.autograded_dir("alice", "var") / "var.ipynb").read_text()
+    assert "EXISTS False False" in executed and "OPEN FileNotFoundError" in executed
+    assert "ENV {" in executed and "FILE " in executed                # it did look (the kernel connection file)
+    assert secret not in executed and secret[:16] not in executed

@@ -80,4 +80,13 @@ ALTERNATIVES = {
         "        return 0.5 * (a + b)\n"
         "    return np.array([bisect(tau_hat / 1000, tau_hat), bisect(tau_hat, 1000 * tau_hat)])",
     ],
+    "measurement": [
+        # typed with 4 significant digits, as the sheet allows
+        "MY_TAU_HAT = float(f'{float(mle_tau(decay_times)):.4g}')\n"
+        "MY_SIGMA_HAT = float(f'{float(fisher_error(decay_times)):.4g}')\n"
+        "MY_INTERVAL = tuple(float(f'{x:.4g}') for x in likelihood_interval(decay_times))",
+        # numpy scalars and a list, computed from the formulas directly
+        "MY_TAU_HAT = np.mean(decay_times)\nMY_SIGMA_HAT = np.mean(decay_times) / np.sqrt(decay_times.size)\n"
+        "MY_INTERVAL = list(likelihood_interval(decay_times))",
+    ],
 }

@@ -78,4 +78,19 @@ MUTANTS = {
         # Delta of the mean NLL per event instead of the NLL
         _INTERVAL.format(level="0.5 * len(t)"),
     ],
+    "measurement": [
+        # copied from a neighbour: the right method on another variant's data
+        "_other = np.random.default_rng(20261023).exponential(2.2, size=1000)\n"
+        "MY_TAU_HAT = float(mle_tau(_other))\nMY_SIGMA_HAT = float(fisher_error(_other))\n"
+        "MY_INTERVAL = likelihood_interval(_other)",
+        # the sample standard deviation of the decay times as the error of tau_hat
+        "MY_TAU_HAT = float(mle_tau(decay_times))\nMY_SIGMA_HAT = float(np.std(decay_times))\n"
+        "MY_INTERVAL = likelihood_interval(decay_times)",
+        # the true lifetime (which a real experiment does not know) instead of the measured one
+        "MY_TAU_HAT = TRUE_TAU\nMY_SIGMA_HAT = float(fisher_error(decay_times))\n"
+        "MY_INTERVAL = likelihood_interval(decay_times)",
+        # rounded to 2 significant digits: too coarse for the measurement asked for
+        "MY_TAU_HAT = round(float(mle_tau(decay_times)), 1)\nMY_SIGMA_HAT = round(float(fisher_error(decay_times)), 2)\n"
+        "MY_INTERVAL = tuple(round(x, 1) for x in likelihood_interval(decay_times))",
+    ],
 }
