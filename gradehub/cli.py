@@ -113,7 +113,7 @@ def cmd_autograde(args) -> int:
     try:
         get_sandbox(sandbox).preflight()
     except SandboxUnavailable as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -232,6 +232,8 @@ def cmd_feedback(args) -> int:
     from .feedback import generate_feedback
 
     course = _course(args)
+    if args.release:
+        return _release_feedback(course, args)
     run = generate_feedback(course, args.assignment, students=args.student or None)
     for path in run.written:
         out.print(f"wrote {path}", markup=False)
@@ -239,6 +241,43 @@ def cmd_feedback(args) -> int:
         console.print(f"[yellow]skipped {student}:[/yellow] {reason}", highlight=False)
     out.print(f"feedback for {len(run.written)} student(s) of {args.assignment} in {course.root / 'feedback'}")
     return 1 if any("hidden-test" in r for _, r in run.skipped) else 0
+
+
+def _release_feedback(course, args) -> int:
+    from .exchange import feedback_dir, feedback_release_lines, release_feedback
+
+    run = release_feedback(course, args.assignment, args.student or None)
+    for line in feedback_release_lines(run):
+        out.print(line, markup=False, highlight=False)
+    out.print(
+        f"feedback of {args.assignment} released to {len(run.released)} student(s) in {feedback_dir(course)}",
+        markup=False,
+    )
+    return 1 if args.student and not run.released else 0
+
+
+def cmd_grades(args) -> int:
+    from .results import grade_release_states, release_grades
+
+    course = _course(args)
+    if args.grades_command == "release":
+        result = release_grades(course, args.assignment, undo=args.undo, by=args.by)
+        for line in result.lines():
+            out.print(line, markup=False, highlight=False)
+        return 0
+    table = Table(title=f"grades of {course.id}: what the students see")
+    for col in ("assignment", "grades", "by", "at", "feedback given"):
+        table.add_column(col)
+    for row in grade_release_states(course):
+        table.add_row(
+            row["assignment"],
+            "released" if row["released"] else "not released",
+            escape(row["by"]),
+            row["at"],
+            str(row["feedback_given"]),
+        )
+    out.print(table)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -258,7 +297,7 @@ def cmd_images(args) -> int:
             log=lambda line: console.print(line, markup=False, highlight=False),
         )
     except ImagesError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
     for tag, image_id in result.images.items():
         out.print(f"built {tag} ({image_id[7:19]}, {result.sizes.get(tag, 0) / 2**30:.2f} GiB)")
@@ -443,7 +482,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    p.add_argument(
+        "--release",
+        action="store_true",
+        help="also give the pages to the students through the exchange (the Assignment List's Fetch "
+        "Feedback); tutor points and comments only once the grades are released; again: replaces them",
+    )
     p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "grades",
+        help="release an assignment's grades to the students (tutor points, comments, totals)",
+        description="Students see an assignment's tutor points and comments, its total and the course "
+        "total on the grades page (/services/grades/) and in released feedback only after "
+        "`gradehub grades release ASSIGNMENT`; `--undo` withdraws them. Feedback already "
+        "given out for the assignment is given out again for the new state.",
+    )
+    grades_sub = p.add_subparsers(dest="grades_command", metavar="ACTION", required=True)
+    g = grades_sub.add_parser("release", parents=[common], help="release (or --undo: withdraw) one assignment's grades")
+    g.add_argument("assignment")
+    g.add_argument("--undo", action="store_true", help="withdraw: the students no longer see them")
+    g.add_argument("--by", metavar="NAME", default=None, help="who releases (default: your login)")
+    grades_sub.add_parser("status", parents=[common], help="which assignments' grades are released")
+    p.set_defaults(func=cmd_grades)
 
     p = sub.add_parser(
         "report",
@@ -562,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CourseError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; run the same command again to finish the rest[/yellow]")
@@ -574,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         from .sandbox.base import SandboxUnavailable
 
         if isinstance(exc, (GradingError, ReleaseError, SandboxUnavailable)):
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
             return 2
         from sqlalchemy.exc import OperationalError
 

@@ -268,6 +268,7 @@ class RunSummary:
     duration: float = 0.0
     reference_duration: float = 0.0
     reference_cached: bool = False
+    reference_runs: int = 0  # references run (not from the cache): one per variant on a sheet with variants
 
     @property
     def platform_failed(self) -> bool:
@@ -424,6 +425,11 @@ def _finish(
             shutil.copyfile(run.executed, staging / f"{run.name}.ipynb")
     if (sub.path / "timestamp.txt").is_file() and sub.timestamp is not None:
         (staging / "timestamp.txt").write_text(str(sub.timestamp), encoding="utf-8")
+    # the secret that names this submission's feedback in the exchange (gradehub.exchange.release_feedback):
+    # kept with the graded copy, since submitted/ may hold a newer submission by the time feedback is released
+    secret = sub.path / "submission_secret.txt"
+    if secret.is_file() and not secret.is_symlink() and secret.stat().st_size <= 4096:
+        shutil.copyfile(secret, staging / "submission_secret.txt")
     (staging / RESULT_FILE).write_text(
         json.dumps(
             {
@@ -570,6 +576,7 @@ def autograde(
                 done_refs = [r for r in references.values() if isinstance(r, Reference)]
                 summary.reference_duration = sum(r.duration for r in done_refs)
                 summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
+                summary.reference_runs = sum(not r.cached for r in done_refs)
                 futures = {}
                 for sub in todo:
                     out_dir = work_root / f"{sub.student}-{sub.assignment}"

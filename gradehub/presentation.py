@@ -41,11 +41,14 @@ def row_message(result: Any) -> str:
 
 def print_summary(summary: Any, to: Console | None = None) -> None:
     """The table of one ``autograde`` run (a ``grading`` summary), on stdout unless ``to``."""
+    runs = getattr(summary, "reference_runs", 0)
     reference = (
         f", reference run {'cached' if summary.reference_cached else f'{summary.reference_duration:.1f} s'}"
         if summary.results
         else ""
     )
+    if summary.results and runs > 1:  # per-student variants: one reference per variant
+        reference = f", {runs} reference runs (one per variant) {summary.reference_duration:.1f} s in all"
     table = Table(
         title=Text(
             f"{summary.assignment}: {len(summary.results)} graded, "

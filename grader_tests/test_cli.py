@@ -29,9 +29,9 @@ def test_readme_names_the_two_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
-def _gradehub(*args, cwd=REPO, env=None):
+def _gradehub(*args, cwd=REPO, env=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "gradehub.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+                          text=True, env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 @pytest.mark.parametrize("args, words", [
@@ -117,7 +117,9 @@ def test_the_readmes_first_command_runs_the_whole_pipeline(tmp_path):
     """`make demo` is `gradehub demo`: a synthetic class released, submitted, collected, graded
     (Docker when an engine answers, as in CI) and reported, with every kind of student in it."""
     root = tmp_path / "demo"
-    proc = _gradehub("demo", "--course-root", str(root), "--students", "30")
+    # week01 has per-student variants: a reference run per student doubles the kernel runs
+    # (262 s in Docker at load 5-7 on the 2-core development machine)
+    proc = _gradehub("demo", "--course-root", str(root), "--students", "30", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for name in ("grades.csv", "grades.xlsx", "report.html"):
         assert (root / "reports" / name).stat().st_size > 0

@@ -218,7 +218,7 @@ def released_variant_course(tmp_path_factory):
     (root / "nbgrader_config.py").write_text((REPO / "nbgrader_config.py").read_text())
     (root / "course.toml").write_text(VARIANT_TOML.format(secret=tmp_path / "keys" / "var.secret"))
     (root / "roster.csv").write_text("id,first_name,last_name,email,group\n" + "".join(
-        f"{s},{s.title()},X,{s}@x.org,A\n" for s in ("alice", "bob", "carol", "dave")))
+        f"{s},{s.title()},X,{s}@x.org,A\n" for s in ("alice", "bob", "carol", "dave", "erin")))
     nbformat.write(variant_source(), root / "source" / "var" / "var.ipynb")
     course = load_course(root)
     create_secret(course)
@@ -293,6 +293,15 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
     _cell(dave, "mean").source = _cell(alice, "mean").source
     _cell(dave, "result").source = "MY_MEAN = mean_of(data)"
     put_submission(course, "dave", dave, assignment="var", name="var")
+    # erin keeps her cell but switches to alice's data in a cell of her own, and claims to be the
+    # variant cell in its metadata
+    erin = _fetched(course, "erin", tmp_path)
+    _cell(erin, "mean").source = _cell(alice, "mean").source
+    _cell(erin, "result").source = "MY_MEAN = mean_of(data)"
+    fake = nbformat.v4.new_code_cell(_cell(alice, "variant").source + "\n" + _cell(alice, "setup").source,
+                                     metadata={"gradehub": {"variant": {"parameters": []}}})
+    erin.cells.insert(erin.cells.index(_cell(erin, "setup")) + 1, fake)
+    put_submission(course, "erin", erin, assignment="var", name="var")
 
     summary = autograde(course, "var", jobs=2, sandbox="local")
     by = {r.student: r for r in summary.results}
@@ -301,6 +310,7 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
     assert points["bob"] == {"mean_tests": 1.0, "result_tests": 0.0}       # alice's notebook on bob's data
     assert points["carol"] == {"mean_tests": 1.0, "result_tests": 0.0}     # graded on her real variant
     assert points["dave"] == {"mean_tests": 1.0, "result_tests": 2.0}
+    assert points["erin"] == {"mean_tests": 1.0, "result_tests": 0.0}      # alice's data are not hers
     assert any("restored cell 'variant' (edited)" in n for n in by["carol"].notes)
     assert not any("variant" in n for n in by["alice"].notes + by["dave"].notes)
     # what ran is carol's own variant, whatever her copy said
@@ -308,7 +318,7 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
     executed = nbformat.read(course.autograded_dir("carol", "var") / "var.ipynb", as_version=4)
     assert f"VARIANT_SEED = {carols.seed}\n" in _cell(executed, "variant").source
     # one reference per variant, each cached on its own
-    assert len(list((course.state_dir / "reference" / "var" / "variants").iterdir())) == 4
+    assert len(list((course.state_dir / "reference" / "var" / "variants").iterdir())) == 5
     # staff see each student's parameters: the result file and the report
     result = json.loads((course.autograded_dir("carol", "var") / "gradehub-result.json").read_text())
     assert result["variant"] == {"var": carols.to_json()}
@@ -324,6 +334,11 @@ def test_copied_numbers_and_notebooks_lose_the_data_dependent_points(variant_cou
     view = grading.student_answers(grading.actor({"name": "prof"}), "var", "carol")
     assert view["variant"] == subs.loc["carol", "variant"]
     assert [a["variant"] for a in view["answers"]] == [view["variant"]]
+    from gradehub.tutoring.service import _NO_ME
+    from gradehub.tutoring.templates import environment
+    page = environment().get_template("student.html").render(
+        me=_NO_ME, base="/", xsrf="", logout_url="/logout", here="/", title="var carol", s=view, prev=None, next=None)
+    assert f"Their data (per-student variant, as graded): {view['variant']}" in page.replace("&#39;", "'")
     # a second run on the same variants takes their references from the cache
     again = autograde(course, "var", jobs=2, sandbox="local", force=True, students=["alice", "bob"])
     assert again.reference_cached and [r.score for r in again.results] == [3.0, 1.0]
@@ -400,3 +415,73 @@ def test_the_secret_never_reaches_a_grading_container(variant_course, tmp_path):
     assert "EXISTS False False" in executed and "OPEN FileNotFoundError" in executed
     assert "ENV {" in executed and "FILE " in executed                # it did look (the kernel connection file)
     assert secret not in executed and secret[:16] not in executed
+
+
+def test_the_exchange_hands_each_student_their_own_variant(variant_course, tmp_path):
+    from gradehub.hub.exchange.store import ExchangeRejected, ExchangeStore
+    from gradehub.variants import secret_path, student_variants
+
+    store = ExchangeStore(tmp_path / "exchange", "varcourse", course_root=variant_course.root)
+    store.ensure()
+    got = {s: nbformat.reads(store.release_files("var", s)["var.ipynb"].decode(), as_version=4) for s in ("alice", "bob")}
+    for student, nb in got.items():
+        mine = student_variants(variant_course, student, "var")["var"]
+        assert _cell(nb, "variant").source == render_source(mine)
+    assert _own_mean(got["alice"]) != _own_mean(got["bob"])
+    # without the secret nobody gets a copy, and the student's message names no path
+    secret_path(variant_course).unlink()
+    with pytest.raises(ExchangeRejected) as refused:
+        store.release_files("var", "alice")
+    assert refused.value.status == 503 and "/" not in str(refused.value)
+
+
+def test_the_cli_says_what_to_do_without_the_secret(variant_course, tmp_path):
+    from gradehub.cli import main
+    from gradehub.variants import secret_path
+
+    secret_path(variant_course).unlink()
+    root = str(variant_course.root)
+    import subprocess
+    proc = subprocess.run([sys.executable, "-m", "gradehub.cli", "fetch", "var", "alice", "--course-root", root,
+                           "--to", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "Traceback" not in said
+    assert "gradehub variants init" in said and "[variants].secret" in said     # the key's name, not eaten as markup
+    assert main(["variants", "init", "--course-root", root]) == 0
+    assert main(["variants", "init", "--course-root", root]) == 2          # never replaces a secret
+    assert main(["fetch", "var", "alice", "--course-root", root, "--to", str(tmp_path)]) == 0
+    assert main(["variants", "show", "var", "--course-root", root]) == 0
+
+
+def test_validate_runs_the_reference_on_five_variants_and_finds_the_ones_that_break(variant_course):
+    """A sheet whose solution breaks for part of the parameter range: validate names each variant
+    where it does, and the release is still checked (on the release's own variant)."""
+    from gradehub.authoring import VALIDATE_VARIANTS, validate
+
+    path = variant_course.source_dir("var") / "var.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    _cell(nb, "result").source = ("### BEGIN SOLUTION\nassert SCALE < 3.0, 'breaks for a large SCALE'\n"
+                                  "MY_MEAN = mean_of(data)\n### END SOLUTION")
+    nbformat.write(nb, path)
+    spec = notebook_spec(nb)
+    breaking = [i for i in range(VALIDATE_VARIANTS) if spec.draw(preview_seed(i)).parameters["SCALE"] >= 3.0]
+    assert VALIDATE_VARIANTS >= 5 and 0 < len(breaking) < VALIDATE_VARIANTS   # the preview seeds hit both sides
+    report = validate(variant_course, "var")
+    raised = [p for p in report.problems if "reference solution raises AssertionError" in p.message]
+    assert sorted(p.notebook for p in raised) == sorted(
+        f"var.ipynb (variant {spec.draw(preview_seed(i)).describe()})" for i in breaking)
+    assert sum("reference solution ran in" in line for line in report.info) == VALIDATE_VARIANTS
+    assert any("student version" in line for line in report.info)
+
+
+def test_validate_asks_for_the_preview_variant_in_the_source(variant_course):
+    from gradehub.authoring import validate
+
+    path = variant_course.source_dir("var") / "var.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    _cell(nb, "variant").source = "VARIANT_SEED = 1\nSCALE = 2.0\nN = 30\n"
+    nbformat.write(nb, path)
+    report = validate(variant_course, "var", execute=False)
+    [problem] = report.problems
+    assert "holds the preview variant" in problem.message
+    assert render_source(notebook_spec(nb).draw(preview_seed(0))) in problem.message
