@@ -142,4 +142,17 @@ ALTERNATIVES = {
         "            best, best_rss = p, rss\n"
         "    return float(best[0]), float(best[1])",
     ],
+    "measurement": [
+        # typed with 4 significant digits, Q from the typed (rounded) gamma and omega0
+        "_g, _w = fit_damping(t_grid, my_series)\n"
+        "MY_GAMMA, MY_OMEGA0 = float(f'{_g:.4g}'), float(f'{_w:.4g}')\n"
+        "MY_Q = MY_OMEGA0 / (2 * MY_GAMMA)",
+        # each typed with 4 significant digits, Q from the unrounded fit
+        "_g, _w = fit_damping(t_grid, my_series)\n"
+        "MY_GAMMA, MY_OMEGA0, MY_Q = float(f'{_g:.4g}'), float(f'{_w:.4g}'), float(f'{_w / (2 * _g):.4g}')",
+        # curve_fit called directly with bounds (the trust-region solver; numpy scalars)
+        "_p, _ = scipy.optimize.curve_fit(damped_oscillator, t_grid, my_series, p0=(0.3, 2.25),\n"
+        "                                 bounds=([0.01, 1.0], [1.0, 4.0]))\n"
+        "MY_GAMMA, MY_OMEGA0 = _p\nMY_Q = _p[1] / (2 * _p[0])",
+    ],
 }

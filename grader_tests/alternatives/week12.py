@@ -182,4 +182,21 @@ ALTERNATIVES = {
         "    q = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], axis=1, method='median_unbiased')\n"
         "    return float(np.mean((q[0] <= theta_true) & (theta_true <= q[1])))",
     ],
+    "measurement": [
+        # typed with 4 significant digits; the quantiles as the first grid point where the
+        # cumulative probability reaches 16 % / 84 %
+        "_d = grid_posterior(X_OBS, MU_GRID, B_GRID, SIGNAL, BACKGROUND, TAU)\n"
+        "_m, _s = grid_moments(MU_GRID, _d)\n"
+        "MY_MU_MEAN, MY_MU_STD = float(f'{_m:.4g}'), float(f'{_s:.4g}')\n"
+        "_c = np.cumsum(_d) * (MU_GRID[1] - MU_GRID[0])\n"
+        "MY_MU_INTERVAL = [float(MU_GRID[np.searchsorted(_c, 0.16)]), float(MU_GRID[np.searchsorted(_c, 0.84)])]",
+        # from the log-likelihood directly (logsumexp over b), moments by np.average, quantiles of
+        # the cumulative distribution at the upper edges of the grid cells
+        "_ll = log_likelihood(X_OBS, MU_GRID[:, None], B_GRID[None, :], SIGNAL, BACKGROUND, TAU)\n"
+        "_w = np.exp(logsumexp(_ll, axis=1) - logsumexp(_ll))\n"
+        "MY_MU_MEAN = np.average(MU_GRID, weights=_w)\n"
+        "MY_MU_STD = np.sqrt(np.average((MU_GRID - MY_MU_MEAN) ** 2, weights=_w))\n"
+        "_edges = MU_GRID + 0.5 * (MU_GRID[1] - MU_GRID[0])\n"
+        "MY_MU_INTERVAL = tuple(np.interp([0.16, 0.84], np.cumsum(_w), _edges))",
+    ],
 }

@@ -1,5 +1,22 @@
 """Plausible wrong answers for week06; each must lose points (grader_tests/test_mutants.py)."""
 
+from pathlib import Path
+
+import nbformat
+
+from gradehub.variants import notebook_spec, preview_seed
+
+# Another student's variant (the public preview variant 1; the source holds variant 0): a right
+# answer computed on that oscillator must lose the points that depend on the student's data.
+_SPEC = notebook_spec(nbformat.read(Path(__file__).resolve().parents[2] / "source" / "week06" / "week06.ipynb",
+                                    as_version=4))
+_OTHER = _SPEC.draw(preview_seed(1))
+_NEIGHBOUR_SERIES = (
+    f"_seed_o, _p_o = {_OTHER.seed}, {_OTHER.parameters!r}\n"
+    "_series_o = (damped_oscillator(t_grid, _p_o['TRUE_GAMMA'], _p_o['TRUE_OMEGA0'])\n"
+    "             + _p_o['NOISE'] * np.random.default_rng([_seed_o, 3]).normal(size=N_STEPS))\n"
+)
+
 # ----------------------------------------------------------------------------- Part 1
 _RNN = '''
 def rnn_forward(x, W_ih, W_hh, b_ih, b_hh, h0=None):
@@ -180,5 +197,24 @@ MUTANTS = {
         "    peaks = np.r_[0, np.where((x[1:-1] > x[:-2]) & (x[1:-1] > x[2:]))[0] + 1]\n"
         "    slope = np.polyfit(t[peaks], np.log(x[peaks]), 1)[0]\n"
         "    return float(-slope), 2.25",
+    ],
+    "measurement": [
+        # copied from a neighbour: the right method on another variant's measured series
+        _NEIGHBOUR_SERIES + "MY_GAMMA, MY_OMEGA0 = fit_damping(t_grid, _series_o)\nMY_Q = MY_OMEGA0 / (2 * MY_GAMMA)",
+        # the true values of the simulation (which a real experiment does not know) instead of the fit
+        "MY_GAMMA, MY_OMEGA0 = TRUE_GAMMA, TRUE_OMEGA0\nMY_Q = MY_OMEGA0 / (2 * MY_GAMMA)",
+        # the damped frequency omega_d instead of omega0
+        "MY_GAMMA, _w = fit_damping(t_grid, my_series)\nMY_OMEGA0 = float(np.sqrt(_w ** 2 - MY_GAMMA ** 2))\n"
+        "MY_Q = MY_OMEGA0 / (2 * MY_GAMMA)",
+        # Q without the factor 2 (omega0 / gamma)
+        "MY_GAMMA, MY_OMEGA0 = fit_damping(t_grid, my_series)\nMY_Q = MY_OMEGA0 / MY_GAMMA",
+        # rounded to 2 significant digits: too coarse for the measurement asked for
+        "_g, _w = fit_damping(t_grid, my_series)\nMY_GAMMA, MY_OMEGA0 = float(f'{_g:.2g}'), float(f'{_w:.2g}')\n"
+        "MY_Q = float(f'{_w / (2 * _g):.2g}')",
+        # the LSTM's estimate of gamma instead of the fit (and the fit's omega0)
+        "_g, MY_OMEGA0 = fit_damping(t_grid, my_series)\nwith torch.no_grad():\n"
+        "    _x = torch.tensor(my_series[None, :, None], dtype=torch.float32).to(device)\n"
+        "    MY_GAMMA = lstm_model(_x)[0, -1].item()\n"
+        "MY_Q = MY_OMEGA0 / (2 * MY_GAMMA)",
     ],
 }

@@ -1,5 +1,34 @@
 """Plausible wrong answers for week12; each must lose points (grader_tests/test_mutants.py)."""
 
+from pathlib import Path
+
+import nbformat
+
+from gradehub.variants import notebook_spec, preview_seed
+
+# Another student's variant (the public preview variant 1; the source holds variant 0): a right
+# answer computed on that experiment's spectrum must lose the points that depend on the data.
+_SPEC = notebook_spec(nbformat.read(Path(__file__).resolve().parents[2] / "source" / "week12" / "week12.ipynb",
+                                    as_version=4))
+_OTHER = _SPEC.draw(preview_seed(1))
+_NEIGHBOUR_SPECTRUM = (
+    f"_seed_o, _p_o = {_OTHER.seed}, {_OTHER.parameters!r}\n"
+    "_rng_o = np.random.default_rng(_seed_o)\n"
+    "_x_o = np.append(_rng_o.poisson(_p_o['TRUE_MU'] * SIGNAL + _p_o['TRUE_B'] * BACKGROUND),\n"
+    "                 _rng_o.poisson(TAU * _p_o['TRUE_B']))\n"
+)
+_MEASURE = '''
+_density = DENSITY
+MY_MU_MEAN, MY_MU_STD = grid_moments(MU_GRID, _density)
+_cdf = np.cumsum(_density) / np.sum(_density)
+MY_MU_INTERVAL = (float(np.interp(LOW, _cdf, MU_GRID)), float(np.interp(HIGH, _cdf, MU_GRID)))
+'''
+
+
+def _measure(density="grid_posterior(X_OBS, MU_GRID, B_GRID, SIGNAL, BACKGROUND, TAU)", low="0.16", high="0.84"):
+    return _MEASURE.replace("DENSITY", density).replace("LOW", low).replace("HIGH", high)
+
+
 _SIMULATE = '''
 def simulate(mu, b, signal, background, tau, rng):
     mu = np.asarray(mu, dtype=float).reshape(-1, 1)
@@ -207,5 +236,22 @@ MUTANTS = {
         _calibration(quantiles="[0.0, level]"),
         # level confused with the tail probability: the central (1 - level) interval
         _calibration(quantiles="[level / 2, 1 - level / 2]"),
+    ],
+    "measurement": [
+        # copied from a neighbour: the right method on another variant's spectrum
+        _NEIGHBOUR_SPECTRUM + _measure(density="grid_posterior(_x_o, MU_GRID, B_GRID, SIGNAL, BACKGROUND, TAU)"),
+        # the nuisance fixed at b = 1 instead of marginalised: too narrow, and shifted when b != 1
+        _measure(density="np.exp(log_likelihood(X_OBS, MU_GRID, 1.0, SIGNAL, BACKGROUND, TAU)"
+                         " - log_likelihood(X_OBS, MU_GRID, 1.0, SIGNAL, BACKGROUND, TAU).max())"),
+        # the joint posterior's mode in mu (maximum a posteriori) instead of the marginal mean
+        _measure() + "MY_MU_MEAN = float(MU_GRID[np.argmax(_density)])",
+        # a 90 % interval instead of the central 68 %
+        _measure(low="0.05", high="0.95"),
+        # the network's samples instead of the exact posterior
+        "torch.manual_seed(4)\n_s = npe.sample(features(X_OBS[None, :]).to(device), 20_000).cpu().numpy()[0]\n"
+        "MY_MU_MEAN, MY_MU_STD = float(_s.mean()), float(_s.std())\n"
+        "MY_MU_INTERVAL = tuple(float(q) for q in np.quantile(_s, [0.16, 0.84]))",
+        # the truth of the simulation (which a real experiment does not know) as the measurement
+        _measure() + "MY_MU_MEAN = TRUE_MU",
     ],
 }
