@@ -1,0 +1,185 @@
+/**
+ * The grades service (`/services/grades/`, gradehub.hub.grades.service) as the lab reads it:
+ * the logged-in student's deadlines, extensions and the penalty a submission now would cost.
+ *
+ * The service logs users in through the hub's OAuth; its API answers 403 until the browser
+ * holds the service's login cookie. A first 403 is answered by loading the service's home page
+ * once (a GET that runs the hub's OAuth redirects and sets that cookie), then asking again.
+ * Requests are same-origin `no-cors` GETs: JupyterHub checks no XSRF token on those, and the
+ * lab cannot read the service's token (its cookie belongs to the service's path).
+ */
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+
+export interface IPenalty {
+  late_hours: number;
+  share: number;
+  points: number;
+  max_points: number;
+}
+
+export interface ISheet {
+  id: string;
+  title?: string;
+  due: string | null;
+  due_applied: string | null;
+  extension: string | null;
+  late_policy?: string;
+  penalty_now?: IPenalty | null;
+  status?: string;
+  submitted_at?: string | null;
+  late_hours?: number | null;
+  late_penalty?: number | null;
+}
+
+export interface IMe {
+  student: string;
+  course?: { id?: string; title?: string; timezone?: string };
+  assignments: ISheet[];
+}
+
+/** The hub's base URL (`/` or a prefix), or null outside a hub. */
+export function hubBase(): string | null {
+  const hubPrefix = PageConfig.getOption('hubPrefix');
+  if (!hubPrefix) {
+    return null;
+  }
+  // hubPrefix is "<base>hub/"
+  return hubPrefix.replace(/hub\/?$/, '');
+}
+
+/** The grades page, or null when the lab does not run on a hub. */
+export function gradesPageUrl(): string | null {
+  const base = hubBase();
+  return base === null ? null : URLExt.join(base, 'services', 'grades') + '/';
+}
+
+async function get(url: string): Promise<Response> {
+  return fetch(url, {
+    mode: 'no-cors',
+    credentials: 'same-origin',
+    cache: 'no-store',
+    headers: { Accept: 'application/json' }
+  });
+}
+
+/** The logged-in student's sheets from `/services/grades/api/me`; null if it cannot tell. */
+export async function fetchMe(): Promise<IMe | null> {
+  const page = gradesPageUrl();
+  if (page === null) {
+    return null;
+  }
+  const api = URLExt.join(page, 'api', 'me');
+  try {
+    let response = await get(api);
+    if (response.status === 403) {
+      // not logged in to the service yet: its home page runs the hub's OAuth
+      await get(page);
+      response = await get(api);
+    }
+    if (!response.ok) {
+      console.warn(`gradehub: ${api} answered ${response.status}; deadlines are not shown`);
+      return null;
+    }
+    const data = (await response.json()) as IMe;
+    return Array.isArray(data.assignments) ? data : null;
+  } catch (reason) {
+    console.warn(`gradehub: ${api} did not answer; deadlines are not shown`, reason);
+    return null;
+  }
+}
+
+/** A time in the course's time zone (the browser's when the course names none or a bad one). */
+export function formatTime(iso: string, timeZone?: string): string {
+  const when = new Date(iso);
+  if (isNaN(when.getTime())) {
+    return iso;
+  }
+  const options: Intl.DateTimeFormatOptions = {
+    weekday: 'short',
+    day: 'numeric',
+    month: 'short',
+    year: 'numeric',
+    hour: '2-digit',
+    minute: '2-digit',
+    timeZoneName: 'short'
+  };
+  try {
+    return new Intl.DateTimeFormat(undefined, { ...options, timeZone }).format(when);
+  } catch {
+    return new Intl.DateTimeFormat(undefined, options).format(when);
+  }
+}
+
+/** "2 days 3 h", "45 min" */
+export function formatHours(hours: number): string {
+  if (hours < 1) {
+    return `${Math.max(1, Math.round(hours * 60))} min`;
+  }
+  const days = Math.floor(hours / 24);
+  const rest = Math.round(hours - days * 24);
+  if (days === 0) {
+    return `${rest} h`;
+  }
+  return rest ? `${days} day${days > 1 ? 's' : ''} ${rest} h` : `${days} day${days > 1 ? 's' : ''}`;
+}
+
+export function formatShare(share: number): string {
+  return `${Math.round(share * 1000) / 10} %`;
+}
+
+function formatPoints(points: number): string {
+  return `${Math.round(points * 100) / 100}`;
+}
+
+/** One line under a sheet in the Assignment List: its deadline, extension, lateness. */
+export function deadlineLine(sheet: ISheet, timeZone?: string): string {
+  const parts: string[] = [];
+  const applied = sheet.due_applied || sheet.due;
+  if (!applied) {
+    return 'no deadline';
+  }
+  parts.push(`due ${formatTime(applied, timeZone)}`);
+  if (sheet.extension && sheet.due && sheet.due_applied && sheet.due_applied !== sheet.due) {
+    parts.push(`extended from ${formatTime(sheet.due, timeZone)}`);
+  }
+  if (sheet.submitted_at) {
+    const late = sheet.late_hours || 0;
+    if (late > 0) {
+      const penalty = sheet.late_penalty ? `, penalty ${formatPoints(sheet.late_penalty)} points` : '';
+      parts.push(`submitted ${formatHours(late)} late${penalty}`);
+    }
+  } else if (sheet.penalty_now && sheet.penalty_now.late_hours > 0) {
+    parts.push(
+      `past the deadline: submitting now costs ${formatShare(sheet.penalty_now.share)} of the points`
+    );
+  }
+  return parts.join(' · ');
+}
+
+/** What the late-submission dialog says, or null when a submission now is on time. */
+export function lateWarning(sheet: ISheet, timeZone?: string): string[] | null {
+  const penalty = sheet.penalty_now;
+  if (!penalty || !(penalty.late_hours > 0)) {
+    return null;
+  }
+  const applied = sheet.due_applied || sheet.due;
+  const lines = [
+    `The deadline for ${sheet.title ? `${sheet.id} (${sheet.title})` : sheet.id} was ` +
+      `${applied ? formatTime(applied, timeZone) : 'earlier'}` +
+      `${sheet.extension ? ', with your extension' : ''}.`,
+    `Submitting now is ${formatHours(penalty.late_hours)} late.`
+  ];
+  if (penalty.share > 0) {
+    lines.push(
+      `Late penalty: ${formatShare(penalty.share)} of the points ` +
+        `(${formatPoints(penalty.points)} of ${formatPoints(penalty.max_points)})` +
+        `${sheet.late_policy ? `; the policy: ${sheet.late_policy}` : ''}.`
+    );
+  } else {
+    lines.push('It is within the grace period: no penalty applies.');
+  }
+  if (sheet.extension) {
+    lines.push(`Your extension: ${sheet.extension}.`);
+  }
+  return lines;
+}
