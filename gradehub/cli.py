@@ -196,6 +196,8 @@ def cmd_feedback(args) -> int:
     from .feedback import generate_feedback
 
     course = _course(args)
+    if args.release:
+        return _release_feedback(course, args)
     run = generate_feedback(course, args.assignment, students=args.student or None)
     for path in run.written:
         out.print(f"wrote {path}", markup=False)
@@ -203,6 +205,43 @@ def cmd_feedback(args) -> int:
         console.print(f"[yellow]skipped {student}:[/yellow] {reason}", highlight=False)
     out.print(f"feedback for {len(run.written)} student(s) of {args.assignment} in {course.root / 'feedback'}")
     return 1 if any("hidden-test" in r for _, r in run.skipped) else 0
+
+
+def _release_feedback(course, args) -> int:
+    from .exchange import feedback_dir, feedback_release_lines, release_feedback
+
+    run = release_feedback(course, args.assignment, args.student or None)
+    for line in feedback_release_lines(run):
+        out.print(line, markup=False, highlight=False)
+    out.print(
+        f"feedback of {args.assignment} released to {len(run.released)} student(s) in {feedback_dir(course)}",
+        markup=False,
+    )
+    return 1 if args.student and not run.released else 0
+
+
+def cmd_grades(args) -> int:
+    from .results import grade_release_states, release_grades
+
+    course = _course(args)
+    if args.grades_command == "release":
+        result = release_grades(course, args.assignment, undo=args.undo, by=args.by)
+        for line in result.lines():
+            out.print(line, markup=False, highlight=False)
+        return 0
+    table = Table(title=f"grades of {course.id}: what the students see")
+    for col in ("assignment", "grades", "by", "at", "feedback given"):
+        table.add_column(col)
+    for row in grade_release_states(course):
+        table.add_row(
+            row["assignment"],
+            "released" if row["released"] else "not released",
+            escape(row["by"]),
+            row["at"],
+            str(row["feedback_given"]),
+        )
+    out.print(table)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -379,7 +418,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    p.add_argument(
+        "--release",
+        action="store_true",
+        help="also give the pages to the students through the exchange (the Assignment List's Fetch "
+        "Feedback); tutor points and comments only once the grades are released; again: replaces them",
+    )
     p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "grades",
+        help="release an assignment's grades to the students (tutor points, comments, totals)",
+        description="Students see an assignment's tutor points and comments, its total and the course "
+        "total on the grades page (/services/grades/) and in released feedback only after "
+        "`gradehub grades release ASSIGNMENT`; `--undo` withdraws them. Feedback already "
+        "given out for the assignment is given out again for the new state.",
+    )
+    grades_sub = p.add_subparsers(dest="grades_command", metavar="ACTION", required=True)
+    g = grades_sub.add_parser("release", parents=[common], help="release (or --undo: withdraw) one assignment's grades")
+    g.add_argument("assignment")
+    g.add_argument("--undo", action="store_true", help="withdraw: the students no longer see them")
+    g.add_argument("--by", metavar="NAME", default=None, help="who releases (default: your login)")
+    grades_sub.add_parser("status", parents=[common], help="which assignments' grades are released")
+    p.set_defaults(func=cmd_grades)
 
     p = sub.add_parser(
         "report",

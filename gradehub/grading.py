@@ -418,6 +418,11 @@ def _finish(
             shutil.copyfile(run.executed, staging / f"{run.name}.ipynb")
     if (sub.path / "timestamp.txt").is_file() and sub.timestamp is not None:
         (staging / "timestamp.txt").write_text(str(sub.timestamp), encoding="utf-8")
+    # the secret that names this submission's feedback in the exchange (gradehub.exchange.release_feedback):
+    # kept with the graded copy, since submitted/ may hold a newer submission by the time feedback is released
+    secret = sub.path / "submission_secret.txt"
+    if secret.is_file() and not secret.is_symlink() and secret.stat().st_size <= 4096:
+        shutil.copyfile(secret, staging / "submission_secret.txt")
     (staging / RESULT_FILE).write_text(
         json.dumps(
             {

@@ -17,9 +17,11 @@ Who may do what (JupyterHub RBAC, see :func:`hub_roles`):
 =================  =============================================================================
 group              rights
 =================  =============================================================================
-``students``       their own server and the exchange service (fetch, submit, feedback: their own)
+``students``       their own server, the exchange service (fetch, submit, feedback: their own) and
+                   the grades service (their own results)
 ``students-<G>``   the same; only used to scope what the tutors of group G may see
-``tutors``         the grading service (their own groups' answers only), the exchange service
+``tutors``         the grading service (their own groups' answers only), the exchange service,
+                   the grades service (their own groups' results pages)
 ``tutors-<G>``     list/read the users and group of ``students-<G>``
 ``instructors``    course admin: the admin page, all users, servers, groups, every service
 =================  =============================================================================
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,7 @@ FORMGRADER_SERVICE = "formgrader"
 CULLER_SERVICE = "idle-culler"
 ADMIN_SERVICE = "gradehub-admin"
 GRADING_SERVICE = "grading"  # the tutors' grading service (gradehub.tutoring)
+GRADES_SERVICE = "grades"  # students' results (gradehub.hub.grades)
 
 PROXY_TIMEOUT_MS = 24 * 3600 * 1000
 HUB_CSP = (
@@ -81,11 +85,12 @@ ADMIN_SERVICE_SCOPES = ("list:users", "read:users", "admin:users", "list:groups"
 def hub_roles(accounts: Accounts, settings: HubSettings) -> list[dict[str, Any]]:
     """``JupyterHub.load_roles``: what each group (and each gradehub service) may do."""
     exchange = f"access:services!service={EXCHANGE_SERVICE}"
+    grades = f"access:services!service={GRADES_SERVICE}"
     roles: list[dict[str, Any]] = [
         {
             "name": "gradehub-student",
-            "description": "A student: own server, the exchange for own work",
-            "scopes": ["self", exchange],
+            "description": "A student: own server, the exchange for own work, own grades",
+            "scopes": ["self", exchange, grades],
             "groups": [GROUP_STUDENTS],
         },
         # Not the formgrader: it shows and lets one edit every student's grades and also
@@ -93,8 +98,8 @@ def hub_roles(accounts: Accounts, settings: HubSettings) -> list[dict[str, Any]]
         # grading service, which shows them their own groups' answers only.
         {
             "name": "gradehub-tutor",
-            "description": "A tutor: the grading service and the exchange",
-            "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}"],
+            "description": "A tutor: the grading service, the exchange and their students' grades pages",
+            "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}", grades],
             "groups": [GROUP_TUTORS],
         },
         {
@@ -246,6 +251,36 @@ def grading_service(course: Course, accounts: Accounts, settings: HubSettings, r
         "display": True,
         "info": {"description": "Tutors: grade the free-response answers of your group"},
     }
+
+
+def grades_service(course: Course, accounts: Accounts, settings: HubSettings, runtime: Runtime) -> dict[str, Any]:
+    """The grades service (``gradehub.hub.grades``): each student's results, deadlines, feedback.
+
+    Students see their own page only; tutors their students' (the demo tutor is passed in
+    like to the grading service), instructors everyone's, and release grades there.
+    """
+    return {
+        "name": GRADES_SERVICE,
+        "url": f"http://127.0.0.1:{runtime.grades_port}",
+        "command": [runtime.python, "-m", "gradehub.hub.grades.service", "--course-root", str(course.root)],
+        "cwd": str(course.root),
+        "environment": {
+            **runtime.environ,
+            "GRADEHUB_COURSE_ROOT": str(course.root),
+            "GRADEHUB_INSTRUCTORS": ",".join(accounts.instructors),
+            "GRADEHUB_TUTORS": json.dumps({g: list(t) for g, t in accounts.tutors.items()}),
+        },
+        "oauth_no_confirm": True,
+        "timeout": int(settings.spawner.start_timeout),
+        "display": True,
+        "info": {"description": "Your grades, feedback and deadlines"},
+    }
+
+
+def home_announcement(base_url: str = "/") -> str:
+    """A link to the grades page at the top of the hub's home page (a fixed string: no user data)."""
+    href = base_url.rstrip("/") + f"/services/{GRADES_SERVICE}/"
+    return f'<a href="{href}">Your grades, feedback and deadlines</a>'
 
 
 # --------------------------------------------------------------------------- spawner
@@ -412,6 +447,9 @@ def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime
         c.JupyterHub.cleanup_servers = True
     c.JupyterHub.log_level = h.log_level.upper()
     c.JupyterHub.template_vars = {"announcement_login": f"{course.title} ({course.id})"}
+    if runtime.grades_port:
+        base_url = urllib.parse.urlparse(h.bind_url).path or "/"
+        c.JupyterHub.template_vars = {**c.JupyterHub.template_vars, "announcement_home": home_announcement(base_url)}
     # the hub's own pages: nothing from another origin, no plugins, no framing (JupyterHub's
     # templates need their inline scripts; they render no student content). The formgrader and
     # the grading service, which do, send stricter policies: gradehub.hub.formgrader, tutoring.service.
@@ -438,6 +476,10 @@ def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime
     if runtime.grading_port:
         c.JupyterHub.services = _merge_named(
             c.JupyterHub, "services", [grading_service(course, accounts, settings, runtime)]
+        )
+    if runtime.grades_port:
+        c.JupyterHub.services = _merge_named(
+            c.JupyterHub, "services", [grades_service(course, accounts, settings, runtime)]
         )
     apply_spawner(c, course, settings, runtime)
     return c

@@ -21,7 +21,9 @@ instructor's browser, on the hub's origin. Here, in the formgrader's own process
    sandboxed, images inline and everything else as a download.
 4. **No leaky feedback.** *Generate Feedback* writes gradehub's feedback
    (:func:`gradehub.feedback.generate_feedback`: hidden tests only as passed/failed);
-   *Release Feedback* regenerates it and releases nothing else. The formgrader's *Autograde*
+   *Release Feedback* regenerates it and gives it out through the exchange
+   (:func:`gradehub.exchange.release_feedback`, as ``gradehub feedback --release``) and nothing
+   else. The formgrader's *Autograde*
    button is refused: it would run a student's code unsandboxed next to the hub's secrets
    (``gradehub autograde`` grades in the sandbox).
 """
@@ -598,17 +600,18 @@ def _handlers():
             self.write(json.dumps(result))
 
         def _run(self, assignment_id: str, student_id: str | None) -> dict:
+            students = [student_id] if student_id else None
             try:
-                result = generate_gradehub_feedback(
-                    Path(self.coursedir.root), assignment_id, [student_id] if student_id else None
-                )
+                if self.release:
+                    return release_gradehub_feedback(Path(self.coursedir.root), assignment_id, students, self.who())
+                return generate_gradehub_feedback(Path(self.coursedir.root), assignment_id, students)
             except Exception as exc:  # noqa: BLE001 - shown in the formgrader's dialog
                 return {"success": False, "error": f"{type(exc).__name__}: {exc}", "log": ""}
-            if result["success"] and self.release:
-                released = self.api.release_feedback(assignment_id, student_id)
-                released["log"] = result["log"] + "\n" + released.get("log", "")
-                return released
-            return result
+
+        def who(self) -> str:
+            user = self.current_user
+            name = user.get("name") if isinstance(user, dict) else getattr(user, "name", None)
+            return str(name or "formgrader")
 
     class ReleaseFeedbackHandler(FeedbackHandler):
         release = True
@@ -696,6 +699,23 @@ def generate_gradehub_feedback(course_root: Path, assignment: str, students: lis
             "error": "no feedback written: " + "; ".join(f"{s}: {w}" for s, w in run.skipped),
         }
     return {"success": True, "log": "\n".join(lines)}
+
+
+def release_gradehub_feedback(course_root: Path, assignment: str, students: list[str] | None, by: str) -> dict:
+    """The formgrader's *Release Feedback*: :func:`gradehub.exchange.release_feedback`, the same
+    code as ``gradehub feedback ASSIGNMENT --release`` (gradehub's page only, replaced on every release)."""
+    from ..course import load_course
+    from ..exchange import feedback_release_lines, release_feedback
+
+    run = release_feedback(load_course(course_root), assignment, students, by=by)
+    log = "\n".join(feedback_release_lines(run))
+    if students and not run.released:
+        return {
+            "success": False,
+            "log": log,
+            "error": "no feedback released: " + "; ".join(f"{s}: {w}" for s, w in run.skipped),
+        }
+    return {"success": True, "log": log}
 
 
 def _patch_handlers() -> None:
