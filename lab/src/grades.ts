@@ -3,8 +3,8 @@
  * the logged-in student's deadlines, extensions and the penalty a submission now would cost.
  *
  * The service logs users in through the hub's OAuth; its API answers 403 until the browser
- * holds the service's login cookie. A first 403 is answered by loading the service's home page
- * once (a GET that runs the hub's OAuth redirects and sets that cookie), then asking again.
+ * holds the service's login cookie, so the service's home page is loaded first, once (a GET that
+ * runs the hub's OAuth redirects and sets that cookie).
  * Requests are same-origin `no-cors` GETs: JupyterHub checks no XSRF token on those, and the
  * lab cannot read the service's token (its cookie belongs to the service's path).
  */
@@ -62,6 +62,8 @@ async function get(url: string): Promise<Response> {
   });
 }
 
+let loggedIn = false;
+
 /** The logged-in student's sheets from `/services/grades/api/me`; null if it cannot tell. */
 export async function fetchMe(): Promise<IMe | null> {
   const page = gradesPageUrl();
@@ -70,13 +72,14 @@ export async function fetchMe(): Promise<IMe | null> {
   }
   const api = URLExt.join(page, 'api', 'me');
   try {
-    let response = await get(api);
-    if (response.status === 403) {
-      // not logged in to the service yet: its home page runs the hub's OAuth
-      await get(page);
-      response = await get(api);
+    if (!loggedIn) {
+      // the service's home page logs in through the hub's OAuth redirects (its API would
+      // answer 403 instead, an error in the console)
+      loggedIn = (await get(page)).ok;
     }
+    const response = await get(api);
     if (!response.ok) {
+      loggedIn = false;
       console.warn(`gradehub: ${api} answered ${response.status}; deadlines are not shown`);
       return null;
     }
