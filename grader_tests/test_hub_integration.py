@@ -8,7 +8,9 @@ One hub for the module (starting it is the slow part). The story:
    the time of his own; he cannot reach alice's server or the formgrader;
 3. the instructor collects and autogrades (``--sandbox local``); alice's score is in the
    gradebook; the formgrader service answers the instructor, not the tutor;
-4. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
+4. the instructor releases feedback and grades; alice fetches the feedback in her Assignment List
+   and reads her grades page (cookie and token), bob gets a 403 on it;
+5. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
 """
 
 from __future__ import annotations
@@ -288,6 +290,11 @@ def test_alice_fetches_her_feedback_and_reads_her_grades_page(hub, people, alice
     [week] = [w for w in me["assignments"] if w["id"] == "week01"]
     assert week["grades_released"] and week["score"] == sum(t["score"] or 0 for t in week["tasks"]) > 0
     assert week["feedback_url"] == "/services/grades/feedback/week01"
+    # with a token instead of the login cookie (how a student's server asks for the deadlines)
+    by_token = requests.get(hub.url + "services/grades/api/me", headers=_h(tok), timeout=120)
+    assert by_token.status_code == 200 and by_token.json()["student"] == "alice"
+    assert requests.get(hub.url + "services/grades/api/students/alice", headers=_h(people["bob"]["token"]),
+                        timeout=120).status_code == 403
 
 
 def test_sync_roster_is_idempotent(hub, people):

@@ -39,6 +39,9 @@ def test_the_grades_service_is_a_hub_service_students_and_tutors_may_open(tmp_pa
     for name in ("gradehub-student", "gradehub-tutor"):
         assert "access:services!service=grades" in roles[name]["scopes"]
     assert "/services/grades/" in c.JupyterHub.template_vars["announcement_home"]
+    # the students' servers may ask it for their own results with their own token (the lab's deadlines)
+    assert "access:services!service=grades" in c.Spawner.server_token_scopes
+    assert c.LocalCourseSpawner.environment["GRADEHUB_GRADES_URL"] == "http://127.0.0.1:18110/services/grades/"
     # no grades port: no service, no link
     c = apply_config(Config(), course, HubSettings(), Runtime(**{**runtime.__dict__, "grades_port": 0}),
                      roster=course.roster())

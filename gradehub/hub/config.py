@@ -259,9 +259,11 @@ def grades_service(course: Course, accounts: Accounts, settings: HubSettings, ru
     Students see their own page only; tutors their students' (the demo tutor is passed in
     like to the grading service), instructors everyone's, and release grades there.
     """
+    # listening where the exchange does: the students' servers call /api/me with their own token
+    listen = settings.exchange.listen_ip or settings.hub.hub_ip
     return {
         "name": GRADES_SERVICE,
-        "url": f"http://127.0.0.1:{runtime.grades_port}",
+        "url": f"http://{listen}:{runtime.grades_port}",
         "command": [runtime.python, "-m", "gradehub.hub.grades.service", "--course-root", str(course.root)],
         "cwd": str(course.root),
         "environment": {
@@ -275,6 +277,11 @@ def grades_service(course: Course, accounts: Accounts, settings: HubSettings, ru
         "display": True,
         "info": {"description": "Your grades, feedback and deadlines"},
     }
+
+
+def grades_client_url(settings: HubSettings, runtime: Runtime) -> str:
+    """The grades service's URL as the single-user servers see it (``$GRADEHUB_GRADES_URL``)."""
+    return f"http://{connect_host(settings)}:{runtime.grades_port}/services/{GRADES_SERVICE}/"
 
 
 def home_announcement(base_url: str = "/") -> str:
@@ -317,18 +324,28 @@ def gpu_slot_free(active_gpu_servers: int, settings: HubSettings) -> bool:
 
 
 def singleuser_environment(course: Course, settings: HubSettings, runtime: Runtime) -> dict[str, str]:
-    """What every spawned server gets: where the exchange is, the course id, the lab's layout."""
-    return {
+    """What every spawned server gets: where the exchange (and the grades service) is, the
+    course id, the lab's layout."""
+    env = {
         "GRADEHUB_EXCHANGE_URL": exchange_client_url(settings, runtime),
         "GRADEHUB_COURSE_ID": course.id,
         "GRADEHUB_LAB_ROLE": "student",
         "JUPYTERHUB_DEFAULT_URL": "/lab",
     }
+    if runtime.grades_port:
+        env["GRADEHUB_GRADES_URL"] = grades_client_url(settings, runtime)
+    return env
 
 
 def server_token_scopes() -> list[str]:
-    """$JUPYTERHUB_API_TOKEN in a user's server: the usual two, plus the exchange service."""
-    return ["users:activity!user", "access:servers!server", f"access:services!service={EXCHANGE_SERVICE}"]
+    """$JUPYTERHUB_API_TOKEN in a user's server: the usual two, plus the exchange service and the
+    grades service (the lab asks ``$GRADEHUB_GRADES_URL/api/me`` for the student's deadlines)."""
+    return [
+        "users:activity!user",
+        "access:servers!server",
+        f"access:services!service={EXCHANGE_SERVICE}",
+        f"access:services!service={GRADES_SERVICE}",
+    ]
 
 
 def apply_spawner(c: Any, course: Course, settings: HubSettings, runtime: Runtime) -> None:

@@ -62,7 +62,7 @@ STUDENT = """{% extends "base.html" %}{% from "macros.html" import when, pts %}{
 <div>The exam bonus needs {{ (100 * r.exam_bonus.threshold)|fmt }} % of all {{ r.total.course_max|fmt }} points of the course
 = {{ r.exam_bonus.points_needed|fmt }} points.
 {% if r.exam_bonus.reached %}<span class="ok">Reached.</span>
-{% else %}<span class="warn">{{ r.exam_bonus.points_to_go|fmt }} points to go.</span>{% endif %}</div>
+{% else %}<span class="warn">Still missing: {{ r.exam_bonus.points_to_go|fmt }} point{{ "" if r.exam_bonus.points_to_go == 1 else "s" }}.</span>{% endif %}</div>
 <div class="muted">Only released grades count here; weeks still being graded add to it once your instructor releases them.</div>
 </div>
 <h2>Weeks</h2>

@@ -25,6 +25,12 @@ JSON (``Cache-Control: no-store``; errors are ``{"error": message, "status": cod
                                      is not a student of the course)
     GET /api/students/<student>      the same for one student (self, their tutor, instructors)
 
+From a student's own server (a JupyterLab extension's server side), call
+``$GRADEHUB_GRADES_URL`` + ``api/me`` with ``Authorization: token $JUPYTERHUB_API_TOKEN``: the
+hub gives every server token access to this service (``gradehub.hub.config.server_token_scopes``)
+and says whose it is. A page of another path cannot use this service's login cookie from the
+browser (JupyterHub's XSRF check on cookie-authenticated requests), so the lab asks via its server.
+
 Shape of ``/api/me`` (times ISO 8601 with offset; points are numbers; ``null`` where unknown)::
 
     {"student": "s001", "name": "Ada Lovelace", "group": "A",
@@ -65,6 +71,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -109,15 +116,19 @@ class Results:
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._context: ResultsContext | None = None
+        self._lock = threading.Lock()
 
     def course(self) -> Course:
         return load_course(self.course_root)
 
-    def context(self, fresh: bool = False) -> ResultsContext:
-        ctx = self._context
-        if fresh or ctx is None or time.monotonic() - ctx.loaded_at > self.cache_seconds:
-            ctx = self._context = load_context(self.course())
-        return ctx
+    def context(self) -> ResultsContext:
+        """The frames and release state, rebuilt at most every ``cache_seconds`` (one request
+        rebuilds; those arriving meanwhile wait for it instead of each building their own)."""
+        with self._lock:
+            ctx = self._context
+            if ctx is None or time.monotonic() - ctx.loaded_at > self.cache_seconds:
+                ctx = self._context = load_context(self.course())
+            return ctx
 
     def viewer(self, model: Mapping) -> Viewer:
         return viewer_from(model, self.instructors)
