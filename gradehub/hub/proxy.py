@@ -28,7 +28,7 @@ from configurable_http_proxy import cli, configproxy
 from configurable_http_proxy.handlers import ProxyHandler
 
 
-class SubprotocolProxyHandler(ProxyHandler):  # type: ignore[misc]  # the package is untyped
+class SubprotocolProxyHandler(ProxyHandler):
     """configurable-http-proxy's handler, relaying the WebSocket subprotocol and binary frames."""
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
