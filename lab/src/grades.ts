@@ -134,8 +134,10 @@ function formatPoints(points: number): string {
   return `${Math.round(points * 100) / 100}`;
 }
 
-/** One line under a sheet in the Assignment List: its deadline, extension, lateness. */
-export function deadlineLine(sheet: ISheet, timeZone?: string): string {
+/** One line under a sheet in the Assignment List: its deadline, extension, lateness.
+ * `submitted`: the sheet is in the list's submitted part (the grades service learns of a
+ * submission only when the instructor collects it). */
+export function deadlineLine(sheet: ISheet, timeZone?: string, submitted = false): string {
   const parts: string[] = [];
   const applied = sheet.due_applied || sheet.due;
   if (!applied) {
@@ -151,7 +153,7 @@ export function deadlineLine(sheet: ISheet, timeZone?: string): string {
       const penalty = sheet.late_penalty ? `, penalty ${formatPoints(sheet.late_penalty)} points` : '';
       parts.push(`submitted ${formatHours(late)} late${penalty}`);
     }
-  } else if (sheet.penalty_now && sheet.penalty_now.late_hours > 0) {
+  } else if (!submitted && sheet.penalty_now && sheet.penalty_now.late_hours > 0) {
     parts.push(
       `past the deadline: submitting now costs ${formatShare(sheet.penalty_now.share)} of the points`
     );

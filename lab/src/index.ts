@@ -17,7 +17,7 @@
  *
  * Everything here builds on nbgrader 0.9's list markup (`#released_assignments_list`,
  * `#fetched_assignments_list`, `#submitted_assignments_list`, one `.list_item` per sheet); the
- * hub test (grader_tests/test_results_browser.py) drives it in Chromium.
+ * hub test (grader_tests/test_hub_browser.py) drives it in Chromium.
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, MainAreaWidget, showDialog } from '@jupyterlab/apputils';
@@ -76,7 +76,7 @@ function topRows(list: Element): Element[] {
 }
 
 /** Annotate every sheet of the list with its deadline line (once per row nbgrader draws). */
-async function showDeadlines(node: HTMLElement, deadlines: Deadlines): Promise<void> {
+async function showDeadlines(node: HTMLElement, deadlines: Deadlines, fresh = false): Promise<void> {
   const rows = LISTS.flatMap(id => {
     const list = node.querySelector(`#${id}`);
     return list ? topRows(list) : [];
@@ -84,11 +84,12 @@ async function showDeadlines(node: HTMLElement, deadlines: Deadlines): Promise<v
   if (!rows.length) {
     return;
   }
-  const me = await deadlines.get();
+  const me = await deadlines.get(fresh);
   if (!me) {
     return;
   }
   for (const row of rows) {
+    const submitted = !!row.closest('#submitted_assignments_list');
     const id = rowAssignment(row);
     const sheet = id ? deadlines.sheet(me, id) : undefined;
     if (!sheet || row.querySelector(':scope > .gradehub-deadline')) {
@@ -96,11 +97,11 @@ async function showDeadlines(node: HTMLElement, deadlines: Deadlines): Promise<v
     }
     const line = document.createElement('div');
     line.className = 'gradehub-deadline';
-    const late = !sheet.submitted_at && (sheet.penalty_now?.late_hours ?? 0) > 0;
+    const late = !submitted && !sheet.submitted_at && (sheet.penalty_now?.late_hours ?? 0) > 0;
     if (late) {
       line.classList.add('gradehub-deadline-past');
     }
-    line.textContent = deadlineLine(sheet, me.course?.timezone);
+    line.textContent = deadlineLine(sheet, me.course?.timezone, submitted);
     if (sheet.extension) {
       line.title = `Extension: ${sheet.extension}`;
     }
@@ -203,7 +204,8 @@ function enhance(
       // nbgrader redrew its lists after a fetch, a submission, fetched feedback or a refresh:
       // what it wrote to the home folder shows in the file browser now, not at its next poll
       void fileBrowser?.model.refresh();
-      void showDeadlines(node, deadlines);
+      // after a fetch or a submission, what the grades service says now
+      void showDeadlines(node, deadlines, true);
     }, 100);
   });
   for (const id of LISTS) {
