@@ -91,10 +91,10 @@ def _gradehub(hub, *args):
     return done.stdout
 
 
-def _shot(page, shots, name, readme_name=None):
-    page.screenshot(path=str(shots / name))
+def _shot(page, shots, name, readme_name=None, full_page=False):
+    page.screenshot(path=str(shots / name), full_page=full_page)
     if readme_name and IMG is not None:
-        page.screenshot(path=str(IMG / readme_name))
+        page.screenshot(path=str(IMG / readme_name), full_page=full_page)
 
 
 def _show_side_panel(page, panel_id):
@@ -290,7 +290,7 @@ def test_the_whole_loop_student_instructor_tutor_and_back(hub, browser, tmp_path
         total = re.search(r"total\t(\d+(?:\.\d+)?)\t17", tasks)
         assert total and float(total.group(1)) == pytest.approx(4 - 1.7, abs=0.01)   # mle 2 + tutor 2 − 10 %
         assert "points in the weeks whose grades are released" in grades.inner_text("#total")
-        _shot(grades, shots, "6-grades.png", "student-grades.png")
+        _shot(grades, shots, "6-grades.png", "student-grades.png", full_page=True)
         # another student's page: 403 (a request, so that the refusal is not a console error)
         other = grades.request.get(hub.url + "services/grades/s/bob")
         assert other.status == 403

@@ -430,6 +430,7 @@ def test_student_lab_has_the_assignment_list_only(tmp_path):
     assert server["nbgrader.server_extensions.assignment_list"] is True
     assert server["nbgrader.server_extensions.formgrader"] is False
     assert server["nbgrader.server_extensions.course_list"] is False
+    assert server["gradehub.hub.labserver"] is True      # the deadlines for the lab
     page = json.loads((folder / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     assert page == {"@jupyter/nbgrader:formgrader": True, "@jupyter/nbgrader:course-list": True,
                     "@jupyter/nbgrader:create-assignment": True,

@@ -99,6 +99,7 @@ def server_config(role: str) -> dict:
             "nbgrader.server_extensions.course_list": False,
             "nbgrader.server_extensions.assignment_list": True,
             "nbgrader.server_extensions.validate_assignment": True,
+            "gradehub.hub.labserver": True,  # the student's deadlines for the lab
         }
     config: dict = {"ServerApp": {"jpserver_extensions": extensions}}
     if role == "student":

@@ -2,13 +2,11 @@
  * The grades service (`/services/grades/`, gradehub.hub.grades.service) as the lab reads it:
  * the logged-in student's deadlines, extensions and the penalty a submission now would cost.
  *
- * The service logs users in through the hub's OAuth; its API answers 403 until the browser
- * holds the service's login cookie, so the service's home page is loaded first, once (a GET that
- * runs the hub's OAuth redirects and sets that cookie).
- * Requests are same-origin `no-cors` GETs: JupyterHub checks no XSRF token on those, and the
- * lab cannot read the service's token (its cookie belongs to the service's path).
+ * The lab asks its own server (`<server>/gradehub/api/me`, gradehub.hub.labserver), which asks
+ * the service with the server's token: no login to the service, no cookie of another path.
  */
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 
 export interface IPenalty {
   late_hours: number;
@@ -53,40 +51,23 @@ export function gradesPageUrl(): string | null {
   return base === null ? null : URLExt.join(base, 'services', 'grades') + '/';
 }
 
-async function get(url: string): Promise<Response> {
-  return fetch(url, {
-    mode: 'no-cors',
-    credentials: 'same-origin',
-    cache: 'no-store',
-    headers: { Accept: 'application/json' }
-  });
-}
-
-let loggedIn = false;
-
-/** The logged-in student's sheets from `/services/grades/api/me`; null if it cannot tell. */
+/** The logged-in student's sheets; null if the grades service cannot tell. */
 export async function fetchMe(): Promise<IMe | null> {
-  const page = gradesPageUrl();
-  if (page === null) {
-    return null;
-  }
-  const api = URLExt.join(page, 'api', 'me');
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'gradehub', 'api', 'me');
   try {
-    if (!loggedIn) {
-      // the service's home page logs in through the hub's OAuth redirects (its API would
-      // answer 403 instead, an error in the console)
-      loggedIn = (await get(page)).ok;
-    }
-    const response = await get(api);
+    const response = await ServerConnection.makeRequest(url, { cache: 'no-store' }, settings);
     if (!response.ok) {
-      loggedIn = false;
-      console.warn(`gradehub: ${api} answered ${response.status}; deadlines are not shown`);
+      console.warn(`gradehub: ${url} answered ${response.status}; deadlines are not shown`);
       return null;
     }
-    const data = (await response.json()) as IMe;
-    return Array.isArray(data.assignments) ? data : null;
+    const data = (await response.json()) as IMe & { unavailable?: string };
+    if (data.unavailable) {
+      console.info(`gradehub: no deadlines: ${data.unavailable}`);
+    }
+    return Array.isArray(data.assignments) && data.assignments.length ? data : null;
   } catch (reason) {
-    console.warn(`gradehub: ${api} did not answer; deadlines are not shown`, reason);
+    console.warn(`gradehub: ${url} did not answer; deadlines are not shown`, reason);
     return null;
   }
 }
