@@ -137,7 +137,7 @@ def test_the_whole_loop_student_instructor_tutor_and_back(hub, browser, tmp_path
 
         # Fetch: the file browser lists the sheet at once (refreshed, not at its next poll)
         with page.expect_request(lambda r: r.method == "GET" and re.search(r"/api/contents\?", r.url),
-                                 timeout=10_000):
+                                 timeout=20_000):
             released.get_by_role("button", name="Fetch").click()
         fetched = panel.locator("#fetched_assignments_list > .list_item", has_text="week01")
         fetched.wait_for()
