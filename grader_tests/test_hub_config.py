@@ -424,17 +424,57 @@ def test_student_lab_has_the_assignment_list_only(tmp_path):
     from gradehub.hub.singleuser import write_config
     folder = write_config(tmp_path / "cfg", "student", "nat3008")
     conf = json.loads((folder / "jupyter_server_config.json").read_text())
-    assert conf["ZMQChannelsWebsocketConnection"] == {"kernel_ws_protocol": ""}   # text frames through the proxy
+    # Jupyter Server's default kernel protocol (binary v1): the hub's proxy relays it (gradehub.hub.proxy)
+    assert "ZMQChannelsWebsocketConnection" not in conf
     server = conf["ServerApp"]["jpserver_extensions"]
     assert server["nbgrader.server_extensions.assignment_list"] is True
     assert server["nbgrader.server_extensions.formgrader"] is False
     assert server["nbgrader.server_extensions.course_list"] is False
+    assert server["gradehub.hub.labserver"] is True      # the deadlines for the lab
     page = json.loads((folder / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
     assert page == {"@jupyter/nbgrader:formgrader": True, "@jupyter/nbgrader:course-list": True,
                     "@jupyter/nbgrader:create-assignment": True,
                     "@jupyterlab/apputils-extension:announcements": True}
     nbconf = (folder / "nbgrader_config.py").read_text()
     assert "gradehub.hub.exchange.client.HubExchangeSubmit" in nbconf and "'nat3008'" in nbconf
+
+
+def test_student_lab_loads_gradehubs_extension_and_puts_the_assignment_list_in_the_sidebar(tmp_path):
+    from gradehub.hub.labextension import BUNDLE, LABEXTENSIONS
+    from gradehub.hub.singleuser import ASSIGNMENT_LIST_WIDGET, write_config
+    folder = write_config(tmp_path / "cfg", "student", "nat3008")
+    conf = json.loads((folder / "jupyter_server_config.json").read_text())
+    [path] = conf["LabApp"]["extra_labextensions_path"]
+    assert Path(path) == LABEXTENSIONS and (BUNDLE / "package.json").is_file()
+    # JupyterLab finds it there as a prebuilt (federated) extension
+    from jupyterlab_server.config import get_federated_extensions
+    found = get_federated_extensions([path])
+    assert found["@gradehub/lab"]["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
+    defaults = json.loads((folder / "labconfig" / "default_setting_overrides.json").read_text())
+    layout = defaults["@jupyterlab/application-extension:shell"]["layout"]
+    for mode in ("single", "multiple"):
+        assert layout[mode][ASSIGNMENT_LIST_WIDGET]["area"] == "left"
+    assert layout["single"]["Linked Console"] == {"area": "down"}      # JupyterLab's own default kept
+    # the formgrader service is not a lab for students: none of this there
+    formgrader = write_config(tmp_path / "fg", "formgrader", "nat3008")
+    assert "LabApp" not in json.loads((formgrader / "jupyter_server_config.json").read_text())
+    assert not (formgrader / "labconfig" / "default_setting_overrides.json").exists()
+
+
+def test_the_layout_default_is_valid_for_jupyterlabs_shell_schema(tmp_path):
+    import sys
+
+    import jsonschema
+    from gradehub.hub.singleuser import lab_setting_defaults
+    schema_path = Path(sys.prefix, "share", "jupyter", "lab", "schemas", "@jupyterlab", "application-extension",
+                       "shell.json")
+    schema = json.loads(schema_path.read_text())
+    jsonschema.validate(lab_setting_defaults()["@jupyterlab/application-extension:shell"], schema)
+
+
+def test_the_hub_runs_its_proxy_through_gradehub_hub_proxy():
+    from gradehub.hub.runtime import proxy_command
+    assert proxy_command()[1:] == ("-m", "gradehub.hub.proxy")
 
 
 def test_formgrader_service_config_and_xsrf_patch(tmp_path):

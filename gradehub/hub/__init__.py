@@ -13,6 +13,9 @@ module                 one job
 ``roster``             ``gradehub hub sync-roster`` on a running hub
 ``spawners``           local processes (``isolation``: OS users as root) and Docker
 ``singleuser``         the command of every server and of the formgrader service
+``labserver``          students' servers: the deadlines for the lab (from the grades service)
+``labextension``       the prebuilt JupyterLab extension ``@gradehub/lab`` (sources: ``lab/``)
+``proxy``              configurable-http-proxy relaying WebSocket subprotocols, binary frames
 ``formgrader``         nbgrader's formgrader made safe for students' submissions
 ``releases``           the formgrader's release/unrelease, remembered across starts
 ``exchange``           ``store`` / ``service`` (a hub service) / ``client`` (in the servers)

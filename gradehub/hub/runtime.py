@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ class Runtime:
     grades_port: int = 0  # the students' grades service (gradehub.hub.grades); 0: not run
     admin_token: str = ""
     exchange_root: Path | None = None  # None: <course root>/exchange
-    proxy_command: tuple[str, ...] = ("configurable-http-proxy",)
+    proxy_command: tuple[str, ...] = ("python3", "-m", "gradehub.hub.proxy")
     environ: dict[str, str] = field(default_factory=dict)  # passed to the services
 
     @property
@@ -56,14 +55,13 @@ def state_dir_of(course: Course, settings: HubSettings) -> Path:
 
 
 def proxy_command() -> tuple[str, ...]:
-    """configurable-http-proxy (the pure-Python package's script, beside this interpreter first)."""
-    beside = Path(sys.executable).with_name("configurable-http-proxy")
-    if beside.is_file():
-        return (str(beside),)
-    found = shutil.which("configurable-http-proxy")
-    if found:
-        return (found,)
-    raise CourseError("configurable-http-proxy is not installed: pip install 'gradehub[hub]'")
+    """The hub's proxy: the pure-Python configurable-http-proxy run through
+    :mod:`gradehub.hub.proxy`, which relays WebSocket subprotocols and binary frames."""
+    import importlib.util
+
+    if importlib.util.find_spec("configurable_http_proxy") is None:
+        raise CourseError("configurable-http-proxy is not installed: pip install 'gradehub[hub]'")
+    return (sys.executable, "-m", "gradehub.hub.proxy")
 
 
 def admin_token(state_dir: Path) -> str:

@@ -6,7 +6,10 @@ on ``JUPYTER_CONFIG_PATH`` and runs ``jupyterhub-singleuser`` in this process:
 
 * **student** (every user's own server): nbgrader's Assignments panel talks to the exchange
   service (``gradehub.hub.exchange``); the formgrader, course list and create-assignment
-  parts of nbgrader are off, in the server and in the lab.
+  parts of nbgrader are off, in the server and in the lab. The Assignment List opens in the
+  left sidebar (a default of the shell's layout setting), and gradehub's lab extension
+  (:mod:`gradehub.hub.labextension`) adds deadlines, a confirmation before a late submission,
+  the grades page and a file browser that shows a fetched sheet at once.
 * **formgrader** (``--formgrader``, the hub service ``formgrader``, run in the course root on
   the hub's machine): only nbgrader's formgrader, using the course's own ``nbgrader_config.py``.
 
@@ -26,6 +29,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+from .labextension import LABEXTENSIONS
+
+# the id of nbgrader's Assignment List widget (@jupyter/nbgrader:assignment-list)
+ASSIGNMENT_LIST_WIDGET = "nbgrader-assignment-list"
 
 # nbgrader's lab parts that nobody's own server offers (the formgrader is the hub service, the
 # hub has one course, sheets are authored in source/), and JupyterLab's news pop-up.
@@ -91,13 +99,35 @@ def server_config(role: str) -> dict:
             "nbgrader.server_extensions.course_list": False,
             "nbgrader.server_extensions.assignment_list": True,
             "nbgrader.server_extensions.validate_assignment": True,
+            "gradehub.hub.labserver": True,  # the student's deadlines for the lab
         }
-    # Kernel messages as JSON text frames (the "legacy" websocket protocol): the pure-Python
-    # configurable-http-proxy forwards the browser's frames as text, which breaks the binary
-    # v1 protocol (cells would never run).
+    config: dict = {"ServerApp": {"jpserver_extensions": extensions}}
+    if role == "student":
+        # gradehub's own lab extension (gradehub.hub.labextension), installed with the package
+        config["LabApp"] = {"extra_labextensions_path": [str(LABEXTENSIONS)]}
+    return config
+
+
+def lab_setting_defaults() -> dict:
+    """Defaults of the students' lab settings (``labconfig/default_setting_overrides.json``, which
+    JupyterLab layers under the user's own settings).
+
+    The shell's layout setting opens nbgrader's Assignment List (its widget id) in the left
+    sidebar instead of the main area; JupyterLab's default for the single-document mode is kept.
+    """
+    in_sidebar = {ASSIGNMENT_LIST_WIDGET: {"area": "left", "options": {"rank": 150}}}
     return {
-        "ServerApp": {"jpserver_extensions": extensions},
-        "ZMQChannelsWebsocketConnection": {"kernel_ws_protocol": ""},
+        "@jupyterlab/application-extension:shell": {
+            "layout": {
+                "single": {
+                    "Linked Console": {"area": "down"},
+                    "Inspector": {"area": "down"},
+                    "Cloned Output": {"area": "down"},
+                    **in_sidebar,
+                },
+                "multiple": dict(in_sidebar),
+            }
+        }
     }
 
 
@@ -109,6 +139,8 @@ def write_config(folder: Path, role: str, course_id: str) -> Path:
     (labconfig / "page_config.json").write_text(
         json.dumps({"disabledExtensions": {name: True for name in HIDDEN_LAB_PLUGINS}}, indent=1)
     )
+    if role == "student":
+        (labconfig / "default_setting_overrides.json").write_text(json.dumps(lab_setting_defaults(), indent=1))
     if role == "student":
         (folder / "nbgrader_config.py").write_text(STUDENT_NBGRADER_CONFIG.format(course_id=course_id))
     else:
