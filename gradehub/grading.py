@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 from collections.abc import Callable, Iterator
 
 import nbformat
@@ -121,11 +122,23 @@ def _iso(ts: dt.datetime | None) -> str | None:
 
 
 def needs_grading(course: Course, sub: Submission, status: dict, force: bool) -> bool:
+    """Whether ``sub`` still has to be graded: it is done only when its status row and its
+    autograded folder are of the same grading (a run killed between the gradebook's commit and
+    the folder's swap leaves a row whose folder is an older grading's, or none) and of this
+    submission."""
     if force:
         return True
     row = status.get((sub.assignment, sub.student))
-    done = course.autograded_dir(sub.student, sub.assignment) / RESULT_FILE
-    return row is None or row.submitted_at != _iso(sub.timestamp) or not done.is_file()
+    if row is None or row.submitted_at != _iso(sub.timestamp):
+        return True
+    try:
+        done = json.loads((course.autograded_dir(sub.student, sub.assignment) / RESULT_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return True
+    if not isinstance(done, dict):
+        return True
+    # A folder written before gradings were stamped has no graded_at: it counts as the row's.
+    return (done.get("submitted_at"), done.get("graded_at", row.graded_at)) != (row.submitted_at, row.graded_at)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -253,6 +266,73 @@ class WorkerPool:
             w.stop()
 
 
+def default_jobs(cores: int) -> int:
+    """How many submissions to grade at once on a machine with ``cores`` cores.
+
+    ``cores + 1``, measured (``benchmarks/bench_jobs.py``, ``benchmarks/results/jobs_*.txt``): each
+    submission's container start, sanitizing and scoring leave its core idle for a while, and one job
+    more than cores fills those gaps; more than that only adds memory and contention. One job on one
+    core would leave nothing to overlap with, so a single core gets two.
+    """
+    return max(2, cores + 1)
+
+
+class JobRunner(Protocol):
+    """Where worker jobs run: a :class:`LocalRunner` here, or a cluster (:mod:`gradehub.cluster`).
+
+    ``run`` and ``run_all`` answer with :class:`JobRun` whose files (executed notebook, records)
+    lie at the job's ``out_dir`` on this machine, wherever the job ran.
+    """
+
+    description: str  # where the jobs run, for the summary ("" for this machine)
+
+    def preflight(self, sandbox: str, options: dict) -> None:
+        """Raise :class:`SandboxUnavailable` when the sandbox cannot run where the jobs will."""
+
+    def open(self, slots: int, log_dir: Path) -> int:
+        """Get ready for up to ``slots`` jobs at once; return the threads each kernel may use."""
+
+    def run(self, job: Job, timeout: float) -> JobRun: ...
+
+    def run_all(self, jobs: list[Job], timeout: float) -> Iterator[tuple[int, JobRun]]:
+        """Each job's index and answer, in the order they finish; exactly one answer per job."""
+
+    def close(self) -> None: ...
+
+
+class LocalRunner:
+    """Grading worker processes on this machine, ``slots`` at a time."""
+
+    description = ""
+
+    def __init__(self) -> None:
+        self._pool: WorkerPool | None = None
+        self._slots = 1
+
+    def preflight(self, sandbox: str, options: dict) -> None:
+        get_sandbox(sandbox, **options).preflight()
+
+    def open(self, slots: int, log_dir: Path) -> int:
+        self._slots = slots
+        self._pool = WorkerPool(slots, log_dir)
+        return max(1, (os.cpu_count() or 1) // slots)
+
+    def run(self, job: Job, timeout: float) -> JobRun:
+        if self._pool is None:
+            raise RuntimeError("LocalRunner.run before open")
+        return self._pool.run(job, timeout)
+
+    def run_all(self, jobs: list[Job], timeout: float) -> Iterator[tuple[int, JobRun]]:
+        with ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="grade") as ex:
+            futures = {ex.submit(self.run, job, timeout): i for i, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -266,6 +346,7 @@ class RunSummary:
     duration: float = 0.0
     reference_duration: float = 0.0
     reference_cached: bool = False
+    where: str = ""  # where the jobs ran, when not on this machine (a cluster's address)
 
     @property
     def platform_failed(self) -> bool:
@@ -408,6 +489,8 @@ def _finish(
 
     penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score, extension_until)
     result.late_penalty = penalty.points
+    # the same in the status row and the result file: together they say which grading is in place
+    graded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
     # 1. the autograded folder, built aside ...
     staging = course.state_dir / "tmp" / f"{sub.student}-{sub.assignment}-{os.getpid()}"
@@ -433,6 +516,7 @@ def _finish(
                 "flags": result.flags,
                 "sandbox": sandbox_name,
                 "submitted_at": _iso(sub.timestamp),
+                "graded_at": graded_at,
                 # work-dir paths (executed, records) are gone after the run; the verdicts are what stays
                 "notebooks": [{**asdict(run), "executed": None, "records": None} for run in reply.notebooks],
                 "verdicts": verdicts_to_json(result.verdicts),
@@ -462,7 +546,7 @@ def _finish(
             sandbox_name,
             result.duration,
             _iso(sub.timestamp),
-            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            graded_at,
         ),
     )
     # 3. ... then swapped into place, so autograded/ never holds half a submission.
@@ -493,14 +577,20 @@ def autograde(
     force: bool = False,
     gpus: bool = False,
     progress: ProgressCallback | None = None,
+    runner: JobRunner | None = None,
 ) -> RunSummary:
-    """Grade every (or the given) submission of ``assignment`` that is not graded yet."""
+    """Grade every (or the given) submission of ``assignment`` that is not graded yet.
+
+    ``runner`` says where the jobs run (default: worker processes on this machine, ``jobs`` at
+    once); scoring and every write stay in this process whatever the runner.
+    """
     course.assignment(assignment)
     names = _notebook_names(course, assignment)
+    runner = runner or LocalRunner()
     backend = get_sandbox(sandbox, **(sandbox_options or {}))
-    backend.preflight()
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    summary = RunSummary(assignment, sandbox)
+    runner.preflight(sandbox, sandbox_options or {})
+    jobs = max(1, jobs or default_jobs(os.cpu_count() or 1))
+    summary = RunSummary(assignment, sandbox, where=runner.description)
     started = time.monotonic()
     with course_lock(course), open_gradebook(course) as gb:
         shutil.rmtree(course.state_dir / "tmp", ignore_errors=True)
@@ -519,13 +609,12 @@ def autograde(
         if not todo:
             summary.duration = time.monotonic() - started
             return summary
-        threads = max(1, (os.cpu_count() or 1) // min(jobs, len(todo)))
         work_root = course.state_dir / "work"
         shutil.rmtree(work_root, ignore_errors=True)
-        pool = WorkerPool(min(jobs, len(todo)), course.state_dir / "logs")
         timeout = course.limits.notebook_timeout * len(names) + 120
         sources = {n: nbformat.read(course.source_dir(assignment) / f"{n}.ipynb", as_version=4) for n in names}
         try:
+            threads = runner.open(min(jobs, len(todo)), course.state_dir / "logs")
             # The reference run: once per run (or from the cache), in the same sandbox and with the
             # same thread count as the students' runs, before any of them.
             ref_sub = Submission(REFERENCE_ID, assignment, course.source_dir(assignment), None)
@@ -536,40 +625,38 @@ def autograde(
                 course, assignment, names, ref_job.data_files, {**backend.describe(), "threads": threads, "gpus": gpus}
             )
             try:
-                reference = run_reference(course, assignment, names, key, lambda: pool.run(ref_job, timeout))
+                reference = run_reference(course, assignment, names, key, lambda: runner.run(ref_job, timeout))
             except ReferenceError as exc:
                 raise GradingError(str(exc)) from None
             summary.reference_duration = reference.duration
             summary.reference_cached = reference.cached
-            with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="grade") as ex:
-                futures = {}
-                for sub in todo:
-                    out_dir = work_root / f"{sub.student}-{sub.assignment}"
-                    job = _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus)
-                    futures[ex.submit(pool.run, job, timeout)] = (sub, out_dir)
-                for done, future in enumerate(as_completed(futures), start=1):
-                    sub, out_dir = futures[future]
-                    reply = future.result()
-                    try:
-                        ext = extensions.get((assignment, sub.student))
-                        result = _finish(
-                            course, sub, reply, out_dir, sandbox, gb, reference, sources, ext.until if ext else None
-                        )
-                    except Exception as exc:  # noqa: BLE001 - one submission never stops the run
-                        result = GradeResult(
-                            sub.student,
-                            assignment,
-                            "error",
-                            f"could not record the grade: {type(exc).__name__}: {exc}",
-                            platform_error=True,
-                        )
-                    finally:
-                        shutil.rmtree(out_dir, ignore_errors=True)
-                    summary.results.append(result)
-                    if progress:
-                        progress(sub.student, result, done, len(todo))
+            out_dirs = [work_root / f"{sub.student}-{sub.assignment}" for sub in todo]
+            batch = [
+                _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus)
+                for sub, out_dir in zip(todo, out_dirs, strict=True)
+            ]
+            for done, (index, reply) in enumerate(runner.run_all(batch, timeout), start=1):
+                sub, out_dir = todo[index], out_dirs[index]
+                try:
+                    ext = extensions.get((assignment, sub.student))
+                    result = _finish(
+                        course, sub, reply, out_dir, sandbox, gb, reference, sources, ext.until if ext else None
+                    )
+                except Exception as exc:  # noqa: BLE001 - one submission never stops the run
+                    result = GradeResult(
+                        sub.student,
+                        assignment,
+                        "error",
+                        f"could not record the grade: {type(exc).__name__}: {exc}",
+                        platform_error=True,
+                    )
+                finally:
+                    shutil.rmtree(out_dir, ignore_errors=True)
+                summary.results.append(result)
+                if progress:
+                    progress(sub.student, result, done, len(todo))
         finally:
-            pool.close()
+            runner.close()
             shutil.rmtree(work_root, ignore_errors=True)
     summary.results.sort(key=lambda r: r.student)
     summary.duration = time.monotonic() - started
@@ -580,6 +667,8 @@ __all__ = [
     "CourseError",
     "GradeResult",
     "GradingError",
+    "JobRunner",
+    "LocalRunner",
     "RunSummary",
     "SandboxUnavailable",
     "autograde",
