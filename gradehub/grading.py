@@ -186,7 +186,7 @@ def _graded_cells_of(nb: nbformat.NotebookNode) -> list[tuple[str, float, bool]]
 # ----------------------------------------------------------------------------- workers
 
 
-class _Worker:
+class WorkerProcess:
     """One long-lived ``gradehub.sandbox.worker`` process, used by one thread at a time."""
 
     def __init__(self, log_path: Path):
@@ -249,8 +249,8 @@ class _Worker:
 class WorkerPool:
     def __init__(self, size: int, log_dir: Path):
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._all = [_Worker(log_dir / f"worker-{i}.log") for i in range(size)]
+        self._idle: queue.Queue[WorkerProcess] = queue.Queue()
+        self._all = [WorkerProcess(log_dir / f"worker-{i}.log") for i in range(size)]
         for w in self._all:
             self._idle.put(w)
 

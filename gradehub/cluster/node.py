@@ -19,19 +19,19 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..grading import _Worker
+from ..grading import WorkerProcess
 from ..sandbox.base import SandboxUnavailable, get_sandbox
 from .transfer import PortableJob, PortableRun, pack_run, unpack_job
 
 _local = threading.local()
 
 
-def _worker() -> _Worker:
+def _worker() -> WorkerProcess:
     worker = getattr(_local, "worker", None)
     if worker is None:
         logs = Path(tempfile.gettempdir()) / f"gradehub-node-{os.getpid()}"
         logs.mkdir(mode=0o700, exist_ok=True)
-        worker = _local.worker = _Worker(logs / f"worker-{threading.get_ident()}.log")
+        worker = _local.worker = WorkerProcess(logs / f"worker-{threading.get_ident()}.log")
     return worker
 
 
