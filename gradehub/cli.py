@@ -82,7 +82,7 @@ def cmd_autograde(args) -> int:
         )
         if docker_missing:
             console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
-    runner = DaskRunner(cluster, max_bytes=course.limits.max_notebook_bytes) if cluster else None
+    runner = DaskRunner(cluster) if cluster else None
     try:
         if runner is not None:
             if args.jobs:

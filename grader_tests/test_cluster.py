@@ -64,7 +64,7 @@ def test_a_job_travels_without_host_paths_and_unpacks_on_a_node(shared_course, t
     put_submission(shared_course, "alice", solve(student_copy(shared_course), GOOD))
     put_submission(shared_course, "bob", solve(student_copy(shared_course), GOOD))
     store = BlobStore()
-    portable = [pack_job(_toy_job(shared_course, s), 2**20, store) for s in ("alice", "bob")]
+    portable = [pack_job(_toy_job(shared_course, s), store) for s in ("alice", "bob")]
     # source and release travel once for the class, by content
     assert len(store.contents) == 2
     assert str(shared_course.root) not in json.dumps([p.job.to_json() for p in portable])
@@ -84,11 +84,11 @@ def test_a_link_in_a_submission_is_never_followed(shared_course, tmp_path):
     (mallory / "toy.ipynb").symlink_to(victim)
     sent = read_submitted(mallory / "toy.ipynb", 2**20)
     assert sent == SubmittedFile(irregular=True)
-    portable = pack_job(_toy_job(shared_course, "mallory"), 2**20, BlobStore())
+    portable = pack_job(_toy_job(shared_course, "mallory"), BlobStore())
     assert victim.read_bytes() not in repr(portable).encode()
     # the node recreates "not a regular file", and the sanitizer there says what it says here
     store = BlobStore()
-    job = unpack_job(pack_job(_toy_job(shared_course, "mallory"), 2**20, store), store.contents, tmp_path / "n")
+    job = unpack_job(pack_job(_toy_job(shared_course, "mallory"), store), store.contents, tmp_path / "n")
     assert read_untrusted_notebook(Path(job.notebooks[0].submitted), 2**20) == read_untrusted_notebook(
         mallory / "toy.ipynb", 2**20
     )
@@ -110,7 +110,7 @@ def test_odd_files_arrive_as_the_same_verdict(shared_course, tmp_path):
         sent = read_submitted(path, 2**20)
         assert sent.content is None
         store = BlobStore()
-        job = unpack_job(pack_job(_toy_job(shared_course, student), 2**20, store), store.contents, tmp_path / student)
+        job = unpack_job(pack_job(_toy_job(shared_course, student), store), store.contents, tmp_path / student)
         there = Path(job.notebooks[0].submitted)
         assert read_untrusted_notebook(there, 2**20) == read_untrusted_notebook(path, 2**20), student
         assert there.is_symlink() or there.stat().st_blocks == 0  # the oversize file is sparse there
@@ -157,15 +157,23 @@ def test_default_jobs_is_one_more_than_cores():
     assert [default_jobs(c) for c in (1, 2, 4, 16)] == [2, 3, 5, 17]
 
 
-def test_an_unreachable_scheduler_is_a_one_line_error(shared_course):
-    done = subprocess.run(
-        [sys.executable, "-m", "gradehub.cli", "autograde", "toy", "--course-root", str(shared_course.root),
-         "--cluster", "tcp://127.0.0.1:9", "--sandbox", "local"],
-        capture_output=True, text=True, env={**_env(), "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}, timeout=120,
-    )
-    assert done.returncode == 2, done.stderr
-    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
-    assert "Traceback" not in done.stderr
+def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
+    """From --cluster, and from [grading] cluster in course.toml when the command names none."""
+    import conftest
+    import dask
+
+    from gradehub.cli import main
+
+    course = conftest.toy_course.__wrapped__(tmp_path)
+    with (course.root / "course.toml").open("a") as f:
+        f.write('\n[grading]\ncluster = "tcp://127.0.0.1:7"\n')
+    for flag, address in ((["--cluster", "tcp://127.0.0.1:9"], "tcp://127.0.0.1:9"), ([], "tcp://127.0.0.1:7")):
+        with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+            code = main(["autograde", "toy", "--course-root", str(course.root), *flag, "--sandbox", "local"])
+        said = " ".join(capsys.readouterr().err.split())
+        assert code == 2, said
+        assert f"cannot reach the Dask scheduler at {address}" in said
+        assert "Traceback" not in said
 
 
 # ----------------------------------------------------------------------------- a real cluster
@@ -268,7 +276,7 @@ def test_a_class_graded_on_two_nodes_with_one_killed_mid_job(cluster, toy_course
     while killed is None and run.poll() is None and time.monotonic() < deadline:
         for worker, keys in cluster.client.processing().items():
             if any(str(k).startswith("grade-toy-s3") or str(k).startswith("grade-toy-s4") for k in keys):
-                os.kill(pids[worker], signal.SIGKILL)  # a slow student's job is running there now
+                os.kill(pids[worker], signal.SIGKILL)  # it holds a slow student's job, and runs one now
                 killed = (worker, keys)
                 break
         time.sleep(0.05)

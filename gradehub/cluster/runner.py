@@ -39,13 +39,12 @@ def _distributed() -> Any:
 class DaskRunner:
     """Jobs on the workers of the Dask scheduler at ``address``."""
 
-    def __init__(self, address: str, *, connect_timeout: float | None = None, max_bytes: int = 20 * 2**20):
+    def __init__(self, address: str, *, connect_timeout: float | None = None):
         """``connect_timeout``: seconds to reach the scheduler (default: Dask's configuration,
         ``distributed.comm.timeouts.connect``, e.g. ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=10s``)."""
         self.address = address
         self.description = f"Dask cluster {address}"
         self._connect_timeout = connect_timeout
-        self._max_bytes = max_bytes
         self._client: Any = None
         self._store = BlobStore()
         self._shared: dict[str, Any] = {}  # sha256 -> the future of its bytes on the cluster (a task)
@@ -100,7 +99,7 @@ class DaskRunner:
 
     # -- jobs
     def _submit(self, job: Job, timeout: float) -> Any:
-        portable = pack_job(job, self._max_bytes, self._store)
+        portable = pack_job(job, self._store)
         missing = {d: self._store.contents[d] for d in set(portable.blobs.values()) if d not in self._shared}
         for digest, data in missing.items():
             # A task that returns the bytes, not scattered data: nodes fetch its result from each

@@ -113,8 +113,12 @@ class BlobStore:
         return digest
 
 
-def pack_job(job: Job, max_bytes: int, store: BlobStore) -> PortableJob:
-    """``job`` as it travels; the files it shares with other jobs go into ``store``."""
+def pack_job(job: Job, store: BlobStore) -> PortableJob:
+    """``job`` as it travels; the files it shares with other jobs go into ``store``.
+
+    Submitted files are read up to the job's own size limit, the one the node's sanitizer applies.
+    """
+    max_bytes = int(job.limits["max_notebook_bytes"])
     blobs: dict[str, str] = {}
     submitted: dict[str, SubmittedFile] = {}
     for nb in job.notebooks:
