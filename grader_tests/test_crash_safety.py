@@ -161,3 +161,32 @@ def test_killed_between_the_gradebook_commit_and_the_folder_swap(classes):
     state = _state(course)
     assert state["c3"] == classes[2]["c1"]  # now as good as c1
     assert {s: v for s, v in state.items() if s != "c3"} == {s: v for s, v in classes[2].items() if s != "c3"}
+
+
+def test_which_submissions_count_as_graded(tmp_path):
+    """The rule the resumed runs above rely on, as a pure reading of a row and a folder."""
+    from conftest import TOY_COURSE_TOML
+    from gradehub.gradebook import StatusRow
+    from gradehub.grading import Submission, needs_grading
+
+    (tmp_path / "course.toml").write_text(TOY_COURSE_TOML)
+    course = load_course(tmp_path)
+    when = dt.datetime(2026, 10, 23, 20, 0)
+    sub = Submission("c1", "toy", tmp_path / "submitted" / "c1" / "toy", when)
+    row = StatusRow("toy", "c1", "graded", "", [], [], "local", 1.0, when.isoformat(), "2026-10-24T10:00:00+00:00")
+    folder = course.autograded_dir("c1", "toy")
+    folder.mkdir(parents=True)
+
+    def result(**fields):
+        (folder / "gradehub-result.json").write_text(json.dumps(fields))
+        return needs_grading(course, sub, {("toy", "c1"): row}, force=False)
+
+    assert result(submitted_at=row.submitted_at, graded_at=row.graded_at) is False
+    assert result(submitted_at=row.submitted_at, graded_at="2026-10-24T09:59:59+00:00") is True  # an older grading
+    assert result(submitted_at="2026-10-22T20:00:00", graded_at=row.graded_at) is True  # an older submission
+    assert result(submitted_at=row.submitted_at) is False  # written before gradings were stamped
+    (folder / "gradehub-result.json").write_text("[1, 2")
+    assert needs_grading(course, sub, {("toy", "c1"): row}, force=False) is True
+    assert needs_grading(course, sub, {}, force=False) is True
+    (folder / "gradehub-result.json").unlink()
+    assert needs_grading(course, sub, {("toy", "c1"): row}, force=False) is True
