@@ -74,6 +74,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--output", type=Path, default=None, help="also write the report here")
     parser.add_argument("--dask", action="store_true", help="also grade through a one-worker Dask cluster here")
+    parser.add_argument("--jobs", default="", help="comma-separated job counts instead of cores, cores+1, 1.5x, 2x")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     lines: list[str] = []
@@ -89,7 +90,9 @@ def main() -> int:
         students = build(root, args.students)
         nbformat.write(torch_sheet(host_checks=True), root / "source" / "bench" / "bench.ipynb")
         release(load_course(root), "bench")
-        jobs_list: list[int | str] = list(settings(cores))
+        jobs_list: list[int | str] = (
+            [int(j) for j in args.jobs.split(",")] if args.jobs else list(settings(cores))
+        )
         procs: list[subprocess.Popen] = []
         address = ""
         if args.dask:
@@ -118,7 +121,7 @@ def main() -> int:
                 bad = [x.student for x in summary.results if x.status in ("error",) or x.platform_error]
                 say(f"  round {r + 1}, jobs {jobs!s:>4}: {wall:6.1f} s  (load {load_before:4.1f} -> {load_after:4.1f})"
                     + (f"  PLATFORM ERRORS {bad}" if bad else ""))
-        base = statistics.median(walls[cores])
+        base = statistics.median(walls[cores if cores in walls else jobs_list[0]])
         say("")
         say(f"{'jobs':>6} {'median s':>9} {'vs cores':>9} {'subs/h/core':>12}  all runs")
         for jobs in jobs_list:
@@ -129,8 +132,9 @@ def main() -> int:
         same = len({t for ts in totals.values() for t in ts}) == 1
         say(f"class total identical in every run: {same}")
         best = min((j for j in jobs_list if j != "dask"), key=lambda j: statistics.median(walls[j]))
-        say(f"fastest: jobs = {best}; gradehub's default on this machine: default_jobs({cores}) = "
-            f"{default_jobs(cores)}")
+        load_now = os.getloadavg()[0]
+        say(f"fastest: jobs = {best}; gradehub's default: default_jobs({cores}) = {default_jobs(cores)} idle, "
+            f"{default_jobs(cores, load_now)} at load {load_now:.1f}")
         if args.dask:
             say(f"dask: one worker with --nthreads {default_jobs(cores)} on this machine, through DaskRunner")
         say(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -436,7 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
     p.add_argument(
-        "--jobs", "-j", type=int, default=None, help="submissions at once on this machine (default: CPU cores + 1)"
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        help="submissions at once on this machine (default: CPU cores + 1; the cores at a load average of 1 or more)",
     )
     p.add_argument(
         "--sandbox",

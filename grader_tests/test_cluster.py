@@ -153,8 +153,12 @@ def test_cluster_setting_is_validated(tmp_path):
     assert parse_cluster_address("tls://[::1]:9000") == "tls://[::1]:9000"
 
 
-def test_default_jobs_is_one_more_than_cores():
+def test_default_jobs_is_one_more_than_cores_on_an_idle_machine():
     assert [default_jobs(c) for c in (1, 2, 4, 16)] == [2, 3, 5, 17]
+    assert [default_jobs(c, load=0.9) for c in (1, 2, 16)] == [2, 3, 17]
+    # other work already fills the gaps a container start leaves: no extra job
+    assert [default_jobs(c, load=l) for c, l in ((1, 1.0), (2, 4.0), (16, 30.0))] == [1, 2, 16]
+    assert default_jobs(0) == 2  # os.cpu_count() may say nothing
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(shared_course, capsys):
