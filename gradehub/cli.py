@@ -156,12 +156,20 @@ def cmd_variants(args) -> int:
 
 
 def cmd_autograde(args) -> int:
+    from .cluster.runner import DaskRunner
+    from .course import parse_cluster_address
     from .grading import autograde
     from .sandbox.base import SandboxUnavailable, get_sandbox
     from .sandbox.default import default_sandbox
 
     course = _course(args)
-    sandbox, docker_missing = (args.sandbox, None) if args.sandbox else default_sandbox()
+    cluster = None if args.local else (args.cluster or course.grading.cluster or None)
+    if cluster:
+        cluster = parse_cluster_address(cluster, "--cluster")
+        # the nodes run the jobs: each has its own engine and grader image (checked on each node)
+        sandbox, docker_missing = args.sandbox or "docker", None
+    else:
+        sandbox, docker_missing = (args.sandbox, None) if args.sandbox else default_sandbox()
     if sandbox == "local":
         console.print(
             "[yellow]sandbox: local: student code runs as this user and can read its files; "
@@ -169,10 +177,20 @@ def cmd_autograde(args) -> int:
         )
         if docker_missing:
             console.print(f"[yellow]not using docker: {escape(docker_missing)}[/yellow]")
+    runner = DaskRunner(cluster) if cluster else None
     try:
-        get_sandbox(sandbox).preflight()
+        if runner is not None:
+            if args.jobs:
+                console.print("[yellow]--jobs is ignored on a cluster: each worker's --nthreads decides[/yellow]")
+            console.print(f"connecting to the Dask scheduler at {escape(cluster or '')} ...")
+            runner.preflight(sandbox, {})
+            console.print(f"grading on the {escape(runner.description)}")
+        else:
+            get_sandbox(sandbox).preflight()
     except SandboxUnavailable as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}")
+        if runner is not None:
+            runner.close()
         return 2
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -199,6 +217,7 @@ def cmd_autograde(args) -> int:
             force=args.force,
             gpus=args.gpus,
             progress=on_result,
+            runner=runner,
         )
     print_summary(summary)
     return 1 if summary.platform_failed else 0
@@ -480,7 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
-    p.add_argument("--jobs", "-j", type=int, default=None, help="submissions at once (default: CPU cores)")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        help="submissions at once on this machine (default: CPU cores + 1; the cores at a load average of 1 or more)",
+    )
     p.add_argument(
         "--sandbox",
         choices=("local", "docker"),
@@ -489,6 +514,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="regrade submissions that are already graded")
     p.add_argument("--gpus", action="store_true", help="give the sandbox the GPU(s) (docker only)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="run the jobs on the workers of this Dask scheduler (tcp://HOST:8786; default: [grading] cluster "
+        "of course.toml); this machine scores and writes the gradebook",
+    )
+    where.add_argument("--local", action="store_true", help="grade on this machine even if course.toml names a cluster")
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser(

@@ -142,6 +142,41 @@ class ExchangeLimits:
         return f"{self.rate_count} submissions per {self.rate_window / 60:g} min"
 
 
+_CLUSTER_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(?::(\d{1,5}))?")
+
+
+def parse_cluster_address(text: Any, where: str = "cluster") -> str:
+    """A Dask scheduler address, ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` (port 8786 when left
+    out, as ``dask scheduler`` listens); anything else is a :class:`CourseError` naming ``where``."""
+    match = _CLUSTER_ADDRESS.fullmatch(text) if isinstance(text, str) else None
+    port = int(match.group(3) or 8786) if match else 0
+    if not match or not 0 < port < 65536:
+        raise CourseError(
+            f"{where}: {text!r} is not a Dask scheduler address; write e.g. \"tcp://grader1.example.org:8786\" "
+            "(or tls:// with certificates in the Dask configuration)"
+        )
+    return f"{match.group(1)}://{match.group(2)}:{port}"
+
+
+@dataclass(frozen=True)
+class GradingConfig:
+    """``[grading]``: where ``gradehub autograde`` runs its jobs.
+
+    ``cluster``: a Dask scheduler's address; every submission is then sanitized and executed on
+    that cluster's workers (grading nodes), and this machine only scores and writes. Empty:
+    worker processes on this machine.
+    """
+
+    cluster: str = ""
+
+
+def _parse_grading(table: dict) -> GradingConfig:
+    where = "[grading]"
+    reject_unknown(table, {"cluster"}, where)
+    cluster = expect(table, "cluster", str, where, "")
+    return GradingConfig(cluster=parse_cluster_address(cluster, f"{where}.cluster") if cluster else "")
+
+
 @dataclass(frozen=True)
 class Assignment:
     id: str
@@ -188,6 +223,7 @@ class Course:
     exchange: ExchangeLimits = field(default_factory=ExchangeLimits)
     # the course secret that per-student variants derive from ([variants].secret; see gradehub.variants)
     variant_secret: Path | None = None
+    grading: GradingConfig = field(default_factory=GradingConfig)
     # the parsed roster, kept while the file is unchanged (see roster())
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
@@ -386,7 +422,9 @@ def load_course(root: str | Path = ".") -> Course:
     except tomllib.TOMLDecodeError as exc:
         raise CourseError(f"{path}: {exc}") from None
     reject_unknown(
-        data, {"course", "limits", "late_policy", "assignment", "tutors", "export", "exchange", "variants"}, COURSE_FILE
+        data,
+        {"course", "limits", "late_policy", "assignment", "tutors", "export", "exchange", "variants", "grading"},
+        COURSE_FILE,
     )
 
     course_t = expect(data, "course", dict, COURSE_FILE)
@@ -487,6 +525,7 @@ def load_course(root: str | Path = ".") -> Course:
         export=export,
         exchange=_parse_exchange(expect(data, "exchange", dict, COURSE_FILE, {})),
         variant_secret=_parse_variant_secret(expect(data, "variants", dict, COURSE_FILE, {}), root, course_id),
+        grading=_parse_grading(expect(data, "grading", dict, COURSE_FILE, {})),
     )
 
 

@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
 
 import nbformat
 from nbgrader.utils import parse_utc
@@ -47,6 +48,7 @@ from .reference import (
     REFERENCE_ID,
     Reference,
     ReferenceError,  # noqa: A004 - gradehub's, not the builtin
+    load_cached,
     reference_key,
     run_reference,
     variants_tag,
@@ -123,11 +125,23 @@ def _iso(ts: dt.datetime | None) -> str | None:
 
 
 def needs_grading(course: Course, sub: Submission, status: dict, force: bool) -> bool:
+    """Whether ``sub`` still has to be graded: it is done only when its status row and its
+    autograded folder are of the same grading (a run killed between the gradebook's commit and
+    the folder's swap leaves a row whose folder is an older grading's, or none) and of this
+    submission."""
     if force:
         return True
     row = status.get((sub.assignment, sub.student))
-    done = course.autograded_dir(sub.student, sub.assignment) / RESULT_FILE
-    return row is None or row.submitted_at != _iso(sub.timestamp) or not done.is_file()
+    if row is None or row.submitted_at != _iso(sub.timestamp):
+        return True
+    try:
+        done = json.loads((course.autograded_dir(sub.student, sub.assignment) / RESULT_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return True
+    if not isinstance(done, dict):
+        return True
+    # A folder written before gradings were stamped has no graded_at: it counts as the row's.
+    return (done.get("submitted_at"), done.get("graded_at", row.graded_at)) != (row.submitted_at, row.graded_at)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -175,7 +189,7 @@ def _graded_cells_of(nb: nbformat.NotebookNode) -> list[tuple[str, float, bool]]
 # ----------------------------------------------------------------------------- workers
 
 
-class _Worker:
+class WorkerProcess:
     """One long-lived ``gradehub.sandbox.worker`` process, used by one thread at a time."""
 
     def __init__(self, log_path: Path):
@@ -238,8 +252,8 @@ class _Worker:
 class WorkerPool:
     def __init__(self, size: int, log_dir: Path):
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._all = [_Worker(log_dir / f"worker-{i}.log") for i in range(size)]
+        self._idle: queue.Queue[WorkerProcess] = queue.Queue()
+        self._all = [WorkerProcess(log_dir / f"worker-{i}.log") for i in range(size)]
         for w in self._all:
             self._idle.put(w)
 
@@ -255,7 +269,121 @@ class WorkerPool:
             w.stop()
 
 
+def default_jobs(cores: int, load: float = 0.0) -> int:
+    """How many submissions to grade at once on a machine with ``cores`` cores, when the
+    1-minute load average of other work is ``load``.
+
+    A submission's container start and stop, sanitizing and scoring leave its core idle for a
+    while; one job more than cores fills those gaps on an otherwise idle machine (measured: 16
+    torch submissions on 2 cores, 3 jobs 21.3 s against 2 jobs 24.1 s). When other work keeps the
+    cores busy (a load of one core or more), it already fills them, and the extra job only
+    competes: on this project's shared 2-core machine at load 4 to 10, 3 jobs were as fast or
+    slower than 2 in every pair of runs (``benchmarks/bench_jobs.py``, figures with their load in
+    ``benchmarks/results/jobs_docker_16_*.txt``). So: cores + 1 when idle, cores when busy, and at
+    least 2 on one idle core (nothing to overlap with otherwise).
+    """
+    cores = max(1, cores)
+    return cores if load >= 1.0 else max(2, cores + 1)
+
+
+class JobRunner(Protocol):
+    """Where worker jobs run: a :class:`LocalRunner` here, or a cluster (:mod:`gradehub.cluster`).
+
+    ``run`` and ``run_all`` answer with :class:`JobRun` whose files (executed notebook, records)
+    lie at the job's ``out_dir`` on this machine, wherever the job ran.
+    """
+
+    description: str  # where the jobs run, for the summary ("" for this machine)
+
+    def preflight(self, sandbox: str, options: dict) -> None:
+        """Raise :class:`SandboxUnavailable` when the sandbox cannot run where the jobs will."""
+
+    def open(self, slots: int, log_dir: Path) -> int:
+        """Get ready for up to ``slots`` jobs at once; return the threads each kernel may use."""
+
+    def run(self, job: Job, timeout: float) -> JobRun: ...
+
+    def run_all(self, jobs: list[Job], timeout: float) -> Iterator[tuple[int, JobRun]]:
+        """Each job's index and answer, in the order they finish; exactly one answer per job."""
+
+    def close(self) -> None: ...
+
+
+class LocalRunner:
+    """Grading worker processes on this machine, ``slots`` at a time.
+
+    One thread pool for the whole run (the reference runs and the submissions): a worker
+    process dies with the thread that started it (``PR_SET_PDEATHSIG``), so no thread that may
+    have started a worker ends before :meth:`close`.
+    """
+
+    description = ""
+
+    def __init__(self) -> None:
+        self._pool: WorkerPool | None = None
+        self._threads: ThreadPoolExecutor | None = None
+
+    def preflight(self, sandbox: str, options: dict) -> None:
+        get_sandbox(sandbox, **options).preflight()
+
+    def open(self, slots: int, log_dir: Path) -> int:
+        self._pool = WorkerPool(slots, log_dir)
+        self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="grade")
+        return max(1, (os.cpu_count() or 1) // slots)
+
+    def run(self, job: Job, timeout: float) -> JobRun:
+        if self._pool is None:
+            raise RuntimeError("LocalRunner.run before open")
+        return self._pool.run(job, timeout)
+
+    def run_all(self, jobs: list[Job], timeout: float) -> Iterator[tuple[int, JobRun]]:
+        if self._threads is None:
+            raise RuntimeError("LocalRunner.run_all before open")
+        futures = {self._threads.submit(self.run, job, timeout): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+
+
 # ----------------------------------------------------------------------------- the run
+
+
+def _references(
+    course: Course,
+    assignment: str,
+    names: list[str],
+    runner: JobRunner,
+    work_root: Path,
+    timeout: float,
+    variant_sets: Iterable[dict[str, Variant]],
+    make_job: Callable[[Submission, Path, dict[str, Variant]], Job],
+    describe: dict,
+) -> dict[str | None, Reference | ReferenceError]:
+    """The reference of every variant in ``variant_sets`` (one, tag None, on a sheet without
+    variants): from the cache, or run on the source through ``runner`` (all at once, before any
+    submission: the same sandbox and thread count as the students' runs). A broken reference is
+    a result for its variant's students, not an exception."""
+    wanted = {variants_tag(v): v for v in variant_sets}
+    planned: dict[str | None, tuple[Job, str]] = {}
+    for tag, variants in wanted.items():
+        ref_sub = Submission(REFERENCE_ID, assignment, course.grading_source_dir(assignment), None)
+        job = make_job(ref_sub, work_root / ("reference" + (f"-{tag}" if tag else "")), variants)
+        job.label = f"{assignment}-reference"
+        planned[tag] = (job, reference_key(course, assignment, names, job.data_files, describe, variants))
+    pending = [tag for tag, (_, key) in planned.items() if load_cached(course, assignment, names, key, tag) is None]
+    replies = {pending[i]: reply for i, reply in runner.run_all([planned[t][0] for t in pending], timeout)}
+    references: dict[str | None, Reference | ReferenceError] = {}
+    for tag, (_, key) in planned.items():
+        try:
+            references[tag] = run_reference(course, assignment, names, key, lambda t=tag: replies[t], tag)  # type: ignore[misc]
+        except ReferenceError as exc:
+            references[tag] = exc
+    return references
 
 
 @dataclass
@@ -269,6 +397,7 @@ class RunSummary:
     reference_duration: float = 0.0
     reference_cached: bool = False
     reference_runs: int = 0  # references run (not from the cache): one per variant on a sheet with variants
+    where: str = ""  # where the jobs ran, when not on this machine (a cluster's address)
 
     @property
     def platform_failed(self) -> bool:
@@ -415,6 +544,8 @@ def _finish(
 
     penalty = late_penalty(assignment.late_policy, assignment.due, sub.timestamp, result.max_score, extension_until)
     result.late_penalty = penalty.points
+    # the same in the status row and the result file: together they say which grading is in place
+    graded_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
     # 1. the autograded folder, built aside ...
     staging = course.state_dir / "tmp" / f"{sub.student}-{sub.assignment}-{os.getpid()}"
@@ -445,6 +576,7 @@ def _finish(
                 "flags": result.flags,
                 "sandbox": sandbox_name,
                 "submitted_at": _iso(sub.timestamp),
+                "graded_at": graded_at,
                 # work-dir paths (executed, records) are gone after the run; the verdicts are what stays
                 "notebooks": [{**asdict(run), "executed": None, "records": None} for run in reply.notebooks],
                 "verdicts": verdicts_to_json(result.verdicts),
@@ -476,7 +608,7 @@ def _finish(
             sandbox_name,
             result.duration,
             _iso(sub.timestamp),
-            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            graded_at,
         ),
     )
     # 3. ... then swapped into place, so autograded/ never holds half a submission.
@@ -507,14 +639,20 @@ def autograde(
     force: bool = False,
     gpus: bool = False,
     progress: ProgressCallback | None = None,
+    runner: JobRunner | None = None,
 ) -> RunSummary:
-    """Grade every (or the given) submission of ``assignment`` that is not graded yet."""
+    """Grade every (or the given) submission of ``assignment`` that is not graded yet.
+
+    ``runner`` says where the jobs run (default: worker processes on this machine, ``jobs`` at
+    once); scoring and every write stay in this process whatever the runner.
+    """
     course.assignment(assignment)
     names = _notebook_names(course, assignment)
+    runner = runner or LocalRunner()
     backend = get_sandbox(sandbox, **(sandbox_options or {}))
-    backend.preflight()
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    summary = RunSummary(assignment, sandbox)
+    runner.preflight(sandbox, sandbox_options or {})
+    jobs = max(1, jobs or default_jobs(os.cpu_count() or 1, os.getloadavg()[0]))
+    summary = RunSummary(assignment, sandbox, where=runner.description)
     started = time.monotonic()
     with course_lock(course), open_gradebook(course) as gb:
         shutil.rmtree(course.state_dir / "tmp", ignore_errors=True)
@@ -533,10 +671,8 @@ def autograde(
         if not todo:
             summary.duration = time.monotonic() - started
             return summary
-        threads = max(1, (os.cpu_count() or 1) // min(jobs, len(todo)))
         work_root = course.state_dir / "work"
         shutil.rmtree(work_root, ignore_errors=True)
-        pool = WorkerPool(min(jobs, len(todo)), course.state_dir / "logs")
         timeout = course.limits.notebook_timeout * len(names) + 120
         sources = {n: nbformat.read(course.grading_source_dir(assignment) / f"{n}.ipynb", as_version=4) for n in names}
         # Per-student variants: each student's from the course secret (on this host only).
@@ -546,71 +682,58 @@ def autograde(
         except VariantError as exc:
             raise GradingError(str(exc)) from None
         try:
-            # The reference run: once per run and variant (or from the cache), in the same sandbox and
-            # with the same thread count as the students' runs, before any of them.
-            def reference_of(variants: dict[str, Variant]) -> Reference:
-                tag = variants_tag(variants)
-                ref_sub = Submission(REFERENCE_ID, assignment, course.grading_source_dir(assignment), None)
-                ref_out = work_root / ("reference" + (f"-{tag}" if tag else ""))
-                ref_job = _job(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus, variants)
-                ref_job.label = f"{assignment}-reference"
-                describe = {**backend.describe(), "threads": threads, "gpus": gpus}
-                key = reference_key(course, assignment, names, ref_job.data_files, describe, variants)
-                return run_reference(course, assignment, names, key, lambda: pool.run(ref_job, timeout), tag)
-
-            references: dict[str | None, Reference | ReferenceError] = {}
-            wanted = {variants_tag(v): v for v in variants_of.values()}
-            # One executor for the reference runs and the submissions: a worker process dies with the
-            # thread that started it (PR_SET_PDEATHSIG), so no thread may end before the run does.
-            with ThreadPoolExecutor(max_workers=min(jobs, len(todo)), thread_name_prefix="grade") as ex:
-                ref_futures = {ex.submit(reference_of, v): tag for tag, v in wanted.items()}
-                for ref_future in as_completed(ref_futures):
-                    try:
-                        references[ref_futures[ref_future]] = ref_future.result()
-                    except ReferenceError as exc:
-                        references[ref_futures[ref_future]] = exc
-                if not specs:  # one reference for everyone: without it nothing can be graded
-                    only = references[None]
-                    if isinstance(only, ReferenceError):
-                        raise GradingError(str(only))
-                done_refs = [r for r in references.values() if isinstance(r, Reference)]
-                summary.reference_duration = sum(r.duration for r in done_refs)
-                summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
-                summary.reference_runs = sum(not r.cached for r in done_refs)
-                futures = {}
-                for sub in todo:
-                    out_dir = work_root / f"{sub.student}-{sub.assignment}"
-                    variants = variants_of[sub.student]
-                    reference = references[variants_tag(variants)]
-                    if isinstance(reference, ReferenceError):  # this variant's reference is broken
-                        summary.results.append(
-                            GradeResult(sub.student, assignment, "error", str(reference), platform_error=True)
-                        )
-                        continue
-                    job = _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus, variants)
-                    futures[ex.submit(pool.run, job, timeout)] = (sub, out_dir, reference, variants)
-                for done, future in enumerate(as_completed(futures), start=1):
-                    sub, out_dir, reference, variants = futures[future]
-                    reply = future.result()
-                    try:
-                        ext = extensions.get((assignment, sub.student))
-                        until = ext.until if ext else None
-                        result = _finish(course, sub, reply, out_dir, sandbox, gb, reference, sources, until, variants)
-                    except Exception as exc:  # noqa: BLE001 - one submission never stops the run
-                        result = GradeResult(
-                            sub.student,
-                            assignment,
-                            "error",
-                            f"could not record the grade: {type(exc).__name__}: {exc}",
-                            platform_error=True,
-                        )
-                    finally:
-                        shutil.rmtree(out_dir, ignore_errors=True)
-                    summary.results.append(result)
+            threads = runner.open(min(jobs, len(todo)), course.state_dir / "logs")
+            references = _references(
+                course, assignment, names, runner, work_root, timeout, variants_of.values(),
+                lambda sub, out, v: _job(course, sub, names, out, sandbox, sandbox_options or {}, threads, gpus, v),
+                {**backend.describe(), "threads": threads, "gpus": gpus},
+            )  # fmt: skip
+            if not specs and isinstance(references[None], ReferenceError):
+                raise GradingError(str(references[None]))  # one reference for everyone: nothing can be graded
+            done_refs = [r for r in references.values() if isinstance(r, Reference)]
+            summary.reference_duration = sum(r.duration for r in done_refs)
+            summary.reference_cached = bool(done_refs) and all(r.cached for r in done_refs)
+            summary.reference_runs = sum(not r.cached for r in done_refs)
+            done = 0
+            gradable: list[tuple[Submission, Path, Reference, dict[str, Variant]]] = []
+            for sub in todo:
+                variants = variants_of[sub.student]
+                reference = references[variants_tag(variants)]
+                if isinstance(reference, ReferenceError):  # this variant's reference is broken
+                    done += 1
+                    summary.results.append(
+                        GradeResult(sub.student, assignment, "error", str(reference), platform_error=True)
+                    )
                     if progress:
-                        progress(sub.student, result, done, len(todo))
+                        progress(sub.student, summary.results[-1], done, len(todo))
+                    continue
+                gradable.append((sub, work_root / f"{sub.student}-{sub.assignment}", reference, variants))
+            batch = [
+                _job(course, sub, names, out_dir, sandbox, sandbox_options or {}, threads, gpus, variants)
+                for sub, out_dir, _, variants in gradable
+            ]
+            for index, reply in runner.run_all(batch, timeout):
+                sub, out_dir, reference, variants = gradable[index]
+                try:
+                    ext = extensions.get((assignment, sub.student))
+                    until = ext.until if ext else None
+                    result = _finish(course, sub, reply, out_dir, sandbox, gb, reference, sources, until, variants)
+                except Exception as exc:  # noqa: BLE001 - one submission never stops the run
+                    result = GradeResult(
+                        sub.student,
+                        assignment,
+                        "error",
+                        f"could not record the grade: {type(exc).__name__}: {exc}",
+                        platform_error=True,
+                    )
+                finally:
+                    shutil.rmtree(out_dir, ignore_errors=True)
+                summary.results.append(result)
+                done += 1
+                if progress:
+                    progress(sub.student, result, done, len(todo))
         finally:
-            pool.close()
+            runner.close()
             shutil.rmtree(work_root, ignore_errors=True)
     summary.results.sort(key=lambda r: r.student)
     summary.duration = time.monotonic() - started
@@ -621,6 +744,8 @@ __all__ = [
     "CourseError",
     "GradeResult",
     "GradingError",
+    "JobRunner",
+    "LocalRunner",
     "RunSummary",
     "SandboxUnavailable",
     "autograde",

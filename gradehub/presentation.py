@@ -53,6 +53,7 @@ def print_summary(summary: Any, to: Console | None = None) -> None:
         title=Text(
             f"{summary.assignment}: {len(summary.results)} graded, "
             f"{summary.up_to_date} already up to date, sandbox {summary.sandbox}, "
+            f"{f'on the {where}, ' if (where := getattr(summary, 'where', '')) else ''}"
             f"{summary.duration:.1f} s{reference}"
         )
     )
