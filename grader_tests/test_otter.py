@@ -100,12 +100,33 @@ def test_the_kernel_gets_sources_only_never_the_expected_output():
     from gradehub.otter.tests import question_from_spec
 
     spec = _spec({"code": ">>> secret_fn(7)\n'the-hidden-answer-42'", "hidden": True},
-                 {"code": ">>> len(z) == 10\nTrue", "hidden": True})
+                 {"code": ">>> len(z) == 10 and np.isclose(energy(2.0), 39.0625)\nTrue", "hidden": True},
+                 {"code": ">>> np.isclose(energy(1.0), 17.125)\nTrue", "hidden": False})
     cell = test_cell_source(question_from_spec(spec, "t"), reference_must_pass=True)
     kernel = kernel_source(cell)
     assert "secret_fn(7)" in kernel and "the-hidden-answer-42" not in kernel
-    assert "len(__gradehub_leaf__(0, z)) == 10" in kernel
-    assert "the-hidden-answer-42" in cell  # on the host side only
+    # a hidden comparison: its operands only, never the constants it compares them with
+    assert "'operands': ['z', 'energy(2.0)']" in kernel and "39.0625" not in kernel and "== 10" not in kernel
+    assert "np.isclose(__gradehub_leaf__(0, energy(1.0)), 17.125)" in kernel  # public: as the student has it
+    assert "the-hidden-answer-42" in cell and "39.0625" in cell  # on the host side only
+
+
+def test_a_hidden_comparison_is_decided_on_the_host_from_its_operands():
+    spec = _spec({"code": ">>> len(z) == 3 and np.isclose(energy(2.0), 39.0625)\nTrue", "hidden": True},
+                 {"code": ">>> np.isclose(energy(1.0), 17.125)\nTrue", "hidden": False})
+    shown = {"out": "", "exc": None, "cut": False}
+    public = {"q/1/0": {"out": "True\n", "exc": None, "cut": False}, "q/1/0/0": 17.125}
+    right = _judge(spec, {"q/0/0": shown, "q/0/0/0": [1, 2, 3], "q/0/0/1": 39.0625, **public})
+    assert [c["passed"] for c in right.cases] == [True, True]
+    assert [c["kind"] for c in right.cases] == ["verified", "forgeable"]  # public constants are the student's
+    wrong = _judge(spec, {"q/0/0": shown, "q/0/0/0": [1, 2, 3], "q/0/0/1": 39.0, **public})
+    assert [c["passed"] for c in wrong.cases] == [False, True]
+    # an operand that raised in the kernel is not recorded: the comparison fails where it needs it
+    raised = _judge(spec, {"q/0/0": shown, "q/0/0/0": [1, 2, 3], **public})
+    assert [c["passed"] for c in raised.cases] == [False, True]
+    # ... and `and` never reaches it when the first operand already decides
+    spec_or = _spec({"code": ">>> len(z) == 3 or np.isclose(energy(2.0), 39.0625)\nTrue", "hidden": True})
+    assert _judge(spec_or, {"q/0/0": shown, "q/0/0/0": [1, 2, 3]}).share == 1.0
 
 
 @pytest.mark.parametrize(

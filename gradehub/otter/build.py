@@ -167,7 +167,12 @@ def test_cell_source(question: Question, *, reference_must_pass: bool) -> str:
         lines.append(f"{RUNNER_NAME}.run_in_kernel_test({question.name!r}, {question.in_kernel!r}, globals())")
     else:
         for index, case in enumerate(question.cases):
-            examples = [{"source": e.kernel_source, "skip": e.skip} for e in case.examples]
+            examples = [
+                {"source": e.kernel_source, "skip": e.skip}
+                if e.operands is None
+                else {"source": "", "operands": e.operands, "skip": e.skip}
+                for e in case.examples
+            ]
             lines.append(f"{RUNNER_NAME}.run_case({f'{question.name}/{index}'!r}, {examples!r}, globals())")
     lines += [
         BEGIN_HOST,

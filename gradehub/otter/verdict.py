@@ -92,6 +92,8 @@ def judge_example(example: Example, key: str, got: Any, ref: Any, hidden: bool) 
         return ExampleOutcome(False, True, "the example's result was not recorded")
     if shown.get("cut"):
         return ExampleOutcome(False, True, "the example printed too much to be compared")
+    if example.operands is not None:
+        return _judge_operands(example, key, got)
     out, exc = shown["out"], shown.get("exc")
     flags = OPTION_FLAGS
     for flag, on in example.options.items():
@@ -122,8 +124,28 @@ def judge_example(example: Example, key: str, got: Any, ref: Any, hidden: bool) 
                 return ExampleOutcome(False, True, "the values it compares could not be checked")
             if truth is not example.expected_truth:
                 return ExampleOutcome(False, True, "the values it compares do not give the expected result")
-            verified = True
+            verified = hidden  # a public comparison's constants are in the student's notebook
     return ExampleOutcome(passed, verified, "" if passed else why)
+
+
+def _judge_operands(example: Example, key: str, got: Any) -> ExampleOutcome:
+    """A hidden comparison whose operands alone ran in the kernel: the host evaluates it.
+
+    An operand that raised or could not be recorded is missing; the evaluation fails where it
+    needs it (doctest would have seen the exception), and passes where ``and``/``or`` never
+    reaches it, as in the kernel."""
+    leaves: dict[int, Any] = {}
+    for number in range(len(example.operands or [])):
+        name = f"{key}/{number}"
+        if _usable(got, name):
+            leaves[number] = got[name]
+    try:
+        truth = bool(host_value(str(example.host_expression), leaves))
+    except Exception:  # noqa: BLE001 - a missing operand, or one of an odd shape or type
+        return ExampleOutcome(False, True, "the values it compares could not be checked")
+    if truth is not example.expected_truth:
+        return ExampleOutcome(False, True, "the values it compares do not give the expected result")
+    return ExampleOutcome(True, True)
 
 
 def _case_result(question: str, index: int, case: Case, got: Any, ref: Any) -> tuple[dict, bool]:

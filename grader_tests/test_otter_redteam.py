@@ -1,0 +1,329 @@
+"""The red team against an otter assignment (issue 16): every attack of test_redteam.py, and the
+ones otter's own workflow invites, graded for real in the Docker sandbox.
+
+The target is the course's otter sheet (``source/otter01``): public cases worth no points, every
+point on hidden cases the host decides (a displayed value it compares, or a comparison it
+evaluates from the operands the kernel recorded; the kernel never sees a hidden constant). Each
+attack starts from the released student notebook and answers question 1's cell with it (the
+other questions blank), as a student would.
+
+What must hold: no attack scores above the blank notebook, in any question; the honest student
+gets full marks, every case verified; nothing the kernel can reach holds a hidden expected
+output (the disk and memory searches print nothing found); feedback shows hidden cases as
+passed/failed only, none of their code or expected output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO, put_submission, scores_of
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ASSIGNMENT = "otter01"
+QUESTIONS = ("q1", "q2", "q3")
+BLANK = {q: 0.0 for q in QUESTIONS}
+FULL = {"q1": 2.0, "q2": 3.0, "q3": 2.0}
+# hidden expected outputs and constants of otter01 (the attacks look for these)
+HIDDEN_CONSTANTS = ("2.25", "8.827985767362492", "61.72839506172839", "array([2., 1.])", "0.28 < gamma")
+
+ANSWERS = {
+    "q1": "def kinetic_energy(m, v):\n    return 0.5 * m * v**2",
+    "q2": (
+        "def projectile_range(v0, theta, g=9.81):\n    return v0**2 * np.sin(2 * theta) / g\n\n\n"
+        "ranges = projectile_range(20.0, np.deg2rad(angles_deg))\n"
+        "best_angle_deg = float(angles_deg[np.argmax(ranges)])\nbest_angle_deg"
+    ),
+    "q3": (
+        "is_peak = (x[1:-1] > x[:-2]) & (x[1:-1] > x[2:]) & (x[1:-1] > 0.05)\n"
+        "slope, _ = np.polyfit(t[1:-1][is_peak], np.log(x[1:-1][is_peak]), 1)\n"
+        "gamma = float(-slope)\ngamma"
+    ),
+}
+BLANK_Q1 = "def kinetic_energy(m, v):\n    ...\n"
+
+REPLY_PATH = BLANK_Q1 + '''
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+ExecutionResult.success = property(lambda self: True)
+InteractiveShell.showtraceback = lambda self, *a, **k: None
+import ipykernel.ipkernel as _ik
+_orig = _ik.IPythonKernel.do_execute
+async def _do_execute(self, *a, **k):
+    reply = await _orig(self, *a, **k)
+    if isinstance(reply, dict):
+        reply.update(status="ok"); reply.pop("ename", None); reply.pop("traceback", None)
+    return reply
+_ik.IPythonKernel.do_execute = _do_execute
+'''
+
+# forge every record a test cell makes: "True" for every display, guesses for every operand
+FORGE_RECORDS = BLANK_Q1 + '''
+import gradehub.testing as _t
+_real = _t.record
+def _forged(name, value):
+    if isinstance(value, dict) and "out" in value:
+        value = {"out": "True\\n", "exc": None, "cut": False}
+    else:
+        value = 45.0
+    return _real(name, value)
+_t.record = _forged
+'''
+
+# print what the public tests expect, and "True" for everything else (otter's tests are in the notebook)
+PRINT_EXPECTED = '''
+import json, sys
+class _Shown:
+    def __init__(self, text): self.text = text
+    def __repr__(self): return self.text
+    def __bool__(self): return True
+_public = {}
+try:
+    _meta = json.load(open("otter01.ipynb"))["metadata"]["otter"]["tests"]
+    for _q in _meta.values():
+        for _c in _q["suites"][0]["cases"]:
+            _lines = _c["code"].strip().splitlines()
+            _public[_lines[0][4:]] = _lines[1]
+except Exception as exc:
+    print("no notebook on disk:", type(exc).__name__)
+def kinetic_energy(m, v):
+    return _Shown(_public.get(f"kinetic_energy({m!r}, {v!r})", "True"))
+def projectile_range(v0, theta, g=9.81):
+    return _Shown("True")
+best_angle_deg = _Shown("True")
+gamma = _Shown("True")
+sys.displayhook = lambda value: print("True") if value is not None else None
+'''
+
+# otter's own check: make grader.check and otter's Checker report success
+PATCH_OTTER = BLANK_Q1 + '''
+import otter
+from otter.check.notebook import Notebook
+from otter.test_files.abstract_test import TestFile
+Notebook.check = lambda self, *a, **k: print("q1 results: All test cases passed!")
+Notebook.check_all = lambda self, *a, **k: print("All tests passed!")
+TestFile.score = property(lambda self: self.possible)
+TestFile.passed_all = property(lambda self: True)
+try:
+    from otter.execute import Checker
+    Checker.check = classmethod(lambda cls, *a, **k: None)
+except Exception:
+    pass
+grader = otter.Notebook("otter01.ipynb")
+grader.check = lambda *a, **k: print("All test cases passed!")
+'''
+
+# rewrite every test cell before it runs: record what passes instead of running the tests
+EDIT_TEST_CELLS = BLANK_Q1 + '''
+import re
+def _rewrite(lines):
+    src = "".join(lines)
+    if "run_case(" not in src:
+        return lines
+    keys = re.findall(r"run_case\\('([^']+)'", src)
+    out = ["from gradehub.testing import record\\n"]
+    for key in keys:
+        for i in range(4):
+            out.append(f"record('{key}/{i}', {{'out': 'True\\\\n', 'exc': None, 'cut': False}})\\n")
+            out.append(f"record('{key}/{i}/0', 45.0)\\n")
+    return out
+get_ipython().input_transformers_cleanup.append(_rewrite)
+'''
+
+# read the hidden tests from disk: every file the kernel can read, searched for hidden constants
+READ_DISK = BLANK_Q1 + '''
+import os
+_needles = %r
+_found = set()
+for _top in ("/home", "/tmp", "/srv", "/mnt", "/run", "/var/tmp", os.getcwd()):
+    for _root, _dirs, _files in os.walk(_top):
+        _dirs[:] = [d for d in _dirs if d not in ("site-packages", "proc", "sys", "dist-packages")]
+        for _f in _files:
+            _p = os.path.join(_root, _f)
+            try:
+                if os.path.getsize(_p) > 5_000_000:
+                    continue
+                _text = open(_p, errors="ignore").read()
+            except Exception:
+                continue
+            for _n in _needles:
+                if _n in _text:
+                    _found.add(_n)
+print("DISK-SEARCH-DONE", sorted(_found) and "FOUND-ON-DISK " + repr(sorted(_found)))
+''' % (HIDDEN_CONSTANTS,)
+
+# read the hidden tests from memory: as each test cell starts, scan it and every live string for
+# float constants, and answer with them
+READ_MEMORY = '''
+import ast, gc, re
+_seen = []
+def _scan(info):
+    src = info.raw_cell or ""
+    if "run_case(" not in src:
+        return
+    _seen.extend(float(m) for m in re.findall(r"\\b\\d+\\.\\d{3,}\\b", src))
+    for obj in gc.get_objects():
+        if isinstance(obj, str) and "run_case" in obj:
+            _seen.extend(float(m) for m in re.findall(r"\\b\\d+\\.\\d{3,}\\b", obj))
+    print("MEMORY-SEARCH", sorted(set(_seen)))
+get_ipython().events.register("pre_run_cell", _scan)
+def kinetic_energy(m, v):
+    return _seen[-1] if _seen else 0.0
+def projectile_range(v0, theta, g=9.81):
+    return _seen[-1] if _seen else 0.0
+'''
+
+# objects that compare equal to anything and look like the answer
+LYING_OBJECT = '''
+import numpy as np
+class _Liar(float):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __lt__(self, other): return True
+    def __gt__(self, other): return True
+    def __repr__(self): return "True"
+    def __array__(self, *a, **k): return np.array(2.25)
+def kinetic_energy(m, v):
+    return _Liar(1.0)
+def projectile_range(v0, theta, g=9.81):
+    return _Liar(1.0)
+best_angle_deg = _Liar(1.0)
+gamma = _Liar(1.0)
+'''
+
+# hardcode what the public tests show: public cases carry no points on this sheet
+HARDCODE_PUBLIC = '''
+def kinetic_energy(m, v):
+    return 9.0
+def projectile_range(v0, theta, g=9.81):
+    return 0.0
+gamma = 1.0
+'''
+
+ATTACKS = {
+    "reply-path": REPLY_PATH,
+    "forge-records": FORGE_RECORDS,
+    "print-expected": PRINT_EXPECTED,
+    "patch-otter": PATCH_OTTER,
+    "edit-test-cells": EDIT_TEST_CELLS,
+    "read-disk": READ_DISK,
+    "read-memory": READ_MEMORY,
+    "lying-object": LYING_OBJECT,
+    "hardcode-public": HARDCODE_PUBLIC,
+}
+
+
+def _answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
+    """question -> the released answer cell it is graded from (the code cell before its check)."""
+    found = {}
+    for index, cell in enumerate(nb.cells):
+        match = re.fullmatch(r'grader\.check\("(q\d)"\)', cell.source.strip())
+        if match:
+            found[match.group(1)] = nb.cells[index - 1]
+    return found
+
+
+def submission(release_nb, answers: dict[str, str]):
+    nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))
+    cells = _answer_cells(nb)
+    for question, source in answers.items():
+        cells[question].source = source
+    return nb
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    from gradehub.course import load_course
+    from gradehub.otter.release import register
+    from gradehub.sandbox.base import SandboxUnavailable, get_sandbox
+
+    try:
+        get_sandbox("docker").preflight()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"docker sandbox not available here: {exc}")
+    root = tmp_path_factory.mktemp("otter-redteam") / "course"
+    root.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    shutil.copytree(REPO / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
+    shutil.copytree(REPO / "release" / ASSIGNMENT, root / "release" / ASSIGNMENT)
+    (root / "course.toml").write_text(
+        '[course]\nid = "nat3008"\ntitle = "Otter red team"\nroster = "roster.csv"\n'
+        '[limits]\ncell_timeout = 60\nnotebook_timeout = 240\nmemory = "1GiB"\n'
+        f'[[assignment]]\nid = "{ASSIGNMENT}"\ntitle = "Otter"\ndue = "2026-10-23T23:59:00+00:00"\nformat = "otter"\n'
+    )
+    (root / "roster.csv").write_text("id,first_name,last_name,email,group\n")
+    course = load_course(root)
+    register(course, ASSIGNMENT)  # the committed release, as `gradehub release` registers it
+    release_nb = nbformat.read(root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    put_submission(course, "blank", release_nb, assignment=ASSIGNMENT, name=ASSIGNMENT)
+    put_submission(course, "honest", submission(release_nb, ANSWERS), assignment=ASSIGNMENT, name=ASSIGNMENT)
+    for student, code in ATTACKS.items():
+        put_submission(course, student, submission(release_nb, {"q1": code}), assignment=ASSIGNMENT, name=ASSIGNMENT)
+    env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="250")
+    grade = subprocess.run(
+        [sys.executable, "-m", "gradehub.cli", "autograde", ASSIGNMENT, "--sandbox", "docker", "-j", "2",
+         "--course-root", str(root)],
+        capture_output=True, text=True, timeout=900, env=env,
+    )
+    feedback = subprocess.run(
+        [sys.executable, "-m", "gradehub.cli", "feedback", ASSIGNMENT, "--course-root", str(root)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    return course, grade, feedback
+
+
+def test_the_run_exits_0_and_grades_everyone(attacked):
+    _, grade, feedback = attacked
+    assert grade.returncode == 0, grade.stdout[-3000:] + grade.stderr[-3000:]
+    assert f"{ASSIGNMENT}: {2 + len(ATTACKS)} graded" in grade.stdout.replace("\n", " ")
+    assert feedback.returncode == 0, feedback.stdout[-2000:] + feedback.stderr[-2000:]
+
+
+def test_no_attack_scores_above_the_blank_notebook(attacked):
+    course, _, _ = attacked
+    scores = scores_of(course, ASSIGNMENT)
+    assert scores["blank"] == BLANK
+    above = {s: scores[s] for s in ATTACKS if any(scores[s][q] > BLANK[q] for q in QUESTIONS)}
+    assert above == {}
+
+
+def test_the_honest_student_gets_full_marks_every_case_verified(attacked):
+    course, _, _ = attacked
+    assert scores_of(course, ASSIGNMENT)["honest"] == FULL
+    result = json.loads((course.autograded_dir("honest", ASSIGNMENT) / "gradehub-result.json").read_text())
+    hidden = [c for v in result["verdicts"] for c in v.get("cases", []) if c["hidden"]]
+    assert len(hidden) == 6 and all(c["passed"] and c["kind"] == "verified" for c in hidden)
+
+
+def test_the_attacks_really_ran_and_found_no_hidden_answer(attacked):
+    course, _, _ = attacked
+
+    def executed(student: str) -> str:
+        return (course.autograded_dir(student, ASSIGNMENT) / f"{ASSIGNMENT}.ipynb").read_text()
+
+    disk = executed("read-disk")
+    assert "DISK-SEARCH-DONE" in disk and "FOUND-ON-DISK" not in disk
+    seen = re.findall(r"MEMORY-SEARCH (\[[^\]]*\])", executed("read-memory"))
+    assert seen  # the hook saw the test cells ...
+    for constant in ("2.25", "8.827985767362492", "61.72839506172839"):
+        assert all(constant not in found for found in seen)  # ... and no hidden constant in them
+
+
+def test_feedback_shows_hidden_cases_as_passed_or_failed_only(attacked):
+    course, _, _ = attacked
+    pages = [f for f in (course.root / "feedback").rglob("*.html")]
+    assert len(pages) == 2 + len(ATTACKS)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        leaked = [c for c in HIDDEN_CONSTANTS if c in text]
+        assert leaked == [], f"{page}: {leaked}"
+    honest = next(p for p in pages if "honest" in p.parts).read_text(encoding="utf-8")
+    assert "hidden" in honest.lower()
