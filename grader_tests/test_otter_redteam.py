@@ -104,7 +104,7 @@ sys.displayhook = lambda value: print("True") if value is not None else None
 '''
 
 # otter's own check: make grader.check and otter's Checker report success
-PATCH_OTTER = BLANK_Q1 + '''
+PATCH_OTTER = '''
 import otter
 from otter.check.notebook import Notebook
 from otter.test_files.abstract_test import TestFile
@@ -122,7 +122,7 @@ grader.check = lambda *a, **k: print("All test cases passed!")
 '''
 
 # rewrite every test cell before it runs: record what passes instead of running the tests
-EDIT_TEST_CELLS = BLANK_Q1 + '''
+EDIT_TEST_CELLS = '''
 import re
 def _rewrite(lines):
     src = "".join(lines)
@@ -139,7 +139,7 @@ get_ipython().input_transformers_cleanup.append(_rewrite)
 '''
 
 # read the hidden tests from disk: every file the kernel can read, searched for hidden constants
-READ_DISK = BLANK_Q1 + '''
+READ_DISK = '''
 import os
 _needles = %r
 _found = set()
@@ -157,28 +157,32 @@ for _top in ("/home", "/tmp", "/srv", "/mnt", "/run", "/var/tmp", os.getcwd()):
             for _n in _needles:
                 if _n in _text:
                     _found.add(_n)
-print("DISK-SEARCH-DONE", sorted(_found) and "FOUND-ON-DISK " + repr(sorted(_found)))
+print("DISK-SEARCH" + "-DONE", sorted(_found) and "FOUND" + "-ON-DISK " + repr(sorted(_found)))
 ''' % (HIDDEN_CONSTANTS,)
 
-# read the hidden tests from memory: as each test cell starts, scan it and every live string for
-# float constants, and answer with them
+# read the hidden tests from memory: when a test calls the function, scan the running cell (In),
+# every frame's code constants and every live string for float constants, and answer with them
 READ_MEMORY = '''
-import ast, gc, re
-_seen = []
-def _scan(info):
-    src = info.raw_cell or ""
-    if "run_case(" not in src:
-        return
-    _seen.extend(float(m) for m in re.findall(r"\\b\\d+\\.\\d{3,}\\b", src))
-    for obj in gc.get_objects():
-        if isinstance(obj, str) and "run_case" in obj:
-            _seen.extend(float(m) for m in re.findall(r"\\b\\d+\\.\\d{3,}\\b", obj))
-    print("MEMORY-SEARCH", sorted(set(_seen)))
-get_ipython().events.register("pre_run_cell", _scan)
+import gc, re, sys
+_memory_found = set()
+def _scan():
+    found = set()
+    texts = [get_ipython().user_ns["In"][-1]]
+    texts += [o for o in gc.get_objects() if isinstance(o, str) and "run_case" in o]
+    for text in texts:
+        found.update(float(m) for m in re.findall(r"\\b\\d+\\.\\d{3,}\\b", text))
+    frame = sys._getframe(1)
+    while frame is not None:
+        found.update(c for c in frame.f_code.co_consts if isinstance(c, float))
+        frame = frame.f_back
+    _memory_found.update(found)  # printed by a later cell: a test cell's output goes to the host
+    return sorted(found)
 def kinetic_energy(m, v):
-    return _seen[-1] if _seen else 0.0
+    seen = _scan()
+    return seen[-1] if seen else 0.0
 def projectile_range(v0, theta, g=9.81):
-    return _seen[-1] if _seen else 0.0
+    seen = _scan()
+    return seen[-1] if seen else 0.0
 '''
 
 # objects that compare equal to anything and look like the answer
@@ -201,23 +205,23 @@ gamma = _Liar(1.0)
 
 # hardcode what the public tests show: public cases carry no points on this sheet
 HARDCODE_PUBLIC = '''
-def kinetic_energy(m, v):
-    return 9.0
 def projectile_range(v0, theta, g=9.81):
     return 0.0
-gamma = 1.0
 '''
+BLANK_Q2 = "def projectile_range(v0, theta, g=9.81):\n    ...\n"
 
+# Attacks grouped in five notebooks (grading time): each puts one attack in question 1's cell
+# and another in question 2's; any point above the blank notebook fails the test, whichever
+# attack earned it, and the executed notebooks show which ran.
 ATTACKS = {
-    "reply-path": REPLY_PATH,
-    "forge-records": FORGE_RECORDS,
-    "print-expected": PRINT_EXPECTED,
-    "patch-otter": PATCH_OTTER,
-    "edit-test-cells": EDIT_TEST_CELLS,
-    "read-disk": READ_DISK,
-    "read-memory": READ_MEMORY,
-    "lying-object": LYING_OBJECT,
-    "hardcode-public": HARDCODE_PUBLIC,
+    "reply-path--read-disk": {"q1": REPLY_PATH, "q2": BLANK_Q2 + READ_DISK},
+    "forge-records--edit-test-cells": {"q1": FORGE_RECORDS, "q2": BLANK_Q2 + EDIT_TEST_CELLS},
+    "print-expected--patch-otter": {"q1": PRINT_EXPECTED, "q2": BLANK_Q2 + PATCH_OTTER},
+    "read-memory--lying-gamma": {
+        "q1": READ_MEMORY,
+        "q3": LYING_OBJECT + 'print("MEMORY" + "-SEARCH", sorted(_memory_found))\n',
+    },
+    "lying-object--hardcode-public": {"q1": LYING_OBJECT, "q2": HARDCODE_PUBLIC},
 }
 
 
@@ -265,8 +269,8 @@ def attacked(tmp_path_factory):
     release_nb = nbformat.read(root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     put_submission(course, "blank", release_nb, assignment=ASSIGNMENT, name=ASSIGNMENT)
     put_submission(course, "honest", submission(release_nb, ANSWERS), assignment=ASSIGNMENT, name=ASSIGNMENT)
-    for student, code in ATTACKS.items():
-        put_submission(course, student, submission(release_nb, {"q1": code}), assignment=ASSIGNMENT, name=ASSIGNMENT)
+    for student, answers in ATTACKS.items():
+        put_submission(course, student, submission(release_nb, answers), assignment=ASSIGNMENT, name=ASSIGNMENT)
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="250")
     grade = subprocess.run(
         [sys.executable, "-m", "gradehub.cli", "autograde", ASSIGNMENT, "--sandbox", "docker", "-j", "2",
@@ -306,15 +310,16 @@ def test_the_honest_student_gets_full_marks_every_case_verified(attacked):
 def test_the_attacks_really_ran_and_found_no_hidden_answer(attacked):
     course, _, _ = attacked
 
-    def executed(student: str) -> str:
-        return (course.autograded_dir(student, ASSIGNMENT) / f"{ASSIGNMENT}.ipynb").read_text()
+    def printed(student: str) -> str:
+        nb = nbformat.read(course.autograded_dir(student, ASSIGNMENT) / f"{ASSIGNMENT}.ipynb", as_version=4)
+        return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
-    disk = executed("read-disk")
+    disk = printed("reply-path--read-disk")
     assert "DISK-SEARCH-DONE" in disk and "FOUND-ON-DISK" not in disk
-    seen = re.findall(r"MEMORY-SEARCH (\[[^\]]*\])", executed("read-memory"))
+    seen = re.findall(r"MEMORY-SEARCH (\[[^\]]*\])", printed("read-memory--lying-gamma"))
     assert seen  # the hook saw the test cells ...
     for constant in ("2.25", "8.827985767362492", "61.72839506172839"):
-        assert all(constant not in found for found in seen)  # ... and no hidden constant in them
+        assert all(constant not in found for found in seen), seen  # ... and no hidden constant in them
 
 
 def test_feedback_shows_hidden_cases_as_passed_or_failed_only(attacked):
