@@ -251,3 +251,33 @@ def test_scores_per_question_equal_otter_run_s(tmp_path):
     header, first = csv_text.splitlines()[:2]
     assert header == "file," + ",".join(questions) + ",total_points_earned,percent_correct,grading_status"
     assert first.startswith("points-per-question,")
+
+
+def test_a_question_checked_twice_is_graded_at_its_last_check_and_otter_ignore_cells_are_dropped(tmp_path):
+    """otter's GradingResults keeps the last check of a question; its grading drops otter_ignore cells."""
+    from gradehub.otter.build import grading_notebook, question_order, release_notebook
+    from gradehub.otter.tests import question_from_spec
+    from gradehub.sanitize import sanitize
+
+    questions = {"q": question_from_spec(_spec({"code": ">>> x\n2", "hidden": True}), "t")}
+    ignored = nbformat.v4.new_code_cell("x = 3  # a slow plot", metadata={"tags": ["otter_ignore"]})
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell('grader.check("q")'),
+        nbformat.v4.new_code_cell("x = 2"), nbformat.v4.new_code_cell('grader.check("q")'), ignored,
+    ])
+    order = question_order(nb, questions)
+    release = release_notebook(nb, questions, order)
+    graded = [i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+    assert graded == [3]  # the last check, not the first
+    assert "x = 3  # a slow plot" in [c.source for c in release.cells]  # students keep the cell
+    grading = grading_notebook(nb, questions, order, has_solution=True)
+    assert [c.source for c in grading.cells][:3] == ["x = 1", 'grader.check("q")', "x = 2"]
+    assert "x = 3  # a slow plot" not in [c.source for c in grading.cells]  # otter's grading drops it
+    assert "run_case('q/0'" in grading.cells[3].source
+
+    submitted = tmp_path / "sub.ipynb"
+    nbformat.write(release, submitted)
+    clean = sanitize(submitted, grading, release, 10_000_000)
+    sources = [c.source for c in clean.notebook.cells]
+    assert "x = 3  # a slow plot" not in sources and "x = 2" in sources
+    assert any("otter_ignore" in note for note in clean.notes)
