@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -26,15 +25,14 @@ import nbformat
 import pytest
 
 from conftest import REPO, put_submission, scores_of
+from otter_sheet import ASSIGNMENT, FULL, otter_course, release_notebook, submission
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-ASSIGNMENT = "otter01"
 QUESTIONS = ("q1", "q2", "q3")
 BLANK = {q: 0.0 for q in QUESTIONS}
-FULL = {"q1": 2.0, "q2": 3.0, "q3": 2.0}
 # hidden expected outputs and constants of otter01 (the attacks look for these)
-HIDDEN_CONSTANTS = ("2.25", "8.827985767362492", "61.72839506172839", "array([2., 1.])", "0.28 < gamma")
+HIDDEN_CONSTANTS = ("2.25", "8.827985767362492", "61.72839506172839", "array([2., 1.])", "0.27 < gamma")
 
 ANSWERS = {
     "q1": "def kinetic_energy(m, v):\n    return 0.5 * m * v**2",
@@ -225,48 +223,17 @@ ATTACKS = {
 }
 
 
-def _answer_cells(nb) -> dict[str, nbformat.NotebookNode]:
-    """question -> the released answer cell it is graded from (the code cell before its check)."""
-    found = {}
-    for index, cell in enumerate(nb.cells):
-        match = re.fullmatch(r'grader\.check\("(q\d)"\)', cell.source.strip())
-        if match:
-            found[match.group(1)] = nb.cells[index - 1]
-    return found
-
-
-def submission(release_nb, answers: dict[str, str]):
-    nb = nbformat.from_dict(json.loads(json.dumps(release_nb)))
-    cells = _answer_cells(nb)
-    for question, source in answers.items():
-        cells[question].source = source
-    return nb
-
-
 @pytest.fixture(scope="module")
 def attacked(tmp_path_factory):
-    from gradehub.course import load_course
-    from gradehub.otter.release import register
     from gradehub.sandbox.base import SandboxUnavailable, get_sandbox
 
     try:
         get_sandbox("docker").preflight()
     except SandboxUnavailable as exc:
         pytest.skip(f"docker sandbox not available here: {exc}")
-    root = tmp_path_factory.mktemp("otter-redteam") / "course"
-    root.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(REPO / "source" / ASSIGNMENT, root / "source" / ASSIGNMENT)
-    shutil.copytree(REPO / "release" / ASSIGNMENT, root / "release" / ASSIGNMENT)
-    (root / "course.toml").write_text(
-        '[course]\nid = "nat3008"\ntitle = "Otter red team"\nroster = "roster.csv"\n'
-        '[limits]\ncell_timeout = 60\nnotebook_timeout = 240\nmemory = "1GiB"\n'
-        f'[[assignment]]\nid = "{ASSIGNMENT}"\ntitle = "Otter"\ndue = "2026-10-23T23:59:00+00:00"\nformat = "otter"\n'
-    )
-    (root / "roster.csv").write_text("id,first_name,last_name,email,group\n")
-    course = load_course(root)
-    register(course, ASSIGNMENT)  # the committed release, as `gradehub release` registers it
-    release_nb = nbformat.read(root / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    course = otter_course(tmp_path_factory.mktemp("otter-redteam") / "course")
+    root = course.root
+    release_nb = release_notebook(course)
     put_submission(course, "blank", release_nb, assignment=ASSIGNMENT, name=ASSIGNMENT)
     put_submission(course, "honest", submission(release_nb, ANSWERS), assignment=ASSIGNMENT, name=ASSIGNMENT)
     for student, answers in ATTACKS.items():
