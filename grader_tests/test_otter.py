@@ -330,3 +330,36 @@ def test_the_otter_sheet_gives_the_solution_full_marks_and_wrong_answers_lose_po
     assert scores["solution"] == FULL and scores["alternative"] == FULL
     kept = {(s, q) for s in ("mutant-0", "mutant-1") for q in FULL if scores[s][q] >= FULL[q]}
     assert kept == set(), f"wrong answers that keep their points: {kept}"
+
+
+def test_release_names_the_points_a_forged_record_could_earn():
+    """Public cases and guessable hidden outputs (True) score as otter scores them, marked
+    forgeable; the release says how many points of each question rest on them."""
+    from gradehub.otter.release import forgeable_notes
+    from gradehub.otter.tests import read_tests_dir
+    from gradehub.otter.verdict import forgeable_points
+
+    theirs = read_tests_dir(OTTER / "tests")  # otter's example: negate() is all True/False
+    assert forgeable_points(theirs["q2"]) == pytest.approx(2.0)  # every case public or a guessable bool
+    assert forgeable_points(theirs["q4"]) == 0.0  # np.isclose(x, 39.0625): the host evaluates it
+    assert forgeable_points(theirs["q6"]) == pytest.approx(2.5)  # the public case; the hidden one prints 10 numbers
+    notes = forgeable_notes(theirs)
+    assert any(n.startswith("q2: 2 of 2 point(s)") for n in notes) and not any(n.startswith("q4:") for n in notes)
+    sheet = read_tests_dir_of_sheet()
+    assert {name: forgeable_points(q) for name, q in sheet.items()} == {"q1": 0.0, "q2": 0.0, "q3": 0.0}
+
+
+def read_tests_dir_of_sheet():
+    """otter01's questions, as its grading notebook's test cells carry them."""
+    import re
+
+    from gradehub.otter.tests import Question
+
+    nb = nbformat.read(REPO / "source" / "otter01" / "autograder" / "otter01.ipynb", as_version=4)
+    found = {}
+    for cell in nb.cells:
+        match = re.search(r"judge_question\((.*), got, ref, award", cell.source)
+        if match:
+            question = Question.from_json(eval(match.group(1)))  # noqa: S307 - our own generated literal
+            found[question.name] = question
+    return found

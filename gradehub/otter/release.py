@@ -27,6 +27,7 @@ from ..gradebook import open_gradebook, sync_assignment_dates
 from ..release import StaleReport, generate
 from .assign import OtterAssignment, assign_master, is_otter_master
 from .build import grading_notebook, question_order, release_notebook
+from .verdict import forgeable_points
 
 
 @dataclass
@@ -100,7 +101,24 @@ def release_otter(course: Course, assignment: str) -> OtterRelease:
     for item in made:
         result.questions.update({name: q.points for name, q in item.questions.items()})
         result.notes.extend(item.notes)
+        result.notes.extend(forgeable_notes(item.questions))
     return result
+
+
+def forgeable_notes(questions: dict) -> list[str]:
+    """One note per question whose points a student could earn with a forged record: public
+    cases (their expected output is in the student's notebook) and hidden cases whose expected
+    output is guessable (``True``) and not a comparison the host evaluates. They score as otter
+    scores them, marked *forgeable*; put the points on hidden cases the host can check."""
+    notes = []
+    for name, question in questions.items():
+        share = forgeable_points(question)
+        if share > 0:
+            notes.append(
+                f"{name}: {share:g} of {question.points:g} point(s) on cases a forged record could pass "
+                "(public, or hidden with a guessable output such as True that is no comparison the host evaluates)"
+            )
+    return notes
 
 
 def check_otter_release(course: Course, assignment: str) -> StaleReport:

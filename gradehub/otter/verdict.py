@@ -177,6 +177,25 @@ def _case_result(question: str, index: int, case: Case, got: Any, ref: Any) -> t
     return result, verified
 
 
+def can_verify(case: Case) -> bool:
+    """Could the host tell a forged record from an earned one for this case?
+
+    Only for a hidden case with an example whose expected output the student cannot guess
+    (not ``True``/``None``/empty, no expected exception) or whose comparison the host evaluates
+    from its operands. A public case's expected outputs are in the student's notebook."""
+    return case.hidden and any(
+        e.operands is not None or (e.exc_msg is None and e.want.strip() not in _TRIVIAL_WANTS and not e.skip)
+        for e in case.examples
+    )
+
+
+def forgeable_points(question: Question) -> float:
+    """The points of a question that a forged record could earn (public or guessable cases)."""
+    if question.in_kernel is not None:
+        return question.points
+    return sum(c.points for c in question.cases if not can_verify(c))
+
+
 def otter_score(question: Question, passed: list[bool]) -> float:
     """otter's ``TestFile.score``: all-or-nothing, else the points of the passed cases."""
     if question.all_or_nothing:
