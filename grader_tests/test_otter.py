@@ -299,39 +299,6 @@ def test_a_question_checked_twice_is_graded_at_its_last_check_and_otter_ignore_c
     assert any("otter_ignore" in note for note in clean.notes)
 
 
-# ----------------------------------------------------------------------------- the course's otter sheet
-
-
-@pytest.mark.slow
-def test_the_otter_sheet_gives_the_solution_full_marks_and_wrong_answers_lose_points(tmp_path):
-    """source/otter01: the master's solution and correct alternatives score full marks; every
-    mutant of grader_tests/mutants/otter01.py loses points on its question (mutant i of every
-    question in one submission: the questions do not depend on each other)."""
-    import os
-
-    import sheetprobes
-    from conftest import put_submission, scores_of
-    from otter_sheet import ASSIGNMENT, FULL, otter_course, release_notebook, solution_answers, submission
-
-    course = otter_course(tmp_path / "course")
-    release_nb = release_notebook(course)
-    mutants, alternatives = sheetprobes.load("mutants", ASSIGNMENT), sheetprobes.load("alternatives", ASSIGNMENT)
-    assert sorted(mutants) == sorted(FULL) and all(len(m) >= 2 for m in mutants.values())
-    submissions = {"solution": solution_answers(course), "alternative": {q: a[0] for q, a in alternatives.items()}}
-    for i in range(2):
-        submissions[f"mutant-{i}"] = {q: m[i] for q, m in mutants.items()}
-    for student, answers in submissions.items():
-        put_submission(course, student, submission(release_nb, answers), assignment=ASSIGNMENT, name=ASSIGNMENT)
-    grade = subprocess.run([sys.executable, "-m", "gradehub.cli", "autograde", ASSIGNMENT, "--sandbox", "local",
-                            "-j", "2", "--course-root", str(course.root)], capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"})
-    assert grade.returncode == 0, grade.stdout[-3000:] + grade.stderr[-3000:]
-    scores = scores_of(course, ASSIGNMENT)
-    assert scores["solution"] == FULL and scores["alternative"] == FULL
-    kept = {(s, q) for s in ("mutant-0", "mutant-1") for q in FULL if scores[s][q] >= FULL[q]}
-    assert kept == set(), f"wrong answers that keep their points: {kept}"
-
-
 def test_release_names_the_points_a_forged_record_could_earn():
     """Public cases and guessable hidden outputs (True) score as otter scores them, marked
     forgeable; the release says how many points of each question rest on them."""

@@ -1,5 +1,6 @@
-"""The red team against an otter assignment (issue 16): every attack of test_redteam.py, and the
-ones otter's own workflow invites, graded for real in the Docker sandbox.
+"""The course's otter sheet graded for real in the Docker sandbox (issue 16): the red team (every
+attack of test_redteam.py, and the ones otter's own workflow invites), and the sheet's own
+solution, correct alternatives and wrong answers (grader_tests/mutants/otter01.py), in one run.
 
 The target is the course's otter sheet (``source/otter01``): public cases worth no points, every
 point on hidden cases the host decides (a displayed value it compares, or a comparison it
@@ -7,8 +8,9 @@ evaluates from the operands the kernel recorded; the kernel never sees a hidden 
 attack starts from the released student notebook and answers question 1's cell with it (the
 other questions blank), as a student would.
 
-What must hold: no attack scores above the blank notebook, in any question; the honest student
-gets full marks, every case verified; nothing the kernel can reach holds a hidden expected
+What must hold: no attack scores above the blank notebook, in any question; the honest student,
+the master's solution and a correct alternative get full marks, every hidden case verified;
+every mutant loses points on its question; nothing the kernel can reach holds a hidden expected
 output (the disk and memory searches print nothing found); feedback shows hidden cases as
 passed/failed only, none of their code or expected output.
 """
@@ -25,7 +27,8 @@ import nbformat
 import pytest
 
 from conftest import REPO, put_submission, scores_of
-from otter_sheet import ASSIGNMENT, FULL, otter_course, release_notebook, submission
+import sheetprobes
+from otter_sheet import ASSIGNMENT, FULL, otter_course, release_notebook, solution_answers, submission
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -236,7 +239,11 @@ def attacked(tmp_path_factory):
     release_nb = release_notebook(course)
     put_submission(course, "blank", release_nb, assignment=ASSIGNMENT, name=ASSIGNMENT)
     put_submission(course, "honest", submission(release_nb, ANSWERS), assignment=ASSIGNMENT, name=ASSIGNMENT)
-    for student, answers in ATTACKS.items():
+    # the sheet's own answers: mutant i of every question in one submission (they are independent)
+    mutants, alternatives = sheetprobes.load("mutants", ASSIGNMENT), sheetprobes.load("alternatives", ASSIGNMENT)
+    sheet = {"solution": solution_answers(course), "alternative": {q: a[0] for q, a in alternatives.items()}}
+    sheet.update({f"mutant-{i}": {q: m[i] for q, m in mutants.items()} for i in range(2)})
+    for student, answers in {**sheet, **ATTACKS}.items():
         put_submission(course, student, submission(release_nb, answers), assignment=ASSIGNMENT, name=ASSIGNMENT)
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="250")
     grade = subprocess.run(
@@ -254,7 +261,7 @@ def attacked(tmp_path_factory):
 def test_the_run_exits_0_and_grades_everyone(attacked):
     _, grade, feedback = attacked
     assert grade.returncode == 0, grade.stdout[-3000:] + grade.stderr[-3000:]
-    assert f"{ASSIGNMENT}: {2 + len(ATTACKS)} graded" in grade.stdout.replace("\n", " ")
+    assert f"{ASSIGNMENT}: {6 + len(ATTACKS)} graded" in grade.stdout.replace("\n", " ")
     assert feedback.returncode == 0, feedback.stdout[-2000:] + feedback.stderr[-2000:]
 
 
@@ -292,10 +299,22 @@ def test_the_attacks_really_ran_and_found_no_hidden_answer(attacked):
 def test_feedback_shows_hidden_cases_as_passed_or_failed_only(attacked):
     course, _, _ = attacked
     pages = [f for f in (course.root / "feedback").rglob("*.html")]
-    assert len(pages) == 2 + len(ATTACKS)
+    assert len(pages) == 6 + len(ATTACKS)
     for page in pages:
         text = page.read_text(encoding="utf-8")
         leaked = [c for c in HIDDEN_CONSTANTS if c in text]
         assert leaked == [], f"{page}: {leaked}"
     honest = next(p for p in pages if "honest" in p.parts).read_text(encoding="utf-8")
-    assert "hidden" in honest.lower()
+    # one row per test case: 6 hidden, 3 public, every one passed
+    assert honest.count("<td>hidden</td>") == 6 and honest.count("<td>public</td>") == 3
+    assert honest.count("<span class='ok'>passed</span>") == 9
+
+
+def test_the_solution_and_alternatives_score_full_marks_and_every_mutant_loses_points(attacked):
+    course, _, _ = attacked
+    mutants = sheetprobes.load("mutants", ASSIGNMENT)
+    assert sorted(mutants) == sorted(FULL) and all(len(m) >= 2 for m in mutants.values())
+    scores = scores_of(course, ASSIGNMENT)
+    assert scores["solution"] == FULL and scores["alternative"] == FULL
+    kept = {(s, q) for s in ("mutant-0", "mutant-1") for q in FULL if scores[s][q] >= FULL[q]}
+    assert kept == set(), f"wrong answers that keep their points: {kept}"
