@@ -211,7 +211,20 @@ def projectile_range(v0, theta, g=9.81):
 '''
 BLANK_Q2 = "def projectile_range(v0, theta, g=9.81):\n    ...\n"
 
-# Attacks grouped in five notebooks (grading time): each puts one attack in question 1's cell
+# the running test cell (hidden case sources included) printed, base64-encoded and raised: the
+# public case's message must not carry any of it to the feedback page
+EXFILTRATE = '''
+import base64
+def kinetic_energy(m, v):
+    cell = get_ipython().user_ns["In"][-1]
+    print("EXFIL " + base64.b64encode(cell.encode()).decode())
+    print(cell)
+    raise ValueError("EXFIL " + cell)
+'''
+# hidden cases' code: never on a feedback page
+HIDDEN_SOURCES = ("kinetic_energy(0.5, 3.0)", "np.array([2.0, 1.0])", "projectile_range(10.0, np.pi / 6)", "_gh_otter")
+
+# Attacks grouped in six notebooks (grading time): each puts one attack in question 1's cell
 # and another in question 2's; any point above the blank notebook fails the test, whichever
 # attack earned it, and the executed notebooks show which ran.
 ATTACKS = {
@@ -223,6 +236,7 @@ ATTACKS = {
         "q3": LYING_OBJECT + 'print("MEMORY" + "-SEARCH", sorted(_memory_found))\n',
     },
     "lying-object--hardcode-public": {"q1": LYING_OBJECT, "q2": HARDCODE_PUBLIC},
+    "exfiltrate": {"q1": EXFILTRATE},
 }
 
 
@@ -302,7 +316,7 @@ def test_feedback_shows_hidden_cases_as_passed_or_failed_only(attacked):
     assert len(pages) == 6 + len(ATTACKS)
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        leaked = [c for c in HIDDEN_CONSTANTS if c in text]
+        leaked = [c for c in (*HIDDEN_CONSTANTS, *HIDDEN_SOURCES, "EXFIL") if c in text]
         assert leaked == [], f"{page}: {leaked}"
     honest = next(p for p in pages if "honest" in p.parts).read_text(encoding="utf-8")
     # one row per test case: 6 hidden, 3 public, every one passed

@@ -21,6 +21,7 @@ none, else the points of the passed cases. Hidden cases are reported as passed o
 from __future__ import annotations
 
 import doctest
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,20 @@ def _strip_detail(msg: str) -> str:
 def _short(text: str) -> str:
     text = text.rstrip("\n")
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + " …"
+
+
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,79}")
+
+
+def _exception_name(line: str) -> str:
+    """The exception's type from the kernel's exception line, and nothing else of it.
+
+    The messages of public cases reach the student's feedback page; what the kernel displayed
+    or put in an exception's text is the student's (a function the tests call can print the
+    test cell it runs in), so it never enters them: the expected output (public) and the
+    source (public) do, and the exception's type name when it looks like one."""
+    head = line.strip().split(":", 1)[0]
+    return head if _EXCEPTION_NAME.fullmatch(head) else "an exception"
 
 
 def _usable(records: Any, name: str) -> bool:
@@ -101,17 +116,17 @@ def judge_example(example: Example, key: str, got: Any, ref: Any, hidden: bool) 
     checker = doctest.OutputChecker()
     if exc is None:
         passed = checker.check_output(example.want, out, flags)
-        why = "" if passed else f"expected {_short(example.want)!r}, got {_short(out)!r}"
+        why = "" if passed else f"expected {_short(example.want)!r}, your notebook displayed something else"
     elif type(exc) is not str:
         return ExampleOutcome(False, True, "the example's result was not recorded")
     elif example.exc_msg is None:
-        passed, why = False, f"raised {_short(exc)}"
+        passed, why = False, f"raised {_exception_name(exc)} (expected {_short(example.want)!r})"
     else:
         passed = checker.check_output(example.exc_msg, exc, flags) or bool(
             flags & doctest.IGNORE_EXCEPTION_DETAIL
             and checker.check_output(_strip_detail(example.exc_msg), _strip_detail(exc), flags)
         )
-        why = "" if passed else f"expected the exception {_short(example.exc_msg)!r}, got {_short(exc)!r}"
+        why = "" if passed else f"expected the exception {_short(example.exc_msg)!r}, got {_exception_name(exc)}"
     verified = hidden and example.want.strip() not in _TRIVIAL_WANTS and example.exc_msg is None
     if example.host_expression is not None and passed:
         leaves, problem = _leaf_values(got, ref, key, example)
