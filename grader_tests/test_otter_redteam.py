@@ -5,11 +5,11 @@ solution, correct alternatives and wrong answers (grader_tests/mutants/otter01.p
 The target is the course's otter sheet (``source/otter01``): public cases worth no points, every
 point on hidden cases the host decides (a displayed value it compares, or a comparison it
 evaluates from the operands the kernel recorded; the kernel never sees a hidden constant). Each
-attack starts from the released student notebook and answers question 1's cell with it (the
+attack starts from the released student notebook and answers one or two questions with it (the
 other questions blank), as a student would.
 
-What must hold: no attack scores above the blank notebook, in any question; the honest student,
-the master's solution and a correct alternative get full marks, every hidden case verified;
+What must hold: no attack scores above the blank notebook, in any question; the master's solution
+(as a student's submission) and a correct alternative get full marks, every hidden case verified;
 every mutant loses points on its question; nothing the kernel can reach holds a hidden expected
 output (the disk and memory searches print nothing found); feedback shows hidden cases as
 passed/failed only, none of their code or expected output.
@@ -37,19 +37,6 @@ BLANK = {q: 0.0 for q in QUESTIONS}
 # hidden expected outputs and constants of otter01 (the attacks look for these)
 HIDDEN_CONSTANTS = ("2.25", "8.827985767362492", "61.72839506172839", "array([2., 1.])", "0.27 < gamma")
 
-ANSWERS = {
-    "q1": "def kinetic_energy(m, v):\n    return 0.5 * m * v**2",
-    "q2": (
-        "def projectile_range(v0, theta, g=9.81):\n    return v0**2 * np.sin(2 * theta) / g\n\n\n"
-        "ranges = projectile_range(20.0, np.deg2rad(angles_deg))\n"
-        "best_angle_deg = float(angles_deg[np.argmax(ranges)])\nbest_angle_deg"
-    ),
-    "q3": (
-        "is_peak = (x[1:-1] > x[:-2]) & (x[1:-1] > x[2:]) & (x[1:-1] > 0.05)\n"
-        "slope, _ = np.polyfit(t[1:-1][is_peak], np.log(x[1:-1][is_peak]), 1)\n"
-        "gamma = float(-slope)\ngamma"
-    ),
-}
 BLANK_Q1 = "def kinetic_energy(m, v):\n    ...\n"
 
 REPLY_PATH = BLANK_Q1 + '''
@@ -252,7 +239,6 @@ def attacked(tmp_path_factory):
     root = course.root
     release_nb = release_notebook(course)
     put_submission(course, "blank", release_nb, assignment=ASSIGNMENT, name=ASSIGNMENT)
-    put_submission(course, "honest", submission(release_nb, ANSWERS), assignment=ASSIGNMENT, name=ASSIGNMENT)
     # the sheet's own answers: mutant i of every question in one submission (they are independent)
     mutants, alternatives = sheetprobes.load("mutants", ASSIGNMENT), sheetprobes.load("alternatives", ASSIGNMENT)
     sheet = {"solution": solution_answers(course), "alternative": {q: a[0] for q, a in alternatives.items()}}
@@ -275,7 +261,7 @@ def attacked(tmp_path_factory):
 def test_the_run_exits_0_and_grades_everyone(attacked):
     _, grade, feedback = attacked
     assert grade.returncode == 0, grade.stdout[-3000:] + grade.stderr[-3000:]
-    assert f"{ASSIGNMENT}: {6 + len(ATTACKS)} graded" in grade.stdout.replace("\n", " ")
+    assert f"{ASSIGNMENT}: {5 + len(ATTACKS)} graded" in grade.stdout.replace("\n", " ")
     assert feedback.returncode == 0, feedback.stdout[-2000:] + feedback.stderr[-2000:]
 
 
@@ -289,8 +275,8 @@ def test_no_attack_scores_above_the_blank_notebook(attacked):
 
 def test_the_honest_student_gets_full_marks_every_case_verified(attacked):
     course, _, _ = attacked
-    assert scores_of(course, ASSIGNMENT)["honest"] == FULL
-    result = json.loads((course.autograded_dir("honest", ASSIGNMENT) / "gradehub-result.json").read_text())
+    assert scores_of(course, ASSIGNMENT)["solution"] == FULL  # the master's solution, as a student's
+    result = json.loads((course.autograded_dir("solution", ASSIGNMENT) / "gradehub-result.json").read_text())
     hidden = [c for v in result["verdicts"] for c in v.get("cases", []) if c["hidden"]]
     assert len(hidden) == 6 and all(c["passed"] and c["kind"] == "verified" for c in hidden)
 
@@ -313,12 +299,12 @@ def test_the_attacks_really_ran_and_found_no_hidden_answer(attacked):
 def test_feedback_shows_hidden_cases_as_passed_or_failed_only(attacked):
     course, _, _ = attacked
     pages = [f for f in (course.root / "feedback").rglob("*.html")]
-    assert len(pages) == 6 + len(ATTACKS)
+    assert len(pages) == 5 + len(ATTACKS)
     for page in pages:
         text = page.read_text(encoding="utf-8")
         leaked = [c for c in (*HIDDEN_CONSTANTS, *HIDDEN_SOURCES, "EXFIL") if c in text]
         assert leaked == [], f"{page}: {leaked}"
-    honest = next(p for p in pages if "honest" in p.parts).read_text(encoding="utf-8")
+    honest = next(p for p in pages if "solution" in p.parts).read_text(encoding="utf-8")
     # one row per test case: 6 hidden, 3 public, every one passed
     assert honest.count("<td>hidden</td>") == 6 and honest.count("<td>public</td>") == 3
     assert honest.count("<span class='ok'>passed</span>") == 9
