@@ -22,10 +22,11 @@ from pathlib import Path
 
 import nbformat
 
+from ..authoring import ValidationReport, check_execution
 from ..course import OTTER_GRADING_DIR, Course, CourseError, gradebook_url
 from ..gradebook import open_gradebook, sync_assignment_dates
 from ..release import StaleReport, generate
-from .assign import OtterAssignment, assign_master, is_otter_master
+from .assign import OtterAssignment, OtterUnsupported, assign_master, is_otter_master
 from .build import grading_notebook, question_order, release_notebook
 from .verdict import forgeable_points
 
@@ -153,3 +154,29 @@ def _canonical(path: Path) -> bytes:
     if path.suffix == ".ipynb":
         return json.dumps(json.loads(path.read_text(encoding="utf-8")), sort_keys=True).encode()
     return path.read_bytes()
+
+
+def validate_otter(course: Course, assignment: str, execute: bool = True) -> ValidationReport:
+    """``gradehub validate`` for an otter assignment: otter's assign step on the master, then, in
+    a kernel, the grading notebook (the solution) must score full marks and the unanswered release
+    zero, within the time budget (:func:`gradehub.authoring.check_execution`, as for any sheet)."""
+    report = ValidationReport(assignment)
+    try:
+        made = [assign_master(path) for path in masters(course, assignment)]
+    except (CourseError, OtterUnsupported) as exc:
+        report.add(f"source/{assignment}", "-", str(exc))
+        return report
+    for item in made:
+        report.info.extend(f"{item.name}.ipynb: {note}" for note in [*item.notes, *forgeable_notes(item.questions)])
+    if not execute:
+        return report
+    with tempfile.TemporaryDirectory(prefix="gradehub-otter-validate-") as tmp:
+        scratch = Path(tmp)
+        write_assignment(course, assignment, made, root=scratch)
+        grading = scratch / "source" / assignment / OTTER_GRADING_DIR
+        sources = {p.stem: nbformat.read(p, as_version=4) for p in sorted(grading.glob("*.ipynb"))}
+        release_dir = scratch / "release" / assignment
+        releases = {name: nbformat.read(release_dir / f"{name}.ipynb", as_version=4) for name in sources}
+        # otter's init cell (`otter.Notebook("x.ipynb")`) reads the notebook beside it: the release
+        check_execution(course, assignment, sources, releases, release_dir, release_dir, report, notebooks=True)
+    return report
