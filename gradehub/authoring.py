@@ -217,14 +217,13 @@ def kernel_copy(source):
     return strip_host_checks(nb)
 
 
-def _run(nb, course: Course, timeout: float, data_dir: Path, notebooks: bool = False):
-    """Execute trusted author code in the local sandbox, with the sheet's data files beside it
-    (``notebooks``: its notebooks too, as grading gives an otter assignment its release)."""
+def _run(nb, course: Course, timeout: float, data_dir: Path):
+    """Execute trusted author code in the local sandbox, with the sheet's data files beside it."""
     limits = replace(course.limits, notebook_timeout=timeout, cell_timeout=timeout)
     job_dir = Path(tempfile.mkdtemp(prefix="gh-v-", dir="/tmp"))
     try:
         for f in data_dir.rglob("*"):
-            if f.is_file() and (notebooks or f.suffix != ".ipynb") and ".ipynb_checkpoints" not in f.parts:
+            if f.is_file() and f.suffix != ".ipynb" and ".ipynb_checkpoints" not in f.parts:
                 target = job_dir / f.relative_to(data_dir)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(f, target)
@@ -235,7 +234,7 @@ def _run(nb, course: Course, timeout: float, data_dir: Path, notebooks: bool = F
 
 def validate(course: Course, assignment: str, execute: bool = True) -> ValidationReport:
     report = ValidationReport(assignment)
-    course.assignment(assignment)  # an unknown id is a CourseError
+    a = course.assignment(assignment)
     source_dir = course.source_dir(assignment)
     notebooks = sorted(source_dir.glob("*.ipynb")) if source_dir.is_dir() else []
     if not notebooks:
@@ -266,124 +265,106 @@ def validate(course: Course, assignment: str, execute: bool = True) -> Validatio
             find_leaks(sources[name], releases[name], f"{name}.ipynb", report)
         if not execute or not report.ok:
             return report
-        check_execution(course, assignment, sources, releases, root / "release" / assignment, source_dir, report)
+        budget = a.time_budget
+        for name, source in sources.items():
+            label = f"{name}.ipynb"
+            try:
+                host_checks_of(source)
+            except MarkerError as exc:
+                report.add(label, "-", str(exc))
+                continue
+            started = time.monotonic()
+            run = _run(kernel_copy(source), course, timeout=max(budget * 3, 60), data_dir=source_dir)
+            elapsed = time.monotonic() - started
+            report.info.append(f"{label}: reference solution ran in {elapsed:.1f} s (budget {budget:g} s)")
+            if run.outcome is not Outcome.COMPLETED:
+                report.add(label, run.failed_cell or "-", f"reference solution did not complete: {run.message}")
+            for i, cell in enumerate(run.executed.cells):
+                meta = nbgrader_meta(cell)
+                rec = run.cells.get(i)
+                status = rec.status if rec else None
+                if cell.cell_type == "code" and status == "error":
+                    err: dict = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
+                    report.add(
+                        label,
+                        _label(cell, i),
+                        f"reference solution raises {err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}",
+                    )
+                elif meta and status == "timeout":
+                    report.add(label, _label(cell, i), "reference solution hits the cell time limit")
+            ref = test_records(run)
+            verdicts, problems = notebook_verdicts(
+                name, source, run.executed, grade_id_statuses(run), ref, ref, reference_run=True
+            )
+            for problem in problems:
+                report.add(label, "-", problem)
+            for v in verdicts:
+                if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
+                    report.add(
+                        label,
+                        f"`{v.grade_id}`",
+                        f"reference solution scores {v.points:g} of {v.max_points:g}"
+                        + (f": {v.reason}" if v.reason else ""),
+                    )
+            # The budget is for an idle machine; on a loaded one (CI, several engineers) the kernel
+            # gets a share of the cores, so the wall time is compared with the budget scaled by it.
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+            allowed = budget * max(1.0, load)
+            if load > 1.0:
+                report.info.append(f"{label}: machine load {load:.1f} per core; budget scaled to {allowed:.0f} s")
+            if elapsed > allowed:
+                report.add(
+                    label,
+                    "-",
+                    f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
+                    + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""),
+                )
+            share = forgeable_share(verdicts)
+            unverified = [v.grade_id for v in verdicts if v.kind == UNVERIFIED]
+            forgeable = [v.grade_id for v in verdicts if v.kind == FORGEABLE]
+            report.info.append(
+                f"{label}: a forged record could earn {share:.0%} of the autograded points"
+                + (f" (unverified: {', '.join(unverified)})" if unverified else "")
+                + (f" (forgeable: {', '.join(forgeable)})" if forgeable else "")
+            )
+            if share >= MAX_FORGEABLE_SHARE:
+                report.add(
+                    label,
+                    "-",
+                    f"a forged record could earn {share:.0%} of the autograded points "
+                    f"(at most {MAX_FORGEABLE_SHARE:.0%}): add verified host checks (docs/authoring.md)",
+                )
+
+            rel_path = root / "release" / assignment / f"{name}.ipynb"
+            clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes)
+            if not clean.ok:
+                report.add(label, "-", f"student version cannot be sanitized: {clean.error}")
+                continue
+            run = _run(clean.notebook, course, timeout=max(budget * 3, 60), data_dir=root / "release" / assignment)
+            blank, _ = notebook_verdicts(name, source, run.executed, grade_id_statuses(run), test_records(run), ref)
+            for v in blank:
+                if v.kind != MANUAL and v.points:
+                    report.add(
+                        label,
+                        f"`{v.grade_id}`",
+                        f"the unanswered student version scores {v.points:g} "
+                        f"of {v.max_points:g}; its tests pass without an answer",
+                    )
+            for i, cell in enumerate(run.executed.cells):
+                meta = nbgrader_meta(cell)
+                rec = run.cells.get(i)
+                if meta and not meta.get("grade") and not meta.get("solution") and rec and rec.status == "error":
+                    report.add(
+                        label,
+                        _label(cell, i),
+                        "a read-only cell fails in the student version (plots and setup must survive unanswered tasks)",
+                    )
+            report.info.append(
+                f"{label}: student version scores 0 on every autograded test"
+                if report.ok
+                else f"{label}: student version checked"
+            )
     return report
-
-
-def check_execution(
-    course: Course,
-    assignment: str,
-    sources: dict,
-    releases: dict,
-    release_dir: Path,
-    data_dir: Path,
-    report: ValidationReport,
-    notebooks: bool = False,
-) -> None:
-    """Run each source notebook (the reference) and its sanitized release (the blank student)
-    in a kernel: full marks, zero, no failing read-only cell, within the time budget, and the
-    share a forged record could earn. ``sources`` are the notebooks grading reads (for an otter
-    assignment its grading notebooks, :mod:`gradehub.otter`)."""
-    a = course.assignment(assignment)
-    budget = a.time_budget
-    for name, source in sources.items():
-        label = f"{name}.ipynb"
-        try:
-            host_checks_of(source)
-        except MarkerError as exc:
-            report.add(label, "-", str(exc))
-            continue
-        started = time.monotonic()
-        run = _run(kernel_copy(source), course, timeout=max(budget * 3, 60), data_dir=data_dir, notebooks=notebooks)
-        elapsed = time.monotonic() - started
-        report.info.append(f"{label}: reference solution ran in {elapsed:.1f} s (budget {budget:g} s)")
-        if run.outcome is not Outcome.COMPLETED:
-            report.add(label, run.failed_cell or "-", f"reference solution did not complete: {run.message}")
-        for i, cell in enumerate(run.executed.cells):
-            meta = nbgrader_meta(cell)
-            rec = run.cells.get(i)
-            status = rec.status if rec else None
-            if cell.cell_type == "code" and status == "error":
-                err: dict = next((o for o in cell.outputs if o.get("output_type") == "error"), {})
-                report.add(
-                    label,
-                    _label(cell, i),
-                    f"reference solution raises {err.get('ename', 'an error')}: {str(err.get('evalue', ''))[:200]}",
-                )
-            elif meta and status == "timeout":
-                report.add(label, _label(cell, i), "reference solution hits the cell time limit")
-        ref = test_records(run)
-        verdicts, problems = notebook_verdicts(
-            name, source, run.executed, grade_id_statuses(run), ref, ref, reference_run=True
-        )
-        for problem in problems:
-            report.add(label, "-", problem)
-        for v in verdicts:
-            if v.kind != MANUAL and v.points is not None and v.points < v.max_points:
-                report.add(
-                    label,
-                    f"`{v.grade_id}`",
-                    f"reference solution scores {v.points:g} of {v.max_points:g}"
-                    + (f": {v.reason}" if v.reason else ""),
-                )
-        # The budget is for an idle machine; on a loaded one (CI, several engineers) the kernel
-        # gets a share of the cores, so the wall time is compared with the budget scaled by it.
-        load = os.getloadavg()[0] / (os.cpu_count() or 1)
-        allowed = budget * max(1.0, load)
-        if load > 1.0:
-            report.info.append(f"{label}: machine load {load:.1f} per core; budget scaled to {allowed:.0f} s")
-        if elapsed > allowed:
-            report.add(
-                label,
-                "-",
-                f"reference solution takes {elapsed:.1f} s, over the budget of {budget:g} s"
-                + (f" (scaled to {allowed:.0f} s for a load of {load:.1f} per core)" if load > 1 else ""),
-            )
-        share = forgeable_share(verdicts)
-        unverified = [v.grade_id for v in verdicts if v.kind == UNVERIFIED]
-        forgeable = [v.grade_id for v in verdicts if v.kind == FORGEABLE]
-        report.info.append(
-            f"{label}: a forged record could earn {share:.0%} of the autograded points"
-            + (f" (unverified: {', '.join(unverified)})" if unverified else "")
-            + (f" (forgeable: {', '.join(forgeable)})" if forgeable else "")
-        )
-        if share >= MAX_FORGEABLE_SHARE:
-            report.add(
-                label,
-                "-",
-                f"a forged record could earn {share:.0%} of the autograded points "
-                f"(at most {MAX_FORGEABLE_SHARE:.0%}): add verified host checks (docs/authoring.md)",
-            )
-
-        rel_path = release_dir / f"{name}.ipynb"
-        clean = sanitize(rel_path, source, releases[name], course.limits.max_notebook_bytes)
-        if not clean.ok:
-            report.add(label, "-", f"student version cannot be sanitized: {clean.error}")
-            continue
-        run = _run(clean.notebook, course, timeout=max(budget * 3, 60), data_dir=release_dir, notebooks=notebooks)
-        blank, _ = notebook_verdicts(name, source, run.executed, grade_id_statuses(run), test_records(run), ref)
-        for v in blank:
-            if v.kind != MANUAL and v.points:
-                report.add(
-                    label,
-                    f"`{v.grade_id}`",
-                    f"the unanswered student version scores {v.points:g} "
-                    f"of {v.max_points:g}; its tests pass without an answer",
-                )
-        for i, cell in enumerate(run.executed.cells):
-            meta = nbgrader_meta(cell)
-            rec = run.cells.get(i)
-            if meta and not meta.get("grade") and not meta.get("solution") and rec and rec.status == "error":
-                report.add(
-                    label,
-                    _label(cell, i),
-                    "a read-only cell fails in the student version (plots and setup must survive unanswered tasks)",
-                )
-        report.info.append(
-            f"{label}: student version scores 0 on every autograded test"
-            if report.ok
-            else f"{label}: student version checked"
-        )
 
 
 # ----------------------------------------------------------------------------- wrong answers
