@@ -7,7 +7,7 @@ STAMP := $(VENV)/.gradehub-installed
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[course,dev,hub]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[course,dev,hub,otter]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -26,7 +26,12 @@ def cmd_validate(args) -> int:
     ids = [args.assignment] if args.assignment else [a.id for a in course.assignments]
     failed = 0
     for aid in ids:
-        report = validate(course, aid, execute=not args.lint_only)
+        if course.assignment(aid).format == "otter":
+            from .otter.release import validate_otter
+
+            report = validate_otter(course, aid, execute=not args.lint_only)
+        else:
+            report = validate(course, aid, execute=not args.lint_only)
         for line in report.lines():
             out.print(line, markup=False, highlight=False)
         failed += not report.ok

@@ -295,12 +295,40 @@ def _test_task_html(
         parts.append(f"<p><span class='bad'>Tests failed</span> — {points}.</p>")
         if verdict.reason:
             parts.append(f"<pre>{esc(redactor.clean(verdict.reason))}</pre>")
+    if verdict.cases:
+        parts.append(_cases_html(verdict.cases, redactor))
     if verdict.kind == UNVERIFIED:
         parts.append("<p class='muted'>This test ran the old way, inside your notebook's kernel.</p>")
     parts.append(
         "<p class='muted'>Hidden tests are shown only as passed or failed; their code and output are not shown.</p>"
     )
     return "".join(parts)
+
+
+def _cases_html(cases: list[dict], redactor: Redactor) -> str:
+    """Per test case (otter): public or hidden, passed or failed, points. A public case's message
+    (the grader's words) is shown; a hidden case is passed/failed only, whatever its record says."""
+    esc = html.escape
+    rows = []
+    for case in cases:
+        hidden = case.get("hidden", True) is not False
+        passed = case.get("passed") is True
+        outcome = "<span class='ok'>passed</span>" if passed else "<span class='bad'>failed</span>"
+        message = "" if hidden else str(case.get("message") or "")
+        points = f"{_fmt_points(_number(case.get('points')))} of {_fmt_points(_number(case.get('max_points')))}"
+        rows.append(
+            f"<tr><td>{esc(str(case.get('name', '')))}</td><td>{'hidden' if hidden else 'public'}</td>"
+            f"<td>{outcome}</td><td>{points}</td><td>{esc(redactor.clean(message))}</td></tr>"
+        )
+    return (
+        "<table class='cases'><tr><th>test case</th><th></th><th>outcome</th><th>points</th><th></th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 #: No script, no frames, no requests anywhere: every byte a student wrote is escaped already,

@@ -428,10 +428,13 @@ def _notebook_names(course: Course, assignment: str) -> list[str]:
 
 def _data_files(course: Course, assignment: str) -> list[DataFile]:
     release = course.release_dir(assignment)
+    # an otter notebook's first cell, `otter.Notebook("x.ipynb")`, reads the notebook beside it:
+    # the release (public tests only) is in the job directory, as in the student's JupyterLab
+    notebooks = course.assignment(assignment).format == "otter"
     return [
         DataFile(str(p.relative_to(release)), str(p))
         for p in sorted(release.rglob("*"))
-        if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts
+        if p.is_file() and (notebooks or p.suffix != ".ipynb") and ".ipynb_checkpoints" not in p.parts
     ]
 
 

@@ -104,6 +104,25 @@ def _clean_student_cell(raw: dict, index: int) -> NotebookNode | str:
     return cell
 
 
+def _drop_tags(source: NotebookNode) -> frozenset[str]:
+    """Cell tags whose cells grading skips: an otter grading notebook names ``otter_ignore``
+    (:mod:`gradehub.otter.build`), as otter's own grading drops those cells."""
+    meta = source.metadata.get("gradehub")
+    tags = meta.get("drop_tags") if isinstance(meta, dict) else None
+    return frozenset(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else frozenset()
+
+
+def _tagged(raw: dict, tags: frozenset[str]) -> bool:
+    meta = raw.get("metadata")
+    if not isinstance(meta, dict):
+        return False
+    cell_tags = meta.get("tags")
+    otter_meta = meta.get("otter")
+    return (isinstance(cell_tags, list) and any(t in tags for t in cell_tags if isinstance(t, str))) or (
+        "otter_ignore" in tags and isinstance(otter_meta, dict) and otter_meta.get("ignore") is True
+    )
+
+
 def _restored(cell: NotebookNode) -> NotebookNode:
     out = copy.deepcopy(cell)
     if out.cell_type == "code":
@@ -138,9 +157,13 @@ def sanitize(
     claimed: dict[str, NotebookNode] = {}
     attached: dict[str | None, list[NotebookNode]] = {None: []}
     current: str | None = None
+    drop_tags = _drop_tags(source)
     for index, raw in enumerate(raw_cells):
         if not isinstance(raw, dict):
             notes.append(f"dropped cell {index + 1}: not a valid notebook cell")
+            continue
+        if drop_tags and _tagged(raw, drop_tags):
+            notes.append(f"dropped cell {index + 1}: tagged {', '.join(sorted(drop_tags))} (not graded)")
             continue
         cell = _clean_student_cell(raw, index)
         if isinstance(cell, str):

@@ -100,12 +100,33 @@ def test_the_kernel_gets_sources_only_never_the_expected_output():
     from gradehub.otter.tests import question_from_spec
 
     spec = _spec({"code": ">>> secret_fn(7)\n'the-hidden-answer-42'", "hidden": True},
-                 {"code": ">>> len(z) == 10\nTrue", "hidden": True})
+                 {"code": ">>> len(z) == 10 and np.isclose(energy(2.0), 39.0625)\nTrue", "hidden": True},
+                 {"code": ">>> np.isclose(energy(1.0), 17.125)\nTrue", "hidden": False})
     cell = test_cell_source(question_from_spec(spec, "t"), reference_must_pass=True)
     kernel = kernel_source(cell)
     assert "secret_fn(7)" in kernel and "the-hidden-answer-42" not in kernel
-    assert "len(__gradehub_leaf__(0, z)) == 10" in kernel
-    assert "the-hidden-answer-42" in cell  # on the host side only
+    # a hidden comparison: its operands only, never the constants it compares them with
+    assert "'operands': ['z', 'energy(2.0)']" in kernel and "39.0625" not in kernel and "== 10" not in kernel
+    assert "np.isclose(__gradehub_leaf__(0, energy(1.0)), 17.125)" in kernel  # public: as the student has it
+    assert "the-hidden-answer-42" in cell and "39.0625" in cell  # on the host side only
+
+
+def test_a_hidden_comparison_is_decided_on_the_host_from_its_operands():
+    spec = _spec({"code": ">>> len(z) == 3 and np.isclose(energy(2.0), 39.0625)\nTrue", "hidden": True},
+                 {"code": ">>> np.isclose(energy(1.0), 17.125)\nTrue", "hidden": False})
+    shown = {"out": "", "exc": None, "cut": False}
+    public = {"q/1/0": {"out": "True\n", "exc": None, "cut": False}, "q/1/0/0": 17.125}
+    right = _judge(spec, {"q/0/0": shown, "q/0/0/0": [1, 2, 3], "q/0/0/1": 39.0625, **public})
+    assert [c["passed"] for c in right.cases] == [True, True]
+    assert [c["kind"] for c in right.cases] == ["verified", "forgeable"]  # public constants are the student's
+    wrong = _judge(spec, {"q/0/0": shown, "q/0/0/0": [1, 2, 3], "q/0/0/1": 39.0, **public})
+    assert [c["passed"] for c in wrong.cases] == [False, True]
+    # an operand that raised in the kernel is not recorded: the comparison fails where it needs it
+    raised = _judge(spec, {"q/0/0": shown, "q/0/0/0": [1, 2, 3], **public})
+    assert [c["passed"] for c in raised.cases] == [False, True]
+    # ... and `and` never reaches it when the first operand already decides
+    spec_or = _spec({"code": ">>> len(z) == 3 or np.isclose(energy(2.0), 39.0625)\nTrue", "hidden": True})
+    assert _judge(spec_or, {"q/0/0": shown, "q/0/0/0": [1, 2, 3]}).share == 1.0
 
 
 @pytest.mark.parametrize(
@@ -157,7 +178,9 @@ def test_what_gradehub_does_not_grade_is_refused_by_name(tmp_path):
 
 # ----------------------------------------------------------------------------- conformance
 
-CONFORMANCE = ["passesAll", "fails2and6H", "fails1and3and6", "fails3and4"]
+# passesAll (full marks) and fails2and6H (q6: its public case passes, its hidden case fails: otter's
+# partial credit); the other two of otter's test_grade submissions add grading time, not cases
+CONFORMANCE = ["passesAll", "fails2and6H"]
 
 _OTTER_RUN = '''
 import json, sys, otter.api
@@ -230,3 +253,80 @@ def test_scores_per_question_equal_otter_run_s(tmp_path):
     header, first = csv_text.splitlines()[:2]
     assert header == "file," + ",".join(questions) + ",total_points_earned,percent_correct,grading_status"
     assert first.startswith("points-per-question,")
+
+    # gradehub report: otter's per-case outcomes in the `cases` sheet, hidden cases by name only
+    import pandas as pd
+
+    report = subprocess.run([sys.executable, "-m", "gradehub.cli", "report", "--no-html", "--output",
+                             str(tmp_path / "report"), "--course-root", str(root)], capture_output=True, text=True,
+                            timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
+    cases = pd.read_excel(tmp_path / "report" / "grades.xlsx", sheet_name="cases")
+    q6 = cases[(cases["student"] == "fails2and6H") & (cases["question"] == "q6")]
+    assert list(zip(q6["hidden"], q6["passed"])) == [("no", "yes"), ("yes", "no")]  # the workbook says yes/no
+    assert q6["points"].sum() == pytest.approx(ours["fails2and6H"]["q6"])
+    assert set(cases.columns) == {"student", "assignment", "notebook", "question", "case", "hidden", "passed",
+                                  "points", "max_points", "kind"}
+
+
+def test_a_question_checked_twice_is_graded_at_its_last_check_and_otter_ignore_cells_are_dropped(tmp_path):
+    """otter's GradingResults keeps the last check of a question; its grading drops otter_ignore cells."""
+    from gradehub.otter.build import grading_notebook, question_order, release_notebook
+    from gradehub.otter.tests import question_from_spec
+    from gradehub.sanitize import sanitize
+
+    questions = {"q": question_from_spec(_spec({"code": ">>> x\n2", "hidden": True}), "t")}
+    ignored = nbformat.v4.new_code_cell("x = 3  # a slow plot", metadata={"tags": ["otter_ignore"]})
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell('grader.check("q")'),
+        nbformat.v4.new_code_cell("x = 2"), nbformat.v4.new_code_cell('grader.check("q")'), ignored,
+    ])
+    order = question_order(nb, questions)
+    release = release_notebook(nb, questions, order)
+    graded = [i for i, c in enumerate(release.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+    assert graded == [3]  # the last check, not the first
+    assert "x = 3  # a slow plot" in [c.source for c in release.cells]  # students keep the cell
+    grading = grading_notebook(nb, questions, order, has_solution=True)
+    assert [c.source for c in grading.cells][:3] == ["x = 1", 'grader.check("q")', "x = 2"]
+    assert "x = 3  # a slow plot" not in [c.source for c in grading.cells]  # otter's grading drops it
+    assert "run_case('q/0'" in grading.cells[3].source
+
+    submitted = tmp_path / "sub.ipynb"
+    nbformat.write(release, submitted)
+    clean = sanitize(submitted, grading, release, 10_000_000)
+    sources = [c.source for c in clean.notebook.cells]
+    assert "x = 3  # a slow plot" not in sources and "x = 2" in sources
+    assert any("otter_ignore" in note for note in clean.notes)
+
+
+def test_release_names_the_points_a_forged_record_could_earn():
+    """Public cases and guessable hidden outputs (True) score as otter scores them, marked
+    forgeable; the release says how many points of each question rest on them."""
+    from gradehub.otter.release import forgeable_notes
+    from gradehub.otter.tests import read_tests_dir
+    from gradehub.otter.verdict import forgeable_points
+
+    theirs = read_tests_dir(OTTER / "tests")  # otter's example: negate() is all True/False
+    assert forgeable_points(theirs["q2"]) == pytest.approx(2.0)  # every case public or a guessable bool
+    assert forgeable_points(theirs["q4"]) == 0.0  # np.isclose(x, 39.0625): the host evaluates it
+    assert forgeable_points(theirs["q6"]) == pytest.approx(2.5)  # the public case; the hidden one prints 10 numbers
+    notes = forgeable_notes(theirs)
+    assert any(n.startswith("q2: 2 of 2 point(s)") for n in notes) and not any(n.startswith("q4:") for n in notes)
+    sheet = read_tests_dir_of_sheet()
+    assert {name: forgeable_points(q) for name, q in sheet.items()} == {"q1": 0.0, "q2": 0.0, "q3": 0.0}
+
+
+def read_tests_dir_of_sheet():
+    """otter01's questions, as its grading notebook's test cells carry them."""
+    import re
+
+    from gradehub.otter.tests import Question
+
+    nb = nbformat.read(REPO / "source" / "otter01" / "autograder" / "otter01.ipynb", as_version=4)
+    found = {}
+    for cell in nb.cells:
+        match = re.search(r"judge_question\((.*), got, ref, award", cell.source)
+        if match:
+            question = Question.from_json(eval(match.group(1)))  # noqa: S307 - our own generated literal
+            found[question.name] = question
+    return found

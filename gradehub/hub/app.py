@@ -113,6 +113,12 @@ def ensure_gradebook_assignments(course: Course, log: Callable[[str], None] = pr
             except MissingEntry:
                 missing.append(aid)
     for aid in missing:
+        if course.assignment(aid).format == "otter":
+            from ..otter.release import register
+
+            register(course, aid)  # from the grading notebook: nbgrader cannot read an otter master
+            log(f"the gradebook now knows {aid}")
+            continue
         with tempfile.TemporaryDirectory(prefix="gradehub-hub-gradebook-") as tmp:
             root = Path(tmp)
             shutil.copy2(course.root / "nbgrader_config.py", root / "nbgrader_config.py")

@@ -83,34 +83,43 @@ def _plain(nb: NotebookNode) -> NotebookNode:
 
 
 def _check_cells(nb: NotebookNode, order: list[str]) -> dict[str, int]:
-    """question -> index of the first cell that is just ``grader.check("q")`` (where otter checks it)."""
+    """question -> index of the LAST cell that is just ``grader.check("q")``.
+
+    otter grades a question checked several times at its last check: its ``GradingResults``
+    keeps one result per question name, each check overwriting the one before
+    (``{tf.name: tf for tf in Checker.get_results()}``)."""
     found: dict[str, int] = {}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         match = _CHECK.fullmatch(cell.source.strip())
-        if match and match.group(2) in order and match.group(2) not in found:
+        if match and match.group(2) in order:
             found[match.group(2)] = index
     return found
 
 
-def _graded(nb: NotebookNode, questions: dict[str, Question], order: list[str], source_of) -> NotebookNode:
-    """Mark each question's check cell as its graded cell; questions never checked go at the end.
+def _graded(
+    nb: NotebookNode, questions: dict[str, Question], order: list[str], source_of, *, drop_ignored: bool
+) -> NotebookNode:
+    """Mark each question's last check cell as its graded cell; questions never checked go at the end.
 
     A cell whose ``otter.tests`` metadata names questions is checked right after it, as otter's
-    grading does (``GradingPreprocessor.add_checks``): a check cell is put there.
+    grading does (``GradingPreprocessor.add_checks``): a check cell is put there. For grading,
+    cells tagged ``otter_ignore`` are dropped first, as otter's ``filter_ignored_cells`` does
+    (students keep them in their release; :func:`gradehub.sanitize.sanitize` drops the
+    submission's).
     """
-    at = _check_cells(nb, order)
     cells = []
     for cell in nb.cells:
+        if drop_ignored and _ignored(cell):
+            continue
         cells.append(cell)
         named = (
             (cell.metadata.get("otter") or {}).get("tests") if isinstance(cell.metadata.get("otter"), dict) else None
         )
         for name in named if isinstance(named, list) else []:
-            if name in order and name not in at:
+            if name in order:
                 cells.append(nbformat.v4.new_code_cell(f'grader.check("{name}")'))
-                at[name] = -1
     nb.cells = cells
     at = _check_cells(nb, order)
     for name, index in at.items():
@@ -132,9 +141,21 @@ def _graded(nb: NotebookNode, questions: dict[str, Question], order: list[str], 
     return nb
 
 
+IGNORE_TAG = "otter_ignore"
+
+
+def _ignored(cell: NotebookNode) -> bool:
+    """otter's ``otter_ignore`` tag (or ``otter: {ignore: true}`` metadata): not graded."""
+    otter_meta = cell.metadata.get("otter")
+    tags = cell.metadata.get("tags")
+    return (isinstance(tags, list) and IGNORE_TAG in tags) or (
+        isinstance(otter_meta, dict) and otter_meta.get("ignore") is True
+    )
+
+
 def release_notebook(student_nb: NotebookNode, questions: dict[str, Question], order: list[str]) -> NotebookNode:
     """otter's student notebook, each question's ``grader.check`` cell graded (locked, its points)."""
-    return _graded(_plain(student_nb), questions, order, lambda name: f'grader.check("{name}")')
+    return _graded(_plain(student_nb), questions, order, lambda name: f'grader.check("{name}")', drop_ignored=False)
 
 
 def runner_source() -> str:
@@ -167,7 +188,12 @@ def test_cell_source(question: Question, *, reference_must_pass: bool) -> str:
         lines.append(f"{RUNNER_NAME}.run_in_kernel_test({question.name!r}, {question.in_kernel!r}, globals())")
     else:
         for index, case in enumerate(question.cases):
-            examples = [{"source": e.kernel_source, "skip": e.skip} for e in case.examples]
+            examples = [
+                {"source": e.kernel_source, "skip": e.skip}
+                if e.operands is None
+                else {"source": "", "operands": e.operands, "skip": e.skip}
+                for e in case.examples
+            ]
             lines.append(f"{RUNNER_NAME}.run_case({f'{question.name}/{index}'!r}, {examples!r}, globals())")
     lines += [
         BEGIN_HOST,
@@ -186,8 +212,14 @@ def grading_notebook(
     the question's tests where the student's notebook checks it, as ``otter run`` does."""
     nb = _plain(base_nb)
     nb.metadata.get("otter", {}).pop("tests", None)  # the hidden tests live in the test cells only
+    # tells sanitize to drop the submission's otter_ignore cells, as otter's grading does
+    nb.metadata["gradehub"] = {"format": "otter", "drop_tags": [IGNORE_TAG]}
     return _graded(
-        nb, questions, order, lambda name: test_cell_source(questions[name], reference_must_pass=has_solution)
+        nb,
+        questions,
+        order,
+        lambda name: test_cell_source(questions[name], reference_must_pass=has_solution),
+        drop_ignored=True,
     )
 
 

@@ -13,6 +13,9 @@ What is recorded per example (with :func:`gradehub.testing.record`, plain data o
 will re-evaluate an example's comparison itself, the example's source was rewritten at build
 time so that each *operand* passes through ``__gradehub_leaf__(j, value)``, which records the
 value as ``<case>/<i>/<j>`` and returns it unchanged, so the example still runs once, as written.
+For a *hidden* comparison the kernel gets its operands only (``operands``), evaluated in order
+and recorded the same way, never the constants it is compared with (a hook that reads the test
+cell must not learn the answer from it); the host evaluates the comparison.
 
 Nothing here is trusted: a student can replace this module. The host decides (see
 :mod:`gradehub.otter.verdict`); a forged record earns nothing unless it is the right answer.
@@ -102,14 +105,25 @@ def run_case(name: str, examples: list[dict], globs: dict) -> None:
         exc_line = None
         try:
             sys.stdout, sys.displayhook = spoof, sys.__displayhook__
-            try:
-                code = compile(example["source"], f"<doctest {name}[{index}]>", "single", flags, True)
-                exec(code, globs)  # noqa: S102 - the test's own example, in the student's kernel
-            except KeyboardInterrupt:
-                raise
-            except BaseException:  # noqa: BLE001 - doctest catches everything but an interrupt
-                exc_type, exc, _ = sys.exc_info()
-                exc_line = _exception_line(exc_type, exc) if exc_type is not None and exc is not None else ""
+            if example.get("operands") is not None:
+                # a hidden comparison: its operands only, in order; the host compares
+                for number, operand in enumerate(example["operands"]):
+                    try:
+                        code = compile(operand, f"<doctest {name}[{index}] operand {number}>", "eval", flags, True)
+                        leaf(number, eval(code, globs))  # noqa: S307 - the test's operand, in the student's kernel
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException:  # noqa: BLE001, S112 - an operand that raises is not recorded
+                        continue
+            else:
+                try:
+                    code = compile(example["source"], f"<doctest {name}[{index}]>", "single", flags, True)
+                    exec(code, globs)  # noqa: S102 - the test's own example, in the student's kernel
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:  # noqa: BLE001 - doctest catches everything but an interrupt
+                    exc_type, exc, _ = sys.exc_info()
+                    exc_line = _exception_line(exc_type, exc) if exc_type is not None and exc is not None else ""
         finally:
             sys.stdout, sys.displayhook = saved_out, saved_hook
             if display is not None:

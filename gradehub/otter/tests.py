@@ -92,6 +92,9 @@ class Example:
     options: dict[int, bool]
     kernel_source: str  # the source, with operands wrapped for the host's own evaluation where it can
     host_expression: str | None  # the comparison over __leaf_<j> names, evaluated on the host
+    # A hidden comparison's operands only (one expression each): the kernel never sees its
+    # constants (``np.isclose(x, 39.0625)`` would hand the answer to a hook reading the cell)
+    operands: list[str] | None = None
 
     @property
     def expected_truth(self) -> bool | None:
@@ -197,6 +200,7 @@ class _Split(ast.NodeTransformer):
 
     def __init__(self) -> None:
         self.leaves = 0
+        self.operands: list[ast.expr] = []
 
     def structural(self, node: ast.AST) -> bool:
         if isinstance(node, ast.Constant):
@@ -217,6 +221,7 @@ class _Split(ast.NodeTransformer):
         if not self.structural(node):
             number = self.leaves
             self.leaves += 1
+            self.operands.append(node)
             kernel = ast.Call(ast.Name(LEAF_NAME, ast.Load()), [ast.Constant(number), node], [])
             return kernel, ast.Name(f"__leaf_{number}", ast.Load())
         if isinstance(node, ast.Constant):
@@ -252,25 +257,26 @@ class _Split(ast.NodeTransformer):
         )
 
 
-def split_example(source: str, want: str, exc_msg: str | None) -> tuple[str, str | None]:
-    """(kernel source, host expression or None) for one example."""
+def split_example(source: str, want: str, exc_msg: str | None) -> tuple[str, str | None, list[str]]:
+    """(kernel source, host expression or None, the operands' sources) for one example."""
     if exc_msg is not None or want.strip() not in BOOLEAN_WANTS:
-        return source, None
+        return source, None, []
     try:
         tree = ast.parse(source, mode="single")
     except SyntaxError:
-        return source, None
+        return source, None, []
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
-        return source, None
+        return source, None, []
     splitter = _Split()
     if not splitter.structural(tree.body[0].value):
-        return source, None  # `x` or `isinstance(x, int)`: the kernel's word only
+        return source, None, []  # `x` or `isinstance(x, int)`: the kernel's word only
     kernel, host = splitter.split(tree.body[0].value)
     kernel_tree = ast.Interactive([ast.Expr(kernel)])
     ast.fix_missing_locations(kernel_tree)
     host_tree = ast.Expression(host)
     ast.fix_missing_locations(host_tree)
-    return ast.unparse(kernel_tree) + "\n", ast.unparse(host_tree)
+    operands = [ast.unparse(node) for node in splitter.operands]
+    return ast.unparse(kernel_tree) + "\n", ast.unparse(host_tree), operands
 
 
 def host_value(expression: str, leaves: dict[int, Any]) -> Any:
@@ -287,13 +293,20 @@ def host_value(expression: str, leaves: dict[int, Any]) -> Any:
 # ----------------------------------------------------------------------------- parsing
 
 
-def _examples(body: str, name: str) -> list[Example]:
+def _examples(body: str, name: str, hidden: bool) -> list[Example]:
+    """The examples of one case. A *hidden* comparison the host evaluates sends the kernel its
+    operands only: the constants it compares with are part of the hidden answer."""
     parsed = doctest.DocTestParser().parse(body, name)
     out = []
     for item in parsed:
         if isinstance(item, doctest.Example):
-            kernel, host = split_example(item.source, item.want, item.exc_msg)
-            out.append(Example(item.source, item.want, item.exc_msg, dict(item.options), kernel, host))
+            kernel, host, operands = split_example(item.source, item.want, item.exc_msg)
+            hide = hidden and host is not None
+            out.append(
+                Example(
+                    item.source, item.want, item.exc_msg, dict(item.options), kernel, host, operands if hide else None
+                )
+            )
     return out
 
 
@@ -311,7 +324,7 @@ def question_from_spec(spec: dict, origin: str) -> Question:
     cases: list[Case] = []
     for case in parsed.test_cases:
         try:
-            examples = _examples(case.body, f"{parsed.name} {len(cases)}")
+            examples = _examples(case.body, f"{parsed.name} {len(cases)}", bool(case.hidden))
         except ValueError as exc:
             raise OtterTestError(f"{origin}: case {case.name!r} is not a valid doctest: {exc}") from None
         cases.append(

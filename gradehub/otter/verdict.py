@@ -21,6 +21,7 @@ none, else the points of the passed cases. Hidden cases are reported as passed o
 from __future__ import annotations
 
 import doctest
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,20 @@ def _strip_detail(msg: str) -> str:
 def _short(text: str) -> str:
     text = text.rstrip("\n")
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + " …"
+
+
+_EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,79}")
+
+
+def _exception_name(line: str) -> str:
+    """The exception's type from the kernel's exception line, and nothing else of it.
+
+    The messages of public cases reach the student's feedback page; what the kernel displayed
+    or put in an exception's text is the student's (a function the tests call can print the
+    test cell it runs in), so it never enters them: the expected output (public) and the
+    source (public) do, and the exception's type name when it looks like one."""
+    head = line.strip().split(":", 1)[0]
+    return head if _EXCEPTION_NAME.fullmatch(head) else "an exception"
 
 
 def _usable(records: Any, name: str) -> bool:
@@ -92,6 +107,8 @@ def judge_example(example: Example, key: str, got: Any, ref: Any, hidden: bool) 
         return ExampleOutcome(False, True, "the example's result was not recorded")
     if shown.get("cut"):
         return ExampleOutcome(False, True, "the example printed too much to be compared")
+    if example.operands is not None:
+        return _judge_operands(example, key, got)
     out, exc = shown["out"], shown.get("exc")
     flags = OPTION_FLAGS
     for flag, on in example.options.items():
@@ -99,17 +116,17 @@ def judge_example(example: Example, key: str, got: Any, ref: Any, hidden: bool) 
     checker = doctest.OutputChecker()
     if exc is None:
         passed = checker.check_output(example.want, out, flags)
-        why = "" if passed else f"expected {_short(example.want)!r}, got {_short(out)!r}"
+        why = "" if passed else f"expected {_short(example.want)!r}, your notebook displayed something else"
     elif type(exc) is not str:
         return ExampleOutcome(False, True, "the example's result was not recorded")
     elif example.exc_msg is None:
-        passed, why = False, f"raised {_short(exc)}"
+        passed, why = False, f"raised {_exception_name(exc)} (expected {_short(example.want)!r})"
     else:
         passed = checker.check_output(example.exc_msg, exc, flags) or bool(
             flags & doctest.IGNORE_EXCEPTION_DETAIL
             and checker.check_output(_strip_detail(example.exc_msg), _strip_detail(exc), flags)
         )
-        why = "" if passed else f"expected the exception {_short(example.exc_msg)!r}, got {_short(exc)!r}"
+        why = "" if passed else f"expected the exception {_short(example.exc_msg)!r}, got {_exception_name(exc)}"
     verified = hidden and example.want.strip() not in _TRIVIAL_WANTS and example.exc_msg is None
     if example.host_expression is not None and passed:
         leaves, problem = _leaf_values(got, ref, key, example)
@@ -122,8 +139,28 @@ def judge_example(example: Example, key: str, got: Any, ref: Any, hidden: bool) 
                 return ExampleOutcome(False, True, "the values it compares could not be checked")
             if truth is not example.expected_truth:
                 return ExampleOutcome(False, True, "the values it compares do not give the expected result")
-            verified = True
+            verified = hidden  # a public comparison's constants are in the student's notebook
     return ExampleOutcome(passed, verified, "" if passed else why)
+
+
+def _judge_operands(example: Example, key: str, got: Any) -> ExampleOutcome:
+    """A hidden comparison whose operands alone ran in the kernel: the host evaluates it.
+
+    An operand that raised or could not be recorded is missing; the evaluation fails where it
+    needs it (doctest would have seen the exception), and passes where ``and``/``or`` never
+    reaches it, as in the kernel."""
+    leaves: dict[int, Any] = {}
+    for number in range(len(example.operands or [])):
+        name = f"{key}/{number}"
+        if _usable(got, name):
+            leaves[number] = got[name]
+    try:
+        truth = bool(host_value(str(example.host_expression), leaves))
+    except Exception:  # noqa: BLE001 - a missing operand, or one of an odd shape or type
+        return ExampleOutcome(False, True, "the values it compares could not be checked")
+    if truth is not example.expected_truth:
+        return ExampleOutcome(False, True, "the values it compares do not give the expected result")
+    return ExampleOutcome(True, True)
 
 
 def _case_result(question: str, index: int, case: Case, got: Any, ref: Any) -> tuple[dict, bool]:
@@ -153,6 +190,25 @@ def _case_result(question: str, index: int, case: Case, got: Any, ref: Any) -> t
         "kind": "verified" if verified else "forgeable",
     }
     return result, verified
+
+
+def can_verify(case: Case) -> bool:
+    """Could the host tell a forged record from an earned one for this case?
+
+    Only for a hidden case with an example whose expected output the student cannot guess
+    (not ``True``/``None``/empty, no expected exception) or whose comparison the host evaluates
+    from its operands. A public case's expected outputs are in the student's notebook."""
+    return case.hidden and any(
+        e.operands is not None or (e.exc_msg is None and e.want.strip() not in _TRIVIAL_WANTS and not e.skip)
+        for e in case.examples
+    )
+
+
+def forgeable_points(question: Question) -> float:
+    """The points of a question that a forged record could earn (public or guessable cases)."""
+    if question.in_kernel is not None:
+        return question.points
+    return sum(c.points for c in question.cases if not can_verify(c))
 
 
 def otter_score(question: Question, passed: list[bool]) -> float:

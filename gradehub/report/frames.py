@@ -30,7 +30,7 @@ import pandas as pd
 from ..course import Course
 from ..gradebook import Extension
 from ..late import as_utc, describe_applied, penalty_points
-from .read import cell_order, cells_not_run, local_times, read_gradebook
+from .read import cell_order, cells_not_run, local_times, read_gradebook, test_cases
 from .summaries import extension_table, group_summary, item_statistics, policy_table
 from ..variants import VariantError, assignment_specs, describe_variants, graded_variants
 
@@ -65,9 +65,11 @@ class ReportFrames:
     policies: pd.DataFrame = field(default_factory=pd.DataFrame)
     extensions: pd.DataFrame = field(default_factory=pd.DataFrame)
     meta: dict = field(default_factory=dict)
+    # one row per test case of questions graded by cases (otter); empty for nbgrader-only courses
+    cases: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {
+        tables = {
             "overview": self.overview,
             "questions": self.questions,
             "groups": self.groups,
@@ -77,6 +79,9 @@ class ReportFrames:
             "policies": self.policies,
             "extensions": self.extensions,
         }
+        if len(self.cases):
+            tables["cases"] = self.cases
+        return tables
 
 
 def _status_text(status: str | None, message: str | None) -> str:
@@ -398,6 +403,7 @@ def build_frames(course: Course, progress: Progress | None = None) -> ReportFram
         policies=policies,
         extensions=extensions,
         meta=meta,
+        cases=test_cases(course, [a.id for a in course.assignments if a.format == "otter"]),
     )
 
 

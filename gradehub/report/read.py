@@ -192,3 +192,57 @@ def local_times(series: pd.Series, tz: str) -> pd.Series:
     # every value written differently (no microseconds, an offset) into NaT
     s = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
     return s.dt.tz_convert(tz)
+
+
+CASE_COLUMNS = [
+    "student",
+    "assignment",
+    "notebook",
+    "question",
+    "case",
+    "hidden",
+    "passed",
+    "points",
+    "max_points",
+    "kind",
+]
+
+
+def test_cases(course: Course, assignments: list[str]) -> pd.DataFrame:
+    """One row per test case of every graded submission whose verdicts have cases (otter questions).
+
+    Read from ``autograded/<student>/<assignment>/gradehub-result.json``, where grading wrote the
+    host's per-case outcome; a hidden case is a name, passed or failed and points, nothing more.
+    """
+    rows = []
+    root = course.autograded_dir()
+    for assignment in assignments:
+        for path in sorted(root.glob(f"*/{assignment}/gradehub-result.json")):
+            try:
+                result = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            student = path.parent.parent.name
+            for verdict in result.get("verdicts") or []:
+                for case in verdict.get("cases") or [] if isinstance(verdict, dict) else []:
+                    if not isinstance(case, dict):
+                        continue
+                    rows.append(
+                        [
+                            student,
+                            assignment,
+                            str(verdict.get("notebook", "")),
+                            str(verdict.get("grade_id", "")),
+                            str(case.get("name", "")),
+                            case.get("hidden") is not False,
+                            case.get("passed") is True,
+                            _number(case.get("points")),
+                            _number(case.get("max_points")),
+                            str(case.get("kind", "")),
+                        ]
+                    )
+    return pd.DataFrame(rows, columns=CASE_COLUMNS)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0

@@ -30,6 +30,9 @@ import xlsxwriter
 from .frames import DECIMAL_COLUMNS, Progress, ReportFrames, is_percent_column
 
 SHEET_NOTES = {
+    "cases": "otter questions only: one row per student × test case (public or hidden, passed, points, "
+    "and whether the host verified it or a forged record could have passed it); hidden cases never show "
+    "their code or expected output",
     "overview": "one row per student: tutor group, each week's total after late penalties, course total, "
     "percentage of all points, whether the exam bonus threshold is met",
     "questions": "one row per student × question: automatic and manual points, final score, the question's "
@@ -205,7 +208,7 @@ def about_frame(frames: ReportFrames) -> pd.DataFrame:
             "computed when this report was made, from course.toml and the extensions; see policies and submissions",
         ),
     ]
-    rows += [(f"sheet: {name}", text) for name, text in SHEET_NOTES.items()]
+    rows += [(f"sheet: {name}", text) for name, text in SHEET_NOTES.items() if name != "cases" or len(frames.cases)]
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -266,6 +269,10 @@ def write_xlsx(frames: ReportFrames, path: Path, progress: Progress | None = Non
         ("scores", lambda: frames.scores, "B2"),
         ("policies", lambda: frames.policies, "B2"),
         ("extensions", lambda: frames.extensions, "A2"),
+    ]
+    if len(frames.cases):
+        sheets.append(("cases", lambda: frames.cases, "B2"))
+    sheets += [
         ("about", lambda: about_frame(frames), "A2"),
     ]
     with _gc_paused():
