@@ -39,7 +39,7 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
     from tornado import web
     from tornado.ioloop import IOLoop
 
-    from .uploads import Spool
+    from .uploads import Spool, receive
 
     # unpacking and committing uploads: disk-bound, off the event loop; the store's lock orders commits
     workers = ThreadPoolExecutor(max_workers=UPLOAD_WORKERS, thread_name_prefix="exchange-upload")
@@ -114,7 +114,7 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
     class Submit(Handler):
         """The body goes to a spool file as it arrives (:class:`.uploads.Spool`: memory does not
         grow with its size) and is refused (413) as soon as it exceeds the course's cap. When it is
-        complete, a worker thread unpacks and commits it (:meth:`.store.ExchangeStore.receive`), so
+        complete, a worker thread unpacks and commits it (:func:`.uploads.receive`), so
         the event loop keeps serving everyone else meanwhile. The answer says stored exactly when
         it is stored: a client that closed the connection before the commit gets nothing stored."""
 
@@ -134,8 +134,6 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
                 raise web.HTTPError(413, f"this submission has about {format_bytes(int(length) * 3 // 4)}; the course "
                                          f"accepts at most {format_bytes(store.submission_cap())} per submission")
             self._upload_id = self.request.headers.get("X-Gradehub-Upload-Id") or None
-            if self._upload_id:
-                self.run(receipt_of, self._upload_id)       # a malformed id is a 400 before the body
             self._spool = Spool(store.staging_dir, self._body_cap())
 
         def data_received(self, chunk: bytes) -> None:
@@ -157,6 +155,10 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             if spool.too_large:
                 raise web.HTTPError(413, f"the course accepts at most {format_bytes(store.submission_cap())} per submission")
             body = spool.finish()
+            if self._upload_id:
+                # checked once the body is read: refusing earlier resets the connection under a
+                # client still sending, which then never sees the message
+                self.run(receipt_of, self._upload_id)
             ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
             wire = "tar" if ctype in TAR_TYPES else "json"
             # a "timestamp" a client sends along is ignored: the time is the server's, at the commit
@@ -164,8 +166,8 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             self._receiving = True
             try:
                 result = await IOLoop.current().run_in_executor(
-                    workers, lambda: store.receive(self.username, assignment, body, wire, upload_id=self._upload_id,
-                                                   still_wanted=lambda: not gone.is_set()))
+                    workers, lambda: receive(store, self.username, assignment, body, wire, upload_id=self._upload_id,
+                                             still_wanted=lambda: not gone.is_set()))
             except ExchangeRejected as exc:
                 raise RefusedError(exc.status, str(exc).replace("%", "%%"), exc.retry_after) from None
             self.write_json({"student_id": self.username, "assignment_id": assignment, **result}, status=201)

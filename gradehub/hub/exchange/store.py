@@ -235,6 +235,10 @@ class ExchangeStore:
             raise ExchangeRejected(404, f"assignment {assignment!r} is not released")
         return path
 
+    def released_dir(self, assignment: str, now: dt.datetime | None = None) -> Path:
+        """The published folder of a released assignment; 400 for a bad id, 404 if not released."""
+        return self._released_dir(assignment, now)
+
     def release_files(self, assignment: str) -> dict[str, bytes]:
         base = self._released_dir(assignment)
         files = {}
@@ -295,7 +299,6 @@ class ExchangeStore:
 
     def submit(self, student: str, assignment: str, files: dict[str, bytes], *, upload_id: str | None = None) -> str:
         """Store a new submission given in memory; returns the server's timestamp (nbgrader format, UTC)."""
-        from .uploads import write_files
         if not valid_id(student):
             raise ExchangeRejected(403, f"{student!r} cannot submit (not a valid student id)")
         now = self.clock().astimezone(dt.timezone.utc)      # one reading: the submission's time
@@ -306,24 +309,6 @@ class ExchangeStore:
         try:
             write_files(staging, files, cap=self.submission_cap(), max_files=self.max_files)
             return self.commit(student, assignment, staging, upload_id=upload_id, now=now)["timestamp"]
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    def receive(self, student: str, assignment: str, body: Path, wire: str, *, upload_id: str | None = None,
-                still_wanted: Callable[[], bool] = lambda: True) -> dict[str, str]:
-        """Store the submission in a spooled request body (``wire``: ``tar`` or ``json``, see
-        :mod:`.uploads`); returns ``{"timestamp", "receipt"}``. Runs in a worker thread."""
-        from .uploads import extract_tar, read_json
-        if not valid_id(student):
-            raise ExchangeRejected(403, f"{student!r} cannot submit (not a valid student id)")
-        self._released_dir(assignment)
-        staging = self.new_staging()
-        try:
-            read = extract_tar if wire == "tar" else read_json
-            names = read(body, staging, cap=self.submission_cap(), max_files=self.max_files)
-            if not names:
-                raise ExchangeRejected(400, "a submission needs at least one file")
-            return self.commit(student, assignment, staging, upload_id=upload_id, still_wanted=still_wanted)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -420,6 +405,42 @@ class ExchangeStore:
                 if fb is not None:
                     out.setdefault(self._timestamp_of(d), {})[nb.stem] = fb.read_bytes()
         return out
+
+
+def write_files(staging: Path, files: dict[str, bytes], *, cap: int, max_files: int) -> dict[str, int]:
+    """Files given in memory (the legacy wire format, tests) as files under ``staging``."""
+    if len(files) > max_files:
+        raise ExchangeRejected(413, f"{len(files)} files; at most {max_files} are accepted")
+    clean: dict[str, bytes] = {}
+    for name, data in files.items():
+        name = clean_path(name)
+        if not isinstance(data, (bytes, bytearray)):
+            raise ExchangeRejected(400, f"the contents of {name!r} are not bytes")
+        if name in RESERVED_NAMES:
+            continue
+        if name in clean:
+            raise ExchangeRejected(400, f"file {name!r} is sent twice")
+        clean[name] = bytes(data)
+    check_tree(list(clean))
+    size = sum(len(v) for v in clean.values())
+    if size > cap:
+        raise ExchangeRejected(413, f"this submission has {format_bytes(size)}; the course accepts at most "
+                                    f"{format_bytes(cap)} per submission (remove large data files or outputs)")
+    for name, data in clean.items():
+        target = staging / name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except OSError as exc:
+            raise storage_error(name, exc) from None
+    return {name: len(data) for name, data in clean.items()}
+
+
+def storage_error(name: str, exc: OSError) -> ExchangeRejected:
+    """A file that cannot be written: a full disk is the exchange's problem (507), the rest a 400."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ExchangeRejected(507, "the exchange has no space left; tell your instructor")
+    return ExchangeRejected(400, f"cannot store {name!r}: {exc.strerror}")
 
 
 def encode_files(files: dict[str, bytes]) -> dict[str, str]:

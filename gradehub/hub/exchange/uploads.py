@@ -26,9 +26,20 @@ import secrets
 import tarfile
 import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import IO
 
-from .store import RESERVED_NAMES, ExchangeRejected, check_tree, clean_path, decode_files, format_bytes
+from .store import (
+    RESERVED_NAMES,
+    ExchangeRejected,
+    ExchangeStore,
+    check_tree,
+    clean_path,
+    decode_files,
+    format_bytes,
+    storage_error,
+    write_files,
+)
 
 COPY_BLOCK = 2**20
 JSON_AT_ONCE = 2
@@ -89,16 +100,8 @@ def _write_member(staging: Path, name: str, source: IO[bytes], budget: int, cap:
     except (FileExistsError, NotADirectoryError, IsADirectoryError):
         raise ExchangeRejected(400, f"{name!r} is sent twice, or both as a file and as a folder") from None
     except OSError as exc:
-        raise _storage_error(name, exc) from None
+        raise storage_error(name, exc) from None
     return written
-
-
-def _storage_error(name: str, exc: OSError) -> ExchangeRejected:
-    import errno
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ExchangeRejected(507, "the exchange has no space left; tell your instructor")
-    return ExchangeRejected(400, f"cannot store {name!r}: {exc.strerror}")
 
 
 def extract_tar(spool: Path, staging: Path, *, cap: int, max_files: int) -> dict[str, int]:
@@ -156,30 +159,23 @@ def read_json(spool: Path, staging: Path, *, cap: int, max_files: int) -> dict[s
         return write_files(staging, files, cap=cap, max_files=max_files)
 
 
-def write_files(staging: Path, files: dict[str, bytes], *, cap: int, max_files: int) -> dict[str, int]:
-    """Files given in memory (the legacy wire format, tests) as files under ``staging``."""
-    if len(files) > max_files:
-        raise ExchangeRejected(413, f"{len(files)} files; at most {max_files} are accepted")
-    clean: dict[str, bytes] = {}
-    for name, data in files.items():
-        name = clean_path(name)
-        if not isinstance(data, (bytes, bytearray)):
-            raise ExchangeRejected(400, f"the contents of {name!r} are not bytes")
-        if name in RESERVED_NAMES:
-            continue
-        if name in clean:
-            raise ExchangeRejected(400, f"file {name!r} is sent twice")
-        clean[name] = bytes(data)
-    check_tree(list(clean))
-    size = sum(len(v) for v in clean.values())
-    if size > cap:
-        raise ExchangeRejected(413, f"this submission has {format_bytes(size)}; the course accepts at most "
-                                    f"{format_bytes(cap)} per submission (remove large data files or outputs)")
-    for name, data in clean.items():
-        target = staging / name
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        except OSError as exc:
-            raise _storage_error(name, exc) from None
-    return {name: len(data) for name, data in clean.items()}
+def receive(store: ExchangeStore, student: str, assignment: str, body: Path, wire: str, *,
+            upload_id: str | None = None, still_wanted: Callable[[], bool] = lambda: True) -> dict[str, str]:
+    """Store the submission in a spooled request body (``wire``: ``tar`` or ``json``); returns
+    ``{"timestamp", "receipt"}``. Runs in a worker thread of the service."""
+    import shutil
+
+    from .store import valid_id
+
+    if not valid_id(student):
+        raise ExchangeRejected(403, f"{student!r} cannot submit (not a valid student id)")
+    store.released_dir(assignment)
+    staging = store.new_staging()
+    try:
+        read = extract_tar if wire == "tar" else read_json
+        names = read(body, staging, cap=store.submission_cap(), max_files=store.max_files)
+        if not names:
+            raise ExchangeRejected(400, "a submission needs at least one file")
+        return store.commit(student, assignment, staging, upload_id=upload_id, still_wanted=still_wanted)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
