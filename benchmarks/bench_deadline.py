@@ -3,7 +3,7 @@ within the same minutes; then checks that no submission was lost, duplicated or 
 another student's name.
 
 Each simulated student (a locust ``HttpUser``, in this process, on gevent) does what the
-JupyterLab panel and its server do, against the hub's public URL only:
+JupyterLab panel and its server do, against the hub (its public URL) and the exchange service:
 
 1. ``GET /hub/login`` and ``POST /hub/login`` with the form's ``_xsrf``: a real login (the
    password check, the hub's cookie);
@@ -12,7 +12,9 @@ JupyterLab panel and its server do, against the hub's public URL only:
    carries the student's scopes, among them ``access:services!service=gradehub-exchange``, which
    is exactly what the server's ``$JUPYTERHUB_API_TOKEN`` carries; the exchange asks the hub
    whose it is (``HubAuth``) like for a server's token. No single-user server is started;
-3. through the hub's proxy (``/services/gradehub-exchange/``): list the sheets, fetch week01;
+3. at the exchange's own port, as the servers call it (``--exchange proxy``: through the hub's
+   proxy, ``/services/gradehub-exchange/``, which holds whole request bodies in memory): list
+   the sheets, fetch week01;
 4. think (a random pause), then submit a notebook of 50 KiB to 2 MiB (week01's cells, the
    student's answers, plots as incompressible PNG outputs), as the course's client does: an
    uncompressed tar with an upload id (``--wire json``: the legacy JSON body, which is also
@@ -191,7 +193,7 @@ class Record:
 # --------------------------------------------------------------------------- locust
 
 
-def run_locust(hub_url: str, accounts: Queue, n: int, args, record: Record) -> dict:
+def run_locust(hub_url: str, exchange_url: str, accounts: Queue, n: int, args, record: Record) -> dict:
     from locust import HttpUser, events, task
     from locust.env import Environment
     from locust.exception import StopUser
@@ -209,7 +211,7 @@ def run_locust(hub_url: str, accounts: Queue, n: int, args, record: Record) -> d
             self.token = ""
 
         def ex(self, path: str) -> str:
-            return f"/{EXCHANGE}{path}"
+            return exchange_url.rstrip("/") + path
 
         def auth(self) -> dict:
             return {"Authorization": f"token {self.token}"}
@@ -404,6 +406,11 @@ class Embedded:
             gevent.sleep(1)
         raise RuntimeError("the hub did not come up")
 
+    def exchange_direct(self) -> str | None:
+        import re
+        m = re.search(r"gradehub exchange for \S+ at (http://\S+)", self.log_path.read_text(errors="replace"))
+        return m.group(1).rstrip("/") + "/" if m else None
+
     def passwords(self) -> dict[str, str]:
         text = (self.root / ".gradehub" / "hub" / "new-passwords.csv").read_text()
         return {row["account"]: row["password"] for row in csv.DictReader(text.splitlines())}
@@ -505,6 +512,15 @@ class Compose:
             gevent.sleep(2)
         raise RuntimeError(f"the stack did not answer /hub/health:\n{self.run('logs', '--tail', '60', check=False).stdout}")
 
+    def exchange_direct(self) -> str | None:
+        """Port 10101 of the hub container on the stack's network (what the servers call)."""
+        proc = self.run("ps", "-q", "hub", check=False)
+        cid = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+        out = subprocess.run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                              cid], capture_output=True, text=True)
+        ips = out.stdout.split()
+        return f"http://{ips[0]}:10101/" if ips else None
+
     def passwords(self) -> dict[str, str]:
         text = self.run("exec", "-T", "hub", "cat", "/srv/hub-state/new-passwords.csv").stdout
         return {row["account"]: row["password"] for row in csv.DictReader(text.splitlines())}
@@ -550,6 +566,14 @@ def scan_inbound(inbound):
     return out
 '''
 exec(SCAN_SOURCE)  # noqa: S102 - our own source, also sent into the hub container
+
+
+def reachable(url: str) -> bool:
+    import requests
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 # --------------------------------------------------------------------------- checks
@@ -642,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-min", type=int, default=50 * 1024)
     p.add_argument("--size-max", type=int, default=2 * 2**20)
     p.add_argument("--wire", choices=("tar", "json"), default="tar")
+    p.add_argument("--exchange", choices=("direct", "proxy"), default="direct",
+                   help="reach the exchange as the servers do (its own port; default) or through the hub's proxy")
     p.add_argument("--prefill", type=int, default=0, help="earlier submission folders in inbound (embedded only)")
     p.add_argument("--timeout", type=float, default=900.0, help="longest run of the locust part (s)")
     p.add_argument("--seed", type=int, default=18)
@@ -698,7 +724,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{len(students)} students, {args.spawn_rate:g}/s, think up to {args.think:g} s, wire {args.wire}, "
             f"load {os.getloadavg()[0]:.2f}")
         window_start = time.time()
-        result["locust"] = run_locust(target.url, accounts, len(students), args, record)
+        exchange_url = target.url + EXCHANGE
+        if args.exchange == "direct":
+            direct = target.exchange_direct()
+            if direct and reachable(direct + "api/health"):
+                exchange_url = direct
+            else:
+                log(f"the exchange is not reachable directly ({direct}): through the hub's proxy")
+        result["exchange_url"] = exchange_url
+        log(f"exchange at {exchange_url}")
+        result["locust"] = run_locust(target.url, exchange_url, accounts, len(students), args, record)
         window_end = time.time()
         result["resources"] = watcher.stop()
         result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]

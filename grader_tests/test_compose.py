@@ -3,10 +3,16 @@ PostgreSQL and the hub image, the hub answers /hub/health, a demo account logs i
 database and the gradebook are PostgreSQL databases, and the containerised hub spawns a student
 server from gradehub/notebook through DockerSpawner on the stack's own network.
 
-Everything is the test's own: project name, network, host ports on 127.0.0.1, volumes, and a
-course folder with one sheet; `down -v` removes it all, also when the test fails. The hub image
+The stack comes up once for the module (fixture `running`) and a second test reuses it: the short
+version of the deadline load test (benchmarks/bench_deadline.py, locust, in a process of its own):
+30 roster students log in through the form, fetch and submit within the same seconds, and
+nothing is lost, duplicated or filed under another name, on disk and after `gradehub collect`.
+
+Everything is the stack's own: project name, network, host ports on 127.0.0.1, volumes, and a
+course folder with one sheet; `down -v` removes it all, also when a test fails. The hub image
 is `gradehub/hub:test`, the tag test_hub_docker.py builds (a cache hit for whichever runs
-second); PostgreSQL is the stand-in of docker-compose.offline.yml (built by compose if missing).
+second; GRADEHUB_TEST_HUB_TAG names another, for engineers sharing one engine); PostgreSQL is
+the stand-in of docker-compose.offline.yml (built by compose if missing).
 
 Compose: `docker compose` (v2), else `docker-compose` (v2 standalone, or Debian 12's 1.29);
 GRADEHUB_COMPOSE names another command. Skips, naming what is missing, without an engine,
@@ -42,7 +48,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 NOTEBOOK = "gradehub/notebook:latest"
 STANDIN = "gradehub/standin-bookworm:latest"
-HUB_TAG = "test"                                   # gradehub/hub:test, as in test_hub_docker.py
+HUB_TAG = os.environ.get("GRADEHUB_TEST_HUB_TAG", "test")   # gradehub/hub:test, as in test_hub_docker.py
 WHEELHOUSE = REPO / ".gradehub" / "wheels-hub"
 FILES = [REPO / "docker-compose.yml", REPO / "docker-compose.offline.yml"]
 

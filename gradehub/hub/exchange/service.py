@@ -58,6 +58,12 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
             self.hub_auth = hub_auth
             self.store = store
 
+        async def prepare(self):
+            # Ask the hub whose token this is without blocking the loop: HubAuthenticated's own
+            # get_current_user blocks on that call (first request per token; cached after), and at
+            # a deadline every student's first request would queue behind everyone else's.
+            await self.hub_auth.get_user(self, sync=False)
+
         def check_xsrf_cookie(self):
             # requests are token-authenticated (the server's API token), not cookie-based
             pass
@@ -121,7 +127,8 @@ def make_app(store: ExchangeStore, prefixes: tuple[str, ...] = ("/",)):
         def _body_cap(self) -> int:
             return store.submission_cap() * 4 // 3 + 2**20     # base64 (legacy JSON), names, headers
 
-        def prepare(self):
+        async def prepare(self):
+            await super().prepare()
             self._spool: Spool | None = None
             self._gone = threading.Event()
             self._receiving = False
