@@ -196,7 +196,6 @@ class Record:
 def run_locust(hub_url: str, exchange_url: str, accounts: Queue, n: int, args, record: Record) -> dict:
     from locust import HttpUser, events, task
     from locust.env import Environment
-    from locust.exception import StopUser
 
     size_rng = random.Random(args.seed)
 
@@ -206,9 +205,10 @@ def run_locust(hub_url: str, exchange_url: str, accounts: Queue, n: int, args, r
         connection_timeout = 60.0
 
         def on_start(self):
-            self.name_, self.password = accounts.get_nowait()
+            self.name_, self.password = accounts.get_nowait() if not accounts.empty() else ("", "")
             self.rng = random.Random(f"{args.seed}-{self.name_}")
             self.token = ""
+            self.done = not self.name_
 
         def ex(self, path: str) -> str:
             return exchange_url.rstrip("/") + path
@@ -272,6 +272,10 @@ def run_locust(hub_url: str, exchange_url: str, accounts: Queue, n: int, args, r
 
         @task
         def deadline(self):
+            if self.done:          # one flow per student; then idle until the run ends (a stopped
+                gevent.sleep(3600)  # user would be replaced by the runner, without an account)
+                return
+            self.done = True
             try:
                 if not self.login():
                     record.flows_failed.append(self.name_)
@@ -290,7 +294,6 @@ def run_locust(hub_url: str, exchange_url: str, accounts: Queue, n: int, args, r
                     self.refresh()
             finally:
                 record.flows_done += 1
-            raise StopUser()
 
     env = Environment(user_classes=[Student], events=events, host=hub_url.rstrip("/"))
     runner = env.create_local_runner()
