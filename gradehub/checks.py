@@ -70,6 +70,16 @@ class Records:
     def keys(self) -> list[str]:
         return list(self._cell.values)
 
+    @property
+    def is_reference(self) -> bool:
+        """True for ``ref``, and for ``got`` while the reference's own values are checked."""
+        return self._reference
+
+    @property
+    def cell_status(self) -> str:
+        """How the kernel ended the test cell (ok / error / timeout / not_run ...)."""
+        return self._cell.status
+
     def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default  # noqa: SIM401 - this *is* get()
 
@@ -123,6 +133,7 @@ class HostHelpers:
         self.verified = 0
         self.forgeable_checks = 0
         self._forgeable = 0
+        self.awarded: Award | None = None
 
     def _count(self) -> None:
         if self._forgeable:
@@ -248,8 +259,26 @@ class HostHelpers:
             return
         self.assert_close(actual, expected, rtol=0.0, atol=0.0, name=name)
 
+    def award(self, share: float, cases: list[dict], *, forgeable: bool = False, unverified: bool = False) -> None:
+        """Partial credit: ``share`` of the cell's points, with an outcome per test case.
+
+        For tests made of cases (otter's): each case dict has ``name``, ``hidden``, ``passed``,
+        ``points``, ``max_points`` and ``message`` (the grader's words; empty for hidden cases).
+        ``forgeable``: a forged record could earn this; ``unverified``: the kernel decided it.
+        """
+        if self.awarded is not None:
+            raise AuthoringError("award() was called twice in one test cell")
+        if not (isinstance(share, (int, float)) and 0.0 <= float(share) <= 1.0):
+            raise AuthoringError(f"award(): the share {share!r} is not between 0 and 1")
+        self.awarded = Award(float(share), [dict(c) for c in cases], bool(forgeable), bool(unverified))
+        if forgeable or unverified:
+            self.forgeable_checks += 1
+        else:
+            self.verified += 1
+
     def namespace(self) -> dict[str, Any]:
         names = (
+            "award",
             "as_float",
             "as_int",
             "as_bool",
@@ -277,11 +306,22 @@ class HostHelpers:
 
 
 @dataclass
+class Award:
+    """What a test cell's host checks awarded with ``award()``: a share of its points, per case."""
+
+    share: float
+    cases: list[dict]
+    forgeable: bool = False
+    unverified: bool = False
+
+
+@dataclass
 class CheckOutcome:
     passed: bool
     reason: str = ""
     forgeable: bool = False  # every check that ran was inside `forgeable(...)`
     authoring_error: str | None = None
+    award: Award | None = None  # partial credit and per-case outcomes, where the checks gave them
 
 
 def run_host_checks(
@@ -313,6 +353,11 @@ def run_host_checks(
         return CheckOutcome(False, "the recorded values could not be checked (unexpected type, shape or value)")
     if helpers.verified + helpers.forgeable_checks == 0:
         return CheckOutcome(True, forgeable=True, authoring_error="host checks check nothing")
+    if helpers.awarded is not None:
+        awarded = helpers.awarded
+        failed = [c for c in awarded.cases if not c.get("passed")]
+        reason = "" if not failed else f"{len(failed)} of {len(awarded.cases)} test case(s) failed"
+        return CheckOutcome(awarded.share >= 1.0 and not failed, reason, helpers.verified == 0, award=awarded)
     return CheckOutcome(True, forgeable=helpers.verified == 0)
 
 
@@ -408,6 +453,21 @@ def notebook_verdicts(
         outcome = run_host_checks(host, got.get(gid), (ref or {}).get(gid), f"`{gid}`", reference_run=reference_run)
         if outcome.authoring_error:
             problems.append(f"`{gid}`: {outcome.authoring_error}")
+        if outcome.award is not None and not outcome.authoring_error:
+            awarded = outcome.award
+            verdicts.append(
+                Verdict(
+                    name,
+                    gid,
+                    max_points * awarded.share,
+                    max_points,
+                    UNVERIFIED if awarded.unverified else FORGEABLE if outcome.forgeable else VERIFIED,
+                    outcome.passed,
+                    outcome.reason,
+                    awarded.cases,
+                )
+            )
+            continue
         verdicts.append(
             Verdict(
                 name,

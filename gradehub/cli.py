@@ -37,6 +37,8 @@ def cmd_release(args) -> int:
     from .release import check_release, release
 
     course = _course(args)
+    if course.assignment(args.assignment).format == "otter":
+        return _release_otter(course, args)
     if args.check:
         report = check_release(course, args.assignment)
         if report.stale:
@@ -48,6 +50,63 @@ def cmd_release(args) -> int:
         return 0
     path = release(course, args.assignment)
     out.print(f"released {args.assignment} to {path}")
+    return 0
+
+
+def _release_otter(course, args) -> int:
+    from .otter.assign import OtterUnsupported
+    from .otter.release import check_otter_release, release_otter
+
+    try:
+        if args.check:
+            report = check_otter_release(course, args.assignment)
+            for d in report.differences:
+                out.print(f"stale: {d}", markup=False)
+            if report.stale:
+                out.print(f"{args.assignment} is stale: run `gradehub release {args.assignment}` and commit it")
+                return 1
+            out.print(f"release/{args.assignment} is up to date")
+            return 0
+        done = release_otter(course, args.assignment)
+    except OtterUnsupported as exc:
+        out.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        return 2
+    points = ", ".join(f"{q} {p:g}" for q, p in done.questions.items())
+    out.print(f"released {args.assignment} (otter) to {course.release_dir(args.assignment)}: {points}", markup=False)
+    for note in done.notes:
+        out.print(f"note: {note}", markup=False)
+    return 0
+
+
+def cmd_import_otter(args) -> int:
+    from .otter.assign import OtterUnsupported
+    from .otter.importer import import_graded, import_master
+
+    course = _course(args)
+    try:
+        if args.tests:
+            done = import_graded(course, Path(args.source), Path(args.tests), args.assignment)
+        else:
+            done = import_master(course, Path(args.source), args.assignment)
+    except OtterUnsupported as exc:
+        out.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        return 2
+    if done.added_to_course_toml:
+        out.print(f'course.toml: added assignment {done.assignment} (format = "otter"); set its due date', markup=False)
+    points = ", ".join(f"{q} {p:g}" for q, p in done.questions.items())
+    out.print(f"imported {done.assignment}: {points}", markup=False)
+    for note in done.notes:
+        out.print(f"note: {note}", markup=False)
+    return 0
+
+
+def cmd_otter_grades(args) -> int:
+    from .otter.grades import write_final_grades
+
+    course = _course(args)
+    output = Path(args.output) if args.output else course.root / "reports" / args.assignment / "final_grades.csv"
+    write_final_grades(course, args.assignment, output)
+    out.print(f"wrote {output} (otter's final_grades.csv layout)", markup=False)
     return 0
 
 
@@ -196,6 +255,8 @@ def cmd_feedback(args) -> int:
     from .feedback import generate_feedback
 
     course = _course(args)
+    if args.release:
+        return _release_feedback(course, args)
     run = generate_feedback(course, args.assignment, students=args.student or None)
     for path in run.written:
         out.print(f"wrote {path}", markup=False)
@@ -203,6 +264,43 @@ def cmd_feedback(args) -> int:
         console.print(f"[yellow]skipped {student}:[/yellow] {reason}", highlight=False)
     out.print(f"feedback for {len(run.written)} student(s) of {args.assignment} in {course.root / 'feedback'}")
     return 1 if any("hidden-test" in r for _, r in run.skipped) else 0
+
+
+def _release_feedback(course, args) -> int:
+    from .exchange import feedback_dir, feedback_release_lines, release_feedback
+
+    run = release_feedback(course, args.assignment, args.student or None)
+    for line in feedback_release_lines(run):
+        out.print(line, markup=False, highlight=False)
+    out.print(
+        f"feedback of {args.assignment} released to {len(run.released)} student(s) in {feedback_dir(course)}",
+        markup=False,
+    )
+    return 1 if args.student and not run.released else 0
+
+
+def cmd_grades(args) -> int:
+    from .results import grade_release_states, release_grades
+
+    course = _course(args)
+    if args.grades_command == "release":
+        result = release_grades(course, args.assignment, undo=args.undo, by=args.by)
+        for line in result.lines():
+            out.print(line, markup=False, highlight=False)
+        return 0
+    table = Table(title=f"grades of {course.id}: what the students see")
+    for col in ("assignment", "grades", "by", "at", "feedback given"):
+        table.add_column(col)
+    for row in grade_release_states(course):
+        table.add_row(
+            row["assignment"],
+            "released" if row["released"] else "not released",
+            escape(row["by"]),
+            row["at"],
+            str(row["feedback_given"]),
+        )
+    out.print(table)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -282,6 +380,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="exit non-zero when the committed release/ differs from a fresh one"
     )
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "import-otter",
+        parents=[common],
+        help="import an otter-grader assignment (master notebook, or notebook + tests/ or autograder.zip)",
+        description="With a master notebook: check it, copy it (and the files its config names) to "
+        "source/ASSIGNMENT/, list it in course.toml and release it with otter assign. With --tests: "
+        "otter's graded form, a student notebook and a tests/ directory or autograder.zip.",
+    )
+    p.add_argument("source", help="the otter master notebook (or, with --tests, the student notebook)")
+    p.add_argument("assignment")
+    p.add_argument("--tests", help="a tests/ directory or autograder.zip (otter's graded form)")
+    p.set_defaults(func=cmd_import_otter)
+
+    p = sub.add_parser("otter-grades", parents=[common], help="write otter's final_grades.csv for an assignment")
+    p.add_argument("assignment")
+    p.add_argument("-o", "--output", help="default: reports/ASSIGNMENT/final_grades.csv")
+    p.set_defaults(func=cmd_otter_grades)
 
     p = sub.add_parser("collect", parents=[common], help="collect submissions from the exchange into submitted/")
     p.add_argument("assignment")
@@ -379,7 +495,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("assignment")
     p.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    p.add_argument(
+        "--release",
+        action="store_true",
+        help="also give the pages to the students through the exchange (the Assignment List's Fetch "
+        "Feedback); tutor points and comments only once the grades are released; again: replaces them",
+    )
     p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "grades",
+        help="release an assignment's grades to the students (tutor points, comments, totals)",
+        description="Students see an assignment's tutor points and comments, its total and the course "
+        "total on the grades page (/services/grades/) and in released feedback only after "
+        "`gradehub grades release ASSIGNMENT`; `--undo` withdraws them. Feedback already "
+        "given out for the assignment is given out again for the new state.",
+    )
+    grades_sub = p.add_subparsers(dest="grades_command", metavar="ACTION", required=True)
+    g = grades_sub.add_parser("release", parents=[common], help="release (or --undo: withdraw) one assignment's grades")
+    g.add_argument("assignment")
+    g.add_argument("--undo", action="store_true", help="withdraw: the students no longer see them")
+    g.add_argument("--by", metavar="NAME", default=None, help="who releases (default: your login)")
+    grades_sub.add_parser("status", parents=[common], help="which assignments' grades are released")
+    p.set_defaults(func=cmd_grades)
 
     p = sub.add_parser(
         "report",

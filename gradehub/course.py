@@ -150,6 +150,18 @@ class Assignment:
     late_policy: LatePolicy
     time_budget: float = 60.0
     release: dt.datetime | None = None  # listed and fetchable from then on (None: when published)
+    format: str = "nbgrader"  # or "otter": an otter-grader master notebook (see gradehub.otter)
+
+
+OTTER_GRADING_DIR = "autograder"
+ASSIGNMENT_FORMATS = ("nbgrader", "otter")
+
+
+def _assignment_format(table: dict, where: str) -> str:
+    value = expect(table, "format", str, where, "nbgrader")
+    if value not in ASSIGNMENT_FORMATS:
+        raise CourseError(f"{where}.format: {value!r} is not one of {', '.join(ASSIGNMENT_FORMATS)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,18 @@ class Course:
 
     def release_dir(self, assignment: str) -> Path:
         return self.root / "release" / assignment
+
+    def grading_source_dir(self, assignment: str) -> Path:
+        """Where grading reads an assignment's source notebooks (tests, reference solution).
+
+        ``source/<a>/`` for an nbgrader sheet; for an otter assignment (``format = "otter"``) the
+        grading notebooks that ``gradehub release`` builds from the otter master, in
+        ``source/<a>/autograder/`` (they hold the hidden tests, so they stay in source/).
+        """
+        found = next((a for a in self.assignments if a.id == assignment), None)
+        if found is not None and found.format == "otter":
+            return self.source_dir(assignment) / OTTER_GRADING_DIR
+        return self.source_dir(assignment)
 
     def submitted_dir(self, student: str | None = None, assignment: str | None = None) -> Path:
         path = self.root / "submitted"
@@ -410,7 +434,7 @@ def load_course(root: str | Path = ".") -> Course:
         where = f"[[assignment]] #{i + 1}"
         if not isinstance(a, dict):
             raise CourseError(f"{where}: expected a table")
-        reject_unknown(a, {"id", "title", "due", "release", "late_policy", "time_budget"}, where)
+        reject_unknown(a, {"id", "title", "due", "release", "late_policy", "time_budget", "format"}, where)
         aid = expect(a, "id", str, where)
         if not _ID_PATTERN.match(aid):
             raise CourseError(f"{where}.id: {aid!r} is not a valid assignment id")
@@ -428,6 +452,7 @@ def load_course(root: str | Path = ".") -> Course:
                 ),
                 time_budget=parse_duration(a.get("time_budget", 60), f"{where}.time_budget"),
                 release=_parse_datetime(a["release"], f"{where}.release") if "release" in a else None,
+                format=_assignment_format(a, where),
             )
         )
     tutors_t = expect(data, "tutors", dict, COURSE_FILE, {})

@@ -10,6 +10,13 @@ built from pieces, each of which is safe on its own:
 - tutor comments, the late penalty with the policy and deadline that applied (extensions
   included, recomputed now), and for a failed execution what happened, in plain words.
 
+Tutor points and comments are shown only once the instructor has released the assignment's
+grades (:func:`gradehub.results.release_grades`); before that a released page shows the
+automatic tests' points and says that the written answers are graded by the tutor.
+``gradehub feedback`` writes the instructor's preview (everything); ``gradehub feedback
+--release`` writes and gives out the page as the student may see it now
+(:func:`gradehub.exchange.release_feedback`).
+
 Outputs of the student's own cells are not shown: code can read the hidden tests of earlier
 cells from the kernel's history (``In``/``_ih``) and print them. As a last line of defence
 every page is checked for hidden-test lines before it is written; a page that contains one
@@ -27,8 +34,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import inspect, select
 
-from .course import Course, CourseError, format_size
-from .gradebook import STATUS, gradebook_engine
+from .course import Course, CourseError, format_size, is_valid_id
+from .gradebook import STATUS, gradebook_engine, released_grades
 from . import metadata
 from .protocol import UNVERIFIED, Verdict, verdicts_from_json
 
@@ -132,7 +139,7 @@ def build_redactor(course: Course, assignment: str) -> Redactor:
     """Hidden-test lines of every source notebook of the assignment, minus what the release shows."""
     regions: list[list[str]] = []
     public: list[str] = []
-    for path in sorted(course.source_dir(assignment).glob("*.ipynb")):
+    for path in sorted(course.grading_source_dir(assignment).glob("*.ipynb")):
         nb = _read_json(path) or {}
         for cell in nb.get("cells", []):
             regions.extend(_hidden_regions(_source(cell)))
@@ -230,6 +237,16 @@ class Task:
     title: str
     answers: list[tuple[str, str]] = field(default_factory=list)  # (cell type, text)
     html: str = ""
+    held: bool = False  # a tutor's points, not shown until the grades are released
+
+
+def grades_are_released(course: Course, assignment: str) -> bool:
+    """Whether the instructor has released ``assignment``'s grades (tutor points, comments, totals)."""
+    engine = gradebook_engine(course)
+    try:
+        return assignment in released_grades(engine)
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -237,6 +254,7 @@ class FeedbackRun:
     assignment: str
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    with_grades: bool = True  # the pages show the tutor's points and comments (grades released)
 
 
 def _fmt_points(v: float | None) -> str:
@@ -298,6 +316,7 @@ def _page(
     sub: dict,
     failure: str | None,
     redactor: Redactor,
+    with_grades: bool = True,
 ) -> str:
     esc = html.escape
     a = course.assignment(assignment)
@@ -306,7 +325,8 @@ def _page(
     max_points = sum(t.max_points for _, tasks in tasks_by_nb for t in tasks)
     penalty = float(sub.get("late_penalty") or 0.0)
     final = max(0.0, total_points - penalty)
-    open_manual = [t for _, tasks in tasks_by_nb for t in tasks if t.points is None]
+    open_manual = [t for _, tasks in tasks_by_nb for t in tasks if t.points is None and not t.held]
+    held = [t for _, tasks in tasks_by_nb for t in tasks if t.held]
     name = " ".join(x for x in (person.get("first_name"), person.get("last_name")) if x) or student
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -318,6 +338,12 @@ def _page(
     ]
     if penalty:
         parts.append(f"<div>{total_points:g} points for your answers − {penalty:g} late penalty</div>")
+    if held:
+        parts.append(
+            f"<div class='wait'>So far the points of the automatic tests only: {len(held)} written answer(s) "
+            f"are graded by your tutor, and their points and comments are shown once your instructor "
+            f"releases the grades of {esc(assignment)}.</div>"
+        )
     if open_manual:
         parts.append(
             f"<div class='wait'>{len(open_manual)} answer(s) are still waiting for your tutor; "
@@ -346,7 +372,13 @@ def _page(
     parts.append("<h2>Your score per task</h2><table><tr><th>task</th><th>points</th><th>of</th></tr>")
     for _, tasks in tasks_by_nb:
         for t in tasks:
-            pts = "waiting for your tutor" if t.points is None else _fmt_points(t.points)
+            pts = (
+                "shown when the grades are released"
+                if t.held
+                else "waiting for your tutor"
+                if t.points is None
+                else _fmt_points(t.points)
+            )
             parts.append(
                 f"<tr><td>{esc(t.title)}</td><td class='n'>{esc(pts)}</td>"
                 f"<td class='n'>{_fmt_points(t.max_points)}</td></tr>"
@@ -380,6 +412,7 @@ def _tasks_for_notebook(
     scores: dict[str, tuple[float | None, float, str, str]],
     redactor: Redactor,
     not_run_reason: str,
+    with_grades: bool = True,
 ) -> list[Task]:
     esc = html.escape
     executed_by_id = {}
@@ -424,6 +457,12 @@ def _tasks_for_notebook(
         pending = []
         if task.kind == "tests":
             task.html = _test_task_html(task, verdicts.get(gid), cell, redactor, not_run_reason)
+        elif not with_grades:
+            task.held, task.points = True, None
+            task.html = (
+                "<p><span class='wait'>graded by your tutor</span> — the points and the comment are "
+                "shown once your instructor releases the grades.</p>"
+            )
         else:
             state = (
                 "<span class='wait'>waiting for your tutor</span>"
@@ -431,7 +470,7 @@ def _tasks_for_notebook(
                 else f"{_fmt_points(points)} of {_fmt_points(max_points)} points"
             )
             task.html = f"<p>{state}</p>"
-        if comment:
+        if comment and with_grades:
             task.html += (
                 f"<div class='box comment'><b>Tutor comment:</b><pre>{esc(redactor.clean(comment))}</pre></div>"
             )
@@ -439,11 +478,29 @@ def _tasks_for_notebook(
     return tasks
 
 
-def generate_feedback(course: Course, assignment: str, students: list[str] | None = None, frames=None) -> FeedbackRun:
-    """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every graded submission."""
+def feedback_path(course: Course, student: str, assignment: str) -> Path:
+    """``feedback/<student>/<assignment>/<assignment>.html``: the page of one student's submission."""
+    return course.root / "feedback" / student / assignment / f"{assignment}.html"
+
+
+def generate_feedback(
+    course: Course,
+    assignment: str,
+    students: list[str] | None = None,
+    frames=None,
+    with_grades: bool | None = True,
+) -> FeedbackRun:
+    """Write ``feedback/<student>/<assignment>/<assignment>.html`` for every graded submission.
+
+    ``with_grades``: show the tutor's points and comments (the instructor's preview, the
+    default); None: only if the instructor has released the assignment's grades (the page the
+    student is given now, as :func:`gradehub.exchange.release_feedback` asks for).
+    """
     from .report import build_frames
 
     course.assignment(assignment)
+    if with_grades is None:
+        with_grades = grades_are_released(course, assignment)
     release_paths = sorted(course.release_dir(assignment).glob("*.ipynb"))
     if not release_paths:
         raise CourseError(f"release/{assignment}/ holds no notebook; run `gradehub release {assignment}`")
@@ -459,10 +516,13 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
         unknown = []
     people = frames.overview.set_index("student")[["first_name", "last_name"]].to_dict("index")
     questions = frames.questions[frames.questions["assignment"] == assignment]
-    run = FeedbackRun(assignment)
+    run = FeedbackRun(assignment, with_grades=with_grades)
     run.skipped.extend((s, "no graded submission") for s in unknown)
     for sub in subs.to_dict("records"):
         student = sub["student"]
+        if not is_valid_id(str(student)):  # a path component below: never '..', '/' or odd characters
+            run.skipped.append((str(student), "not a valid student id"))
+            continue
         status, message = status_rows.get(student, ("graded", ""))
         folder = course.autograded_dir(student, assignment)
         result = _read_json(folder / "gradehub-result.json") or {}
@@ -483,30 +543,36 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
                 outcomes.append(entry["outcome"])
             scores = {}
             for row in mine[mine["notebook"] == nb_name].itertuples(index=False):
-                graded = not (pd.isna(row.auto_score) and pd.isna(row.manual_score))
-                scores[row.question] = (
-                    float(row.score) if graded else None,
-                    float(row.max_score),
-                    row.comments or "",
-                    row.execution,
-                )
+                if with_grades:
+                    graded = not (pd.isna(row.auto_score) and pd.isna(row.manual_score))
+                    points = float(row.score) if graded else None
+                else:  # the automatic tests' own points; nothing a tutor or instructor entered
+                    points = None if pd.isna(row.auto_score) else float(row.auto_score)
+                scores[row.question] = (points, float(row.max_score), row.comments or "", row.execution)
             not_run_reason = (
                 "your notebook could not be read" if status == "invalid" else "the run stopped before this cell"
             )
             mine_verdicts = {v.grade_id: v for v in verdicts if v.notebook == nb_name}
             tasks_by_nb.append(
-                (nb_name, _tasks_for_notebook(release_nb, executed_nb, mine_verdicts, scores, redactor, not_run_reason))
+                (
+                    nb_name,
+                    _tasks_for_notebook(
+                        release_nb, executed_nb, mine_verdicts, scores, redactor, not_run_reason, with_grades
+                    ),
+                )
             )
         failure = None
         if status in ("failed", "invalid", "error"):
             outcome = next((o for o in outcomes if o not in ("completed",)), None)
             failure = explain_failure(course, status, message, outcome)
-        page = _page(course, assignment, student, people.get(student, {}), tasks_by_nb, sub, failure, redactor)
+        page = _page(
+            course, assignment, student, people.get(student, {}), tasks_by_nb, sub, failure, redactor, with_grades
+        )
         leaked = redactor.leaks(page)
         if leaked:
             run.skipped.append((student, f"not written: the page would show {len(leaked)} hidden-test line(s)"))
             continue
-        target = course.root / "feedback" / student / assignment / f"{assignment}.html"
+        target = feedback_path(course, student, assignment)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(page, encoding="utf-8")
@@ -515,4 +581,13 @@ def generate_feedback(course: Course, assignment: str, students: list[str] | Non
     return run
 
 
-__all__ = ["FeedbackRun", "Redactor", "build_redactor", "explain_failure", "generate_feedback"]
+__all__ = [
+    "FEEDBACK_CSP",
+    "FeedbackRun",
+    "Redactor",
+    "build_redactor",
+    "explain_failure",
+    "feedback_path",
+    "generate_feedback",
+    "grades_are_released",
+]

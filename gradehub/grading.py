@@ -284,7 +284,7 @@ def course_lock(course: Course) -> Iterator[None]:
 
 
 def _notebook_names(course: Course, assignment: str) -> list[str]:
-    source = course.source_dir(assignment)
+    source = course.grading_source_dir(assignment)
     names = sorted(p.stem for p in source.glob("*.ipynb"))
     if not names:
         raise GradingError(f"source/{assignment}/ holds no notebook")
@@ -320,7 +320,7 @@ def _job(
             NotebookJob(
                 name=name,
                 submitted=str(candidate) if (candidate.exists() or candidate.is_symlink()) else None,
-                source=str(course.source_dir(sub.assignment) / f"{name}.ipynb"),
+                source=str(course.grading_source_dir(sub.assignment) / f"{name}.ipynb"),
                 release=str(course.release_dir(sub.assignment) / f"{name}.ipynb"),
             )
         )
@@ -418,6 +418,11 @@ def _finish(
             shutil.copyfile(run.executed, staging / f"{run.name}.ipynb")
     if (sub.path / "timestamp.txt").is_file() and sub.timestamp is not None:
         (staging / "timestamp.txt").write_text(str(sub.timestamp), encoding="utf-8")
+    # the secret that names this submission's feedback in the exchange (gradehub.exchange.release_feedback):
+    # kept with the graded copy, since submitted/ may hold a newer submission by the time feedback is released
+    secret = sub.path / "submission_secret.txt"
+    if secret.is_file() and not secret.is_symlink() and secret.stat().st_size <= 4096:
+        shutil.copyfile(secret, staging / "submission_secret.txt")
     (staging / RESULT_FILE).write_text(
         json.dumps(
             {
@@ -524,11 +529,11 @@ def autograde(
         shutil.rmtree(work_root, ignore_errors=True)
         pool = WorkerPool(min(jobs, len(todo)), course.state_dir / "logs")
         timeout = course.limits.notebook_timeout * len(names) + 120
-        sources = {n: nbformat.read(course.source_dir(assignment) / f"{n}.ipynb", as_version=4) for n in names}
+        sources = {n: nbformat.read(course.grading_source_dir(assignment) / f"{n}.ipynb", as_version=4) for n in names}
         try:
             # The reference run: once per run (or from the cache), in the same sandbox and with the
             # same thread count as the students' runs, before any of them.
-            ref_sub = Submission(REFERENCE_ID, assignment, course.source_dir(assignment), None)
+            ref_sub = Submission(REFERENCE_ID, assignment, course.grading_source_dir(assignment), None)
             ref_out = work_root / "reference"
             ref_job = _job(course, ref_sub, names, ref_out, sandbox, sandbox_options or {}, threads, gpus)
             ref_job.label = f"{assignment}-reference"

@@ -183,6 +183,9 @@ class Verdict:
     kind: str  # VERIFIED / FORGEABLE / UNVERIFIED / MANUAL
     passed: bool | None = None  # None for manual cells
     reason: str = ""  # the grader's own words, for the student
+    # per test case, where the cell's tests have cases (otter): name, hidden, passed, points,
+    # max_points, message (the grader's words; always empty for a hidden case)
+    cases: list[dict] = field(default_factory=list)
 
     @property
     def needs_manual(self) -> bool:
@@ -205,6 +208,7 @@ def verdicts_from_json(data: Any) -> list[Verdict]:
                 kind=str(item.get("kind", UNVERIFIED)),
                 passed=item.get("passed"),
                 reason=str(item.get("reason", "")),
+                cases=[dict(c) for c in item.get("cases") or [] if isinstance(c, dict)],
             )
         )
     return out

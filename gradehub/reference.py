@@ -46,7 +46,7 @@ def reference_key(
 ) -> str:
     digest = hashlib.sha256()
     for name in names:
-        digest.update((course.source_dir(assignment) / f"{name}.ipynb").read_bytes())
+        digest.update((course.grading_source_dir(assignment) / f"{name}.ipynb").read_bytes())
     for data in data_files:
         digest.update(data.name.encode())
         digest.update(Path(data.path).read_bytes())
@@ -83,7 +83,7 @@ def check_reference(course: Course, assignment: str, records: dict[str, Notebook
     verdicts: list[Verdict] = []
     problems: list[str] = []
     for name, recs in records.items():
-        source = nbformat.read(course.source_dir(assignment) / f"{name}.ipynb", as_version=4)
+        source = nbformat.read(course.grading_source_dir(assignment) / f"{name}.ipynb", as_version=4)
         try:
             found, errors = notebook_verdicts(name, source, None, {}, recs, recs, reference_run=True)
         except AuthoringError as exc:  # an unclosed host-check region, say: the author's to fix

@@ -147,11 +147,12 @@ def test_student_and_staff_accounts_may_not_overlap(course):
         build_accounts(course, ROSTER, s)
 
 
-def test_student_role_is_own_server_and_the_exchange_only(course):
+def test_student_role_is_own_server_the_exchange_and_the_grades_page_only(course):
     c = config(course)
     r = role(c, "gradehub-student")
     assert r["groups"] == ["students"]
-    assert sorted(r["scopes"]) == sorted(["self", f"access:services!service={EXCHANGE_SERVICE}"])
+    assert sorted(r["scopes"]) == sorted(["self", f"access:services!service={EXCHANGE_SERVICE}",
+                                          "access:services!service=grades"])
     assert not any("formgrader" in s for s in r["scopes"])
 
 

@@ -8,7 +8,9 @@ One hub for the module (starting it is the slow part). The story:
    the time of his own; he cannot reach alice's server or the formgrader;
 3. the instructor collects and autogrades (``--sandbox local``); alice's score is in the
    gradebook; the formgrader service answers the instructor, not the tutor;
-4. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
+4. the instructor releases feedback and grades; alice fetches the feedback in her Assignment List
+   and reads her grades page (cookie and token), bob gets a 403 on it;
+5. ``gradehub hub sync-roster`` applies a changed roster, and a second run changes nothing.
 """
 
 from __future__ import annotations
@@ -254,6 +256,45 @@ def test_instructor_collects_and_autogrades_into_the_gradebook(hub, alice_submit
     assert auto["nll_tests"] == 3 and auto["perceptron_tests"] == 3, auto
     assert sum(v for v in auto.values() if v is not None) == sum(max_auto.values())
     assert timestamp.replace(tzinfo=dt.timezone.utc) == _parse(alice_submitted["timestamp"]).replace(microsecond=timestamp.microsecond)
+
+
+def test_alice_fetches_her_feedback_and_reads_her_grades_page(hub, people, alice_submitted):
+    """After autograding: the instructor releases feedback and grades; alice fetches the feedback in
+    her Assignment List (nbgrader's fetch_feedback through the exchange service) and opens the grades
+    service through the hub's OAuth; bob gets a 403 on her page."""
+    import requests
+    env, root = hub_env(), str(hub.root)
+    release = subprocess.run([str(BIN / "gradehub"), "feedback", "week01", "--release", "--course-root", root],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert release.returncode == 0, release.stdout + release.stderr
+    assert "released feedback for alice" in release.stdout
+    tok = people["alice"]["token"]
+    base = hub.url + "user/alice/"
+    r = requests.post(base + "assignments/fetch_feedback", data={"course_id": COURSE_ID, "assignment_id": "week01"},
+                      headers=_h(tok), timeout=120)
+    assert r.status_code == 200, r.text
+    folder = requests.get(base + f"api/contents/week01/feedback/{alice_submitted['timestamp']}", headers=_h(tok),
+                          timeout=60)
+    assert folder.status_code == 200, folder.text
+    assert [f["name"] for f in folder.json()["content"]] == ["week01.html"]
+
+    alice = people["alice"]["session"]
+    page = alice.get(hub.url + "services/grades/", timeout=120)
+    assert page.status_code == 200 and "results of Alice A (alice)" in page.text
+    assert "not released" in page.text
+    assert people["bob"]["session"].get(hub.url + "services/grades/s/alice", timeout=120).status_code == 403
+    grades = subprocess.run([str(BIN / "gradehub"), "grades", "release", "week01", "--course-root", root],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert grades.returncode == 0, grades.stdout + grades.stderr
+    me = alice.get(hub.url + "services/grades/api/me", timeout=120).json()
+    [week] = [w for w in me["assignments"] if w["id"] == "week01"]
+    assert week["grades_released"] and week["score"] == sum(t["score"] or 0 for t in week["tasks"]) > 0
+    assert week["feedback_url"] == "/services/grades/feedback/week01"
+    # with a token instead of the login cookie (how a student's server asks for the deadlines)
+    by_token = requests.get(hub.url + "services/grades/api/me", headers=_h(tok), timeout=120)
+    assert by_token.status_code == 200 and by_token.json()["student"] == "alice"
+    assert requests.get(hub.url + "services/grades/api/students/alice", headers=_h(people["bob"]["token"]),
+                        timeout=120).status_code == 403
 
 
 def test_sync_roster_is_idempotent(hub, people):

@@ -7,6 +7,7 @@
 ``queries``             SQL over nbgrader's tables shared by the report and the tutoring store
 ``status``              ``gradehub_status`` rows (how each submission's execution ended)
 ``extensions``          the append-only ``gradehub_extensions`` log
+``releases``            released grades (an append-only log) and the feedback pages given out
 ``penalties``           late penalties written into nbgrader's own columns
 ``writes``              nbgrader's ``Gradebook`` opened, roster and dates synced, a graded
                         submission written in one transaction (the only module importing nbgrader)
@@ -25,11 +26,23 @@ from .engine import gradebook_engine
 from .extensions import Extension, append_extension, ensure_extensions_table, extension_history, read_extensions
 from .penalties import PenaltyChange, sync_penalties
 from .queries import comments_sql, grades_sql
+from .releases import (
+    FeedbackRelease,
+    GradeRelease,
+    ensure_release_tables,
+    feedback_releases,
+    grade_release_log,
+    record_feedback_release,
+    record_grade_release,
+    released_grades,
+)
 from .schema import (
     ASSIGNMENT,
     BASE_CELL,
     EXTENSIONS,
+    FEEDBACK_RELEASES,
     GRADE_CELLS,
+    GRADE_RELEASES,
     MODERATION,
     NOTEBOOK,
     STATUS,
@@ -55,7 +68,9 @@ __all__ = [
     "ASSIGNMENT",
     "BASE_CELL",
     "EXTENSIONS",
+    "FEEDBACK_RELEASES",
     "GRADE_CELLS",
+    "GRADE_RELEASES",
     "MODERATION",
     "NOTEBOOK",
     "STATUS",
@@ -68,6 +83,8 @@ __all__ = [
     "TUTOR_OVERRIDES",
     "TUTOR_TABLES",
     "Extension",
+    "FeedbackRelease",
+    "GradeRelease",
     "PenaltyChange",
     "StatusRow",
     "append_extension",
@@ -75,14 +92,20 @@ __all__ = [
     "create_tables",
     "delete_status",
     "ensure_extensions_table",
+    "ensure_release_tables",
     "ensure_tools_on_path",
     "extension_history",
+    "feedback_releases",
+    "grade_release_log",
     "gradebook_engine",
     "grades_sql",
     "mark_graded",
     "open_gradebook",
     "read_extensions",
     "read_status",
+    "record_feedback_release",
+    "record_grade_release",
+    "released_grades",
     "replace_status",
     "sync_assignment_dates",
     "sync_penalties",

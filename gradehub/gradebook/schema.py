@@ -10,6 +10,9 @@ same database (SQLite or PostgreSQL):
 ``gradehub_tutor_marks``       who entered the current manual score of an answer, and when
 ``gradehub_tutor_flags``       a tutor's question to the instructor about one answer
 ``gradehub_moderation``        a sample of graded answers, their second marker and second mark
+``gradehub_grade_releases``    append-only log: the instructor released (or withdrew) an assignment's
+                               grades to the students (:mod:`.releases`)
+``gradehub_feedback_releases`` the feedback page each student was last given through the exchange
 
 These definitions are the schema of deployed gradebooks: names, columns and types must not
 change (add a table rather than alter one). :func:`create_tables` creates missing ones with
@@ -113,6 +116,37 @@ MODERATION = Table(
 )
 
 TUTOR_TABLES = (TUTOR_OVERRIDES, TUTOR_MARKS, TUTOR_FLAGS, MODERATION)
+
+# Append-only, like the extensions: every release and every withdrawal is a row (who, when). An
+# assignment's grades are visible to its students when its newest row has released = 1.
+GRADE_RELEASES = Table(
+    "gradehub_grade_releases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True, nullable=True),
+    Column("assignment", String(128), nullable=False),
+    Column("released", Integer, nullable=False),  # 1: released, 0: withdrawn
+    Column("released_by", String(128), nullable=False),
+    Column("released_at", String(64), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+# One row per (assignment, student): the feedback page last put into the exchange for them,
+# under which names (nbgrader's hashed ``<exchange>/<course>/feedback/<hash>.html``), and for
+# which submission. A new release replaces the row (and the files it names).
+FEEDBACK_RELEASES = Table(
+    "gradehub_feedback_releases",
+    metadata,
+    Column("assignment", String(128), primary_key=True),
+    Column("student", String(128), primary_key=True),
+    Column("submitted_at", String(64)),
+    Column("files", Text, nullable=False),  # JSON {notebook_id: "<hash>.html"}
+    Column("checksum", String(64), nullable=False),  # sha256 of the page
+    Column("with_grades", Integer, nullable=False),  # 1: the page held the tutor's points (grades released)
+    Column("released_by", String(128), nullable=False),
+    Column("released_at", String(64), nullable=False),
+)
+
+RELEASE_TABLES = (GRADE_RELEASES, FEEDBACK_RELEASES)
 
 
 def create_tables(bind: Engine | Connection, *tables: Table) -> None:

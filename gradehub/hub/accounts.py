@@ -75,9 +75,7 @@ def build_accounts(course: Course, roster: list[Student], settings: HubSettings)
     instructors = list(settings.accounts.instructors)
     demo: dict[str, str] = {}
     if settings.accounts.demo:
-        group = settings.accounts.demo_group or (
-            sorted(students)[0] if students else (sorted(tutors)[0] if tutors else "A")
-        )
+        group = demo_group(course, roster, settings)
         students.setdefault(group, []).append(DEMO_STUDENT)
         tutors.setdefault(group, []).append(DEMO_TUTOR)
         instructors.append(DEMO_INSTRUCTOR)
@@ -92,6 +90,65 @@ def build_accounts(course: Course, roster: list[Student], settings: HubSettings)
     if clash:
         raise HubSettingsError(f"account(s) {', '.join(sorted(clash))} are both students and staff")
     return accounts
+
+
+def demo_group(course: Course, roster: list[Student], settings: HubSettings) -> str:
+    """The roster group of the demo student and tutor: ``demo_group``, else the first group."""
+    groups = sorted({s.group or "_" for s in roster if s.id != DEMO_STUDENT})
+    return settings.accounts.demo_group or (
+        groups[0] if groups else (sorted(course.tutors)[0] if course.tutors else "A")
+    )
+
+
+def ensure_demo_student_on_roster(course: Course, settings: HubSettings) -> str | None:
+    """``demo-student`` on the roster, in the demo tutor's group, while the demo accounts are on.
+
+    On the roster, the demo student is a student like any other: the demo tutor grades them in
+    the grading service, the instructor can move them, the report and the grades page list them.
+    With the demo accounts off, the line is taken out again. Returns what changed (None: nothing).
+    """
+    path = course.roster_path
+    rows = _roster_rows(path)
+    header, body = (rows[0], rows[1:]) if rows else (["id", "first_name", "last_name", "email", "group"], [])
+    id_col = header.index("id") if "id" in header else 0
+    present = [r for r in body if r and r[id_col].strip() == DEMO_STUDENT]
+    if settings.accounts.demo:
+        if present:
+            return None
+        roster = course.roster() if path.is_file() else []
+        group = demo_group(course, roster, settings)
+        values = {"id": DEMO_STUDENT, "first_name": "Demo", "last_name": "Student", "email": "", "group": group}
+        body.append([values.get(col, "") for col in header])
+        _write_roster(path, header, body)
+        return (
+            f"{DEMO_STUDENT} added to {path.name} (group {group}, the demo tutor's); "
+            "it leaves with [accounts] demo = false"
+        )
+    if not present:
+        return None
+    _write_roster(path, header, [r for r in body if not (r and r[id_col].strip() == DEMO_STUDENT)])
+    return f"{DEMO_STUDENT} taken off {path.name} (the demo accounts are off)"
+
+
+def _roster_rows(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        return [row for row in csv.reader(fh)]
+
+
+def _write_roster(path: Path, header: list[str], body: list[list[str]]) -> None:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    if path.is_file():
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+    os.replace(tmp, path)
 
 
 def hub_groups(accounts: Accounts) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,8 @@ JupyterHub itself, configured by :func:`gradehub.hub.config.apply_config`:
 
 1. the state folder (``<course root>/.gradehub/hub`` unless ``[hub].state_dir``), the admin
    token and free ports (:func:`gradehub.hub.runtime.prepare_runtime`);
-2. accounts: a password for every roster student, tutor and instructor that has none yet
+2. accounts: ``demo-student`` on the roster in the demo tutor's group (while the demo accounts
+   are on); a password for every roster student, tutor and instructor that has none yet
    (``accounts.json``, salted PBKDF2 hashes, mode 0600); new passwords are written once to
    ``new-passwords.csv`` (mode 0600) for the instructor to hand out; the demo accounts'
    passwords are kept in ``demo-accounts.json`` and printed at every start;
@@ -30,7 +31,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from ..course import Course, gradebook_url
-from .accounts import Accounts, build_accounts, ensure_accounts
+from .accounts import DEMO_STUDENT, Accounts, build_accounts, ensure_accounts, ensure_demo_student_on_roster
 from .config import apply_config
 from .runtime import Runtime, prepare_runtime
 from .settings import HubSettings, load_settings, settings_path
@@ -146,6 +147,9 @@ def prepare(
 
     ``gradehub hub`` calls it, and so does Zero-to-JupyterHub's ``hub.extraConfig``.
     """
+    changed = ensure_demo_student_on_roster(course, settings)
+    if changed:
+        out(changed)
     roster = course.roster() if course.roster_path.is_file() else []
     accounts = build_accounts(course, roster, settings)
     runtime = prepare_runtime(course, settings)
@@ -196,8 +200,8 @@ def run_hub(
             out(f"  {role:<10} {name:<16} {password}")
     if changes.created:
         out(f"{len(changes.created)} new account(s); their passwords are in {runtime.state_dir / 'new-passwords.csv'}")
-    if not course.roster_path.is_file():
-        out(f"no roster at {course.roster_path}: only the demo accounts exist")
+    if not any(s.id != DEMO_STUDENT for s in roster):
+        out(f"no students in {course.roster_path}: only the demo accounts exist")
     sys.stdout.flush()
 
     (runtime.state_dir / "hub-api-url").write_text(url + "hub/api\n")

@@ -17,9 +17,11 @@ Who may do what (JupyterHub RBAC, see :func:`hub_roles`):
 =================  =============================================================================
 group              rights
 =================  =============================================================================
-``students``       their own server and the exchange service (fetch, submit, feedback: their own)
+``students``       their own server, the exchange service (fetch, submit, feedback: their own) and
+                   the grades service (their own results)
 ``students-<G>``   the same; only used to scope what the tutors of group G may see
-``tutors``         the grading service (their own groups' answers only), the exchange service
+``tutors``         the grading service (their own groups' answers only), the exchange service,
+                   the grades service (their own groups' results pages)
 ``tutors-<G>``     list/read the users and group of ``students-<G>``
 ``instructors``    course admin: the admin page, all users, servers, groups, every service
 =================  =============================================================================
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,7 @@ FORMGRADER_SERVICE = "formgrader"
 CULLER_SERVICE = "idle-culler"
 ADMIN_SERVICE = "gradehub-admin"
 GRADING_SERVICE = "grading"  # the tutors' grading service (gradehub.tutoring)
+GRADES_SERVICE = "grades"  # students' results (gradehub.hub.grades)
 
 PROXY_TIMEOUT_MS = 24 * 3600 * 1000
 HUB_CSP = (
@@ -81,11 +85,12 @@ ADMIN_SERVICE_SCOPES = ("list:users", "read:users", "admin:users", "list:groups"
 def hub_roles(accounts: Accounts, settings: HubSettings) -> list[dict[str, Any]]:
     """``JupyterHub.load_roles``: what each group (and each gradehub service) may do."""
     exchange = f"access:services!service={EXCHANGE_SERVICE}"
+    grades = f"access:services!service={GRADES_SERVICE}"
     roles: list[dict[str, Any]] = [
         {
             "name": "gradehub-student",
-            "description": "A student: own server, the exchange for own work",
-            "scopes": ["self", exchange],
+            "description": "A student: own server, the exchange for own work, own grades",
+            "scopes": ["self", exchange, grades],
             "groups": [GROUP_STUDENTS],
         },
         # Not the formgrader: it shows and lets one edit every student's grades and also
@@ -93,8 +98,8 @@ def hub_roles(accounts: Accounts, settings: HubSettings) -> list[dict[str, Any]]
         # grading service, which shows them their own groups' answers only.
         {
             "name": "gradehub-tutor",
-            "description": "A tutor: the grading service and the exchange",
-            "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}"],
+            "description": "A tutor: the grading service, the exchange and their students' grades pages",
+            "scopes": ["self", exchange, f"access:services!service={GRADING_SERVICE}", grades],
             "groups": [GROUP_TUTORS],
         },
         {
@@ -248,6 +253,43 @@ def grading_service(course: Course, accounts: Accounts, settings: HubSettings, r
     }
 
 
+def grades_service(course: Course, accounts: Accounts, settings: HubSettings, runtime: Runtime) -> dict[str, Any]:
+    """The grades service (``gradehub.hub.grades``): each student's results, deadlines, feedback.
+
+    Students see their own page only; tutors their students' (the demo tutor is passed in
+    like to the grading service), instructors everyone's, and release grades there.
+    """
+    # listening where the exchange does: the students' servers call /api/me with their own token
+    listen = settings.exchange.listen_ip or settings.hub.hub_ip
+    return {
+        "name": GRADES_SERVICE,
+        "url": f"http://{listen}:{runtime.grades_port}",
+        "command": [runtime.python, "-m", "gradehub.hub.grades.service", "--course-root", str(course.root)],
+        "cwd": str(course.root),
+        "environment": {
+            **runtime.environ,
+            "GRADEHUB_COURSE_ROOT": str(course.root),
+            "GRADEHUB_INSTRUCTORS": ",".join(accounts.instructors),
+            "GRADEHUB_TUTORS": json.dumps({g: list(t) for g, t in accounts.tutors.items()}),
+        },
+        "oauth_no_confirm": True,
+        "timeout": int(settings.spawner.start_timeout),
+        "display": True,
+        "info": {"description": "Your grades, feedback and deadlines"},
+    }
+
+
+def grades_client_url(settings: HubSettings, runtime: Runtime) -> str:
+    """The grades service's URL as the single-user servers see it (``$GRADEHUB_GRADES_URL``)."""
+    return f"http://{connect_host(settings)}:{runtime.grades_port}/services/{GRADES_SERVICE}/"
+
+
+def home_announcement(base_url: str = "/") -> str:
+    """A link to the grades page at the top of the hub's home page (a fixed string: no user data)."""
+    href = base_url.rstrip("/") + f"/services/{GRADES_SERVICE}/"
+    return f'<a href="{href}">Your grades, feedback and deadlines</a>'
+
+
 # --------------------------------------------------------------------------- spawner
 
 
@@ -282,18 +324,28 @@ def gpu_slot_free(active_gpu_servers: int, settings: HubSettings) -> bool:
 
 
 def singleuser_environment(course: Course, settings: HubSettings, runtime: Runtime) -> dict[str, str]:
-    """What every spawned server gets: where the exchange is, the course id, the lab's layout."""
-    return {
+    """What every spawned server gets: where the exchange (and the grades service) is, the
+    course id, the lab's layout."""
+    env = {
         "GRADEHUB_EXCHANGE_URL": exchange_client_url(settings, runtime),
         "GRADEHUB_COURSE_ID": course.id,
         "GRADEHUB_LAB_ROLE": "student",
         "JUPYTERHUB_DEFAULT_URL": "/lab",
     }
+    if runtime.grades_port:
+        env["GRADEHUB_GRADES_URL"] = grades_client_url(settings, runtime)
+    return env
 
 
 def server_token_scopes() -> list[str]:
-    """$JUPYTERHUB_API_TOKEN in a user's server: the usual two, plus the exchange service."""
-    return ["users:activity!user", "access:servers!server", f"access:services!service={EXCHANGE_SERVICE}"]
+    """$JUPYTERHUB_API_TOKEN in a user's server: the usual two, plus the exchange service and the
+    grades service (the lab asks ``$GRADEHUB_GRADES_URL/api/me`` for the student's deadlines)."""
+    return [
+        "users:activity!user",
+        "access:servers!server",
+        f"access:services!service={EXCHANGE_SERVICE}",
+        f"access:services!service={GRADES_SERVICE}",
+    ]
 
 
 def apply_spawner(c: Any, course: Course, settings: HubSettings, runtime: Runtime) -> None:
@@ -412,6 +464,9 @@ def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime
         c.JupyterHub.cleanup_servers = True
     c.JupyterHub.log_level = h.log_level.upper()
     c.JupyterHub.template_vars = {"announcement_login": f"{course.title} ({course.id})"}
+    if runtime.grades_port:
+        base_url = urllib.parse.urlparse(h.bind_url).path or "/"
+        c.JupyterHub.template_vars = {**c.JupyterHub.template_vars, "announcement_home": home_announcement(base_url)}
     # the hub's own pages: nothing from another origin, no plugins, no framing (JupyterHub's
     # templates need their inline scripts; they render no student content). The formgrader and
     # the grading service, which do, send stricter policies: gradehub.hub.formgrader, tutoring.service.
@@ -438,6 +493,10 @@ def apply_config(c: Any, course: Course, settings: HubSettings, runtime: Runtime
     if runtime.grading_port:
         c.JupyterHub.services = _merge_named(
             c.JupyterHub, "services", [grading_service(course, accounts, settings, runtime)]
+        )
+    if runtime.grades_port:
+        c.JupyterHub.services = _merge_named(
+            c.JupyterHub, "services", [grades_service(course, accounts, settings, runtime)]
         )
     apply_spawner(c, course, settings, runtime)
     return c

@@ -21,9 +21,15 @@ instructor's browser, on the hub's origin. Here, in the formgrader's own process
    sandboxed, images inline and everything else as a download.
 4. **No leaky feedback.** *Generate Feedback* writes gradehub's feedback
    (:func:`gradehub.feedback.generate_feedback`: hidden tests only as passed/failed);
-   *Release Feedback* regenerates it and releases nothing else. The formgrader's *Autograde*
+   *Release Feedback* regenerates it and gives it out through the exchange
+   (:func:`gradehub.exchange.release_feedback`, as ``gradehub feedback --release``) and nothing
+   else. The formgrader's *Autograde*
    button is refused: it would run a student's code unsandboxed next to the hub's secrets
    (``gradehub autograde`` grades in the sandbox).
+5. **Scores after the late penalty.** nbgrader stores gradehub's penalty in its own column
+   (:mod:`gradehub.gradebook.penalties`) but its formgrader lists the raw score; the API the
+   formgrader's pages read gives the score after the penalty, as the student's grades page and
+   the reports do, with the penalty beside it (:func:`patch_api_scores`).
 """
 
 from __future__ import annotations
@@ -598,17 +604,18 @@ def _handlers():
             self.write(json.dumps(result))
 
         def _run(self, assignment_id: str, student_id: str | None) -> dict:
+            students = [student_id] if student_id else None
             try:
-                result = generate_gradehub_feedback(
-                    Path(self.coursedir.root), assignment_id, [student_id] if student_id else None
-                )
+                if self.release:
+                    return release_gradehub_feedback(Path(self.coursedir.root), assignment_id, students, self.who())
+                return generate_gradehub_feedback(Path(self.coursedir.root), assignment_id, students)
             except Exception as exc:  # noqa: BLE001 - shown in the formgrader's dialog
                 return {"success": False, "error": f"{type(exc).__name__}: {exc}", "log": ""}
-            if result["success"] and self.release:
-                released = self.api.release_feedback(assignment_id, student_id)
-                released["log"] = result["log"] + "\n" + released.get("log", "")
-                return released
-            return result
+
+        def who(self) -> str:
+            user = self.current_user
+            name = user.get("name") if isinstance(user, dict) else getattr(user, "name", None)
+            return str(name or "formgrader")
 
     class ReleaseFeedbackHandler(FeedbackHandler):
         release = True
@@ -698,6 +705,79 @@ def generate_gradehub_feedback(course_root: Path, assignment: str, students: lis
     return {"success": True, "log": "\n".join(lines)}
 
 
+def release_gradehub_feedback(course_root: Path, assignment: str, students: list[str] | None, by: str) -> dict:
+    """The formgrader's *Release Feedback*: :func:`gradehub.exchange.release_feedback`, the same
+    code as ``gradehub feedback ASSIGNMENT --release`` (gradehub's page only, replaced on every release)."""
+    from ..course import load_course
+    from ..exchange import feedback_release_lines, release_feedback
+
+    run = release_feedback(load_course(course_root), assignment, students, by=by)
+    log = "\n".join(feedback_release_lines(run))
+    if students and not run.released:
+        return {
+            "success": False,
+            "log": log,
+            "error": "no feedback released: " + "; ".join(f"{s}: {w}" for s, w in run.skipped),
+        }
+    return {"success": True, "log": log}
+
+
+def _with_penalty(submission: dict | None, penalties: dict[str, float]) -> dict | None:
+    """One of the formgrader API's submission dicts with ``score`` after the late penalty.
+
+    ``raw_score`` keeps nbgrader's sum; never below zero, as the reports compute it. Applied
+    once: nbgrader's ``get_submissions`` calls ``get_submission`` for some students.
+    """
+    if submission is None or "late_penalty" in submission:
+        return submission
+    penalty = float(penalties.get(submission.get("student", ""), 0.0) or 0.0)
+    submission["late_penalty"] = penalty
+    score = submission.get("score")
+    if isinstance(score, (int, float)) and penalty:
+        submission["raw_score"] = score
+        submission["score"] = max(0.0, float(score) - penalty)
+    return submission
+
+
+def _late_penalties(api: Any, assignment: str) -> dict[str, float]:
+    """``{student: penalty}`` of one assignment, in one query, from nbgrader's
+    ``SubmittedAssignment.late_submission_penalty`` (the sum over its notebooks)."""
+    from nbgrader.api import Assignment, SubmittedAssignment
+
+    with api.gradebook as gb:
+        rows = (
+            gb.db.query(SubmittedAssignment.student_id, SubmittedAssignment.late_submission_penalty)
+            .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+            .filter(Assignment.name == assignment)
+            .all()
+        )
+    return {student: float(penalty or 0.0) for student, penalty in rows}
+
+
+def patch_api_scores() -> None:
+    """nbgrader's API as the formgrader reads it, with scores after the late penalty (idempotent).
+
+    ``get_submission`` also serves the formgrader's per-student view (nbgrader's
+    ``get_student_submissions`` calls it for every assignment)."""
+    from nbgrader.apps.api import NbGraderAPI
+
+    if getattr(NbGraderAPI, "_gradehub_penalties", False):
+        return
+    get_submissions, get_submission = NbGraderAPI.get_submissions, NbGraderAPI.get_submission
+
+    def submissions(self, assignment_id):
+        penalties = _late_penalties(self, assignment_id)
+        return [_with_penalty(s, penalties) for s in get_submissions(self, assignment_id)]
+
+    def submission(self, assignment_id, student_id, ungraded=None, students=None):
+        found = get_submission(self, assignment_id, student_id, ungraded=ungraded, students=students)
+        return _with_penalty(found, _late_penalties(self, assignment_id))
+
+    NbGraderAPI.get_submissions = submissions
+    NbGraderAPI.get_submission = submission
+    NbGraderAPI._gradehub_penalties = True
+
+
 def _patch_handlers() -> None:
     h = _handlers()
     apihandlers, handlers = h["apihandlers"], h["handlers"]
@@ -735,6 +815,7 @@ def install(folder: Path) -> None:
     patch_templates(folder)
     formgrader.HTMLExporter = SafeFormgradeExporter
     _patch_handlers()
+    patch_api_scores()
     _patch_csp()
 
 

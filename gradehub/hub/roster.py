@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..course import Course, CourseError
-from .accounts import build_accounts, ensure_accounts, hub_groups
+from .accounts import build_accounts, ensure_accounts, ensure_demo_student_on_roster, hub_groups
 from .runtime import admin_token, state_dir_of
 from .settings import load_settings, settings_path
 
@@ -30,6 +30,7 @@ class SyncReport:
     removed: list[tuple[str, str]] = field(default_factory=list)  # (group, user)
     new_passwords: dict[str, str] = field(default_factory=dict)
     removed_accounts: list[str] = field(default_factory=list)
+    roster_changes: list[str] = field(default_factory=list)  # the demo student put on (or off) the roster
 
     @property
     def changed(self) -> bool:
@@ -40,10 +41,12 @@ class SyncReport:
             or self.removed
             or self.new_passwords
             or self.removed_accounts
+            or self.roster_changes
         )
 
     def lines(self) -> list[str]:
-        out = [f"created user {u}" for u in self.created_users]
+        out = list(self.roster_changes)
+        out += [f"created user {u}" for u in self.created_users]
         out += [f"created group {g}" for g in self.created_groups]
         out += [f"added {u} to {g}" for g, u in self.added]
         out += [f"removed {u} from {g}" for g, u in self.removed]
@@ -98,10 +101,11 @@ def sync_roster(
 ) -> SyncReport:
     """Make the running hub's users and groups match the roster and course.toml (idempotent)."""
     settings = load_settings(settings_path(course.root, settings_file))
+    roster_change = None if dry_run else ensure_demo_student_on_roster(course, settings)
     roster = course.roster() if course.roster_path.is_file() else []
     accounts = build_accounts(course, roster, settings)
     state = state_dir_of(course, settings)
-    report = SyncReport()
+    report = SyncReport(roster_changes=[roster_change] if roster_change else [])
     if not dry_run:
         account_changes = ensure_accounts(accounts, state)
         report.new_passwords = account_changes.created

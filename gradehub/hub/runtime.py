@@ -34,6 +34,7 @@ class Runtime:
     exchange_port: int
     formgrader_port: int
     grading_port: int = 0  # the grading service (gradehub.tutoring); 0: not run
+    grades_port: int = 0  # the students' grades service (gradehub.hub.grades); 0: not run
     admin_token: str = ""
     exchange_root: Path | None = None  # None: <course root>/exchange
     proxy_command: tuple[str, ...] = ("configurable-http-proxy",)
@@ -92,6 +93,7 @@ def prepare_runtime(course: Course, settings: HubSettings) -> Runtime:
         exchange_port=settings.exchange.port or free_port(settings.exchange.listen_ip or ip),
         formgrader_port=settings.formgrader.port or free_port(),
         grading_port=free_port(),  # the tutors' grading service (gradehub.tutoring)
+        grades_port=free_port(),  # the students' grades service (gradehub.hub.grades)
         admin_token=admin_token(state),
         exchange_root=exchange_root(course),
         proxy_command=proxy_command(),
