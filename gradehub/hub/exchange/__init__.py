@@ -17,9 +17,10 @@ runs; students reach it through this service:
 
 * **who**: every request carries the server's ``$JUPYTERHUB_API_TOKEN``; the hub says whose it
   is. A student can only list, fetch feedback for, and add submissions of their own name.
-* **when**: the service stamps the submission time itself (UTC) and ignores any
-  ``timestamp.txt`` sent along; the folder name's random suffix makes every submission a new
-  folder, so nothing is ever overwritten.
+* **when**: the service stamps the submission time itself (UTC), when the upload is complete,
+  and ignores any ``timestamp.txt`` sent along; the folder name's suffix (random, or derived
+  from the client's upload id: a retry with the same id stores nothing twice) makes every
+  submission a new folder, so nothing is ever overwritten.
 * **what**: paths are checked (no ``..``, no absolute paths, no links, no name that is both a
   file and a folder), and only released assignments accept submissions. A malformed request is
   a 400, never a 500.
