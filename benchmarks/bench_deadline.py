@@ -568,7 +568,9 @@ def scan_inbound(inbound):
                      "timestamp": stamp, "marks": marks})
     return out
 '''
-exec(SCAN_SOURCE)  # noqa: S102 - our own source, also sent into the hub container
+_scan_namespace: dict = {}
+exec(SCAN_SOURCE, _scan_namespace)  # noqa: S102 - our own source, also sent into the hub container
+scan_inbound = _scan_namespace["scan_inbound"]
 
 
 def reachable(url: str) -> bool:
