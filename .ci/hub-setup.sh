@@ -3,7 +3,7 @@
 #   - Debian's chromium + chromium-driver (the browser test drives them with Playwright's
 #     Python package; `playwright install` is never run: no browser download)
 #   - the `hub` and `dev` extras (JupyterHub 6, DockerSpawner, idle culler, the pure-Python
-#     configurable-http-proxy, playwright)
+#     configurable-http-proxy, playwright, locust for the deadline load test)
 #   - with a Docker engine: the wheelhouse for the offline hub image build (.gradehub/wheels-hub)
 #     and the PostgreSQL stand-in of docker-compose.offline.yml (apt inside the build, ~1 min)
 # Usage: bash .ci/hub-setup.sh   (PYTHON=/path/to/venv/python to use another interpreter)
@@ -21,7 +21,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 
-if ! "$PYTHON" -c 'import jupyterhub, dockerspawner, jupyterhub_idle_culler, configurable_http_proxy, playwright, psutil, nh3, jupyter_server_mathjax' 2>/dev/null; then
+if ! "$PYTHON" -c 'import jupyterhub, dockerspawner, jupyterhub_idle_culler, configurable_http_proxy, playwright, psutil, nh3, jupyter_server_mathjax, locust' 2>/dev/null; then
     echo "hub-setup: installing the hub and dev extras"
     "$PYTHON" -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[hub,dev]'
 fi

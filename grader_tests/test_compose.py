@@ -3,10 +3,16 @@ PostgreSQL and the hub image, the hub answers /hub/health, a demo account logs i
 database and the gradebook are PostgreSQL databases, and the containerised hub spawns a student
 server from gradehub/notebook through DockerSpawner on the stack's own network.
 
-Everything is the test's own: project name, network, host ports on 127.0.0.1, volumes, and a
-course folder with one sheet; `down -v` removes it all, also when the test fails. The hub image
+The stack comes up once for the module (fixture `running`) and a second test reuses it: the short
+version of the deadline load test (benchmarks/bench_deadline.py, locust, in a process of its own):
+30 roster students log in through the form, fetch and submit within the same seconds, and
+nothing is lost, duplicated or filed under another name, on disk and after `gradehub collect`.
+
+Everything is the stack's own: project name, network, host ports on 127.0.0.1, volumes, and a
+course folder with one sheet; `down -v` removes it all, also when a test fails. The hub image
 is `gradehub/hub:test`, the tag test_hub_docker.py builds (a cache hit for whichever runs
-second); PostgreSQL is the stand-in of docker-compose.offline.yml (built by compose if missing).
+second; GRADEHUB_TEST_HUB_TAG names another, for engineers sharing one engine); PostgreSQL is
+the stand-in of docker-compose.offline.yml (built by compose if missing).
 
 Compose: `docker compose` (v2), else `docker-compose` (v2 standalone, or Debian 12's 1.29);
 GRADEHUB_COMPOSE names another command. Skips, naming what is missing, without an engine,
@@ -26,13 +32,23 @@ import time
 
 import pytest
 
-from hubtools import REPO, api_token, docker_client, free_port, login, make_course, need_singleuser, start_server
+from hubtools import (
+    REPO,
+    ROSTER,
+    api_token,
+    docker_client,
+    free_port,
+    login,
+    make_course,
+    need_singleuser,
+    start_server,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 NOTEBOOK = "gradehub/notebook:latest"
 STANDIN = "gradehub/standin-bookworm:latest"
-HUB_TAG = "test"                                   # gradehub/hub:test, as in test_hub_docker.py
+HUB_TAG = os.environ.get("GRADEHUB_TEST_HUB_TAG", "test")   # gradehub/hub:test, as in test_hub_docker.py
 WHEELHOUSE = REPO / ".gradehub" / "wheels-hub"
 FILES = [REPO / "docker-compose.yml", REPO / "docker-compose.offline.yml"]
 
@@ -102,7 +118,21 @@ def client():
     return docker_client()
 
 
-def test_compose_up_brings_up_the_platform(client, tmp_path):
+LOAD_STUDENTS = [f"ld{i:04d}" for i in range(1, 31)]      # the deadline load test's students
+LOAD_ROSTER = ROSTER + "".join(f"{s},Load,{s.upper()},{s}@example.org,{'AB'[i % 2]}\n"
+                               for i, s in enumerate(LOAD_STUDENTS))
+
+
+class Running:
+    """The stack the tests of this module share (up once: the load test reuses the platform test's)."""
+
+    def __init__(self, stack, client, url, project, network, home, env_file, override, course):
+        self.stack, self.client, self.url, self.project = stack, client, url, project
+        self.network, self.home, self.env_file, self.override, self.course = network, home, env_file, override, course
+
+
+@pytest.fixture(scope="module")
+def running(client, tmp_path_factory, request):
     import docker.errors
     import requests
 
@@ -121,6 +151,7 @@ def test_compose_up_brings_up_the_platform(client, tmp_path):
     if not any(WHEELHOUSE.glob("jupyterhub-*.whl")):
         missing(f"the hub wheelhouse {WHEELHOUSE} is empty: run .ci/hub-setup.sh")
 
+    tmp_path = tmp_path_factory.mktemp("compose")
     timings = {}
     t = time.monotonic()
     build_hub_image(tag=f"gradehub/hub:{HUB_TAG}", base_image=STANDIN, wheelhouse=WHEELHOUSE, log=lambda line: None)
@@ -130,7 +161,7 @@ def test_compose_up_brings_up_the_platform(client, tmp_path):
     network = f"{project}-net"
     home = f"{project}-home-"
     port, db_port = free_port(), free_port()
-    course = make_course(tmp_path / "course", sheets=("week01",))
+    course = make_course(tmp_path / "course", roster=LOAD_ROSTER, sheets=("week01",))
     env_file = tmp_path / "compose.env"
     env_file.write_text("\n".join([
         f"GRADEHUB_DB_PASSWORD={secrets.token_hex(12)}",
@@ -158,7 +189,7 @@ def test_compose_up_brings_up_the_platform(client, tmp_path):
     }}}}))
     stack = Stack(argv, project, env_file, override)
     url = f"http://127.0.0.1:{port}/"
-    passed = False
+    failed_before = request.session.testsfailed
     try:
         t = time.monotonic()
         stack.run("up", "-d")
@@ -175,58 +206,11 @@ def test_compose_up_brings_up_the_platform(client, tmp_path):
             assert time.monotonic() < deadline, f"the hub did not answer /hub/health in 300 s:\n{stack.logs()}"
             time.sleep(2)
         timings["up"] = time.monotonic() - t
-
-        # only the published ports, on loopback
-        ports = {c.name: c.attrs["HostConfig"]["PortBindings"]
-                 for c in _containers(client, label=f"com.docker.compose.project={project}")}
-        assert len(ports) == 2, ports
-        assert all(b["HostIp"] == "127.0.0.1" for bindings in ports.values() for bs in bindings.values() for b in bs)
-
-        # a demo account logs in through the form (with its _xsrf)
-        passwords = json.loads(stack.exec("hub", "cat", "/srv/hub-state/demo-accounts.json"))
-        session = login(url, "demo-student", passwords["demo-student"])
-        assert session.get(url + "hub/home", timeout=30).status_code == 200
-
-        # the hub's database and the gradebook are PostgreSQL databases in the db service
-        databases = stack.exec("db", "psql", "-U", "gradehub", "-d", "postgres", "-Atc",
-                               "SELECT datname FROM pg_database").split()
-        assert {"jupyterhub", "gradebook"} <= set(databases), databases
-        users = stack.exec("db", "psql", "-U", "gradehub", "-d", "jupyterhub", "-Atc", "SELECT name FROM users").split()
-        assert {"demo-student", "demo-instructor", "alice", "bob", "prof"} <= set(users), users
-        sheets = stack.exec("db", "psql", "-U", "gradehub", "-d", "gradebook", "-Atc",
-                            "SELECT name FROM assignment").split()
-        assert sheets == ["week01"], sheets
-        students = stack.exec("db", "psql", "-U", "gradehub", "-d", "gradebook", "-Atc", "SELECT id FROM student").split()
-        assert {"alice", "bob", "demo-student"} <= set(students), students
-
-        # the hub spawns the student's server from the notebook image on the stack's network
-        t = time.monotonic()
-        token = api_token(session, url, "demo-student")
-        start_server(url, "demo-student", token, timeout=400)
-        timings["spawn"] = time.monotonic() - t
-        [server] = _containers(client, network=network, ancestor=NOTEBOOK)
-        assert server.attrs["Config"]["Image"] == NOTEBOOK
-        assert server.attrs["HostConfig"]["Memory"] == 2**30
-        assert list(server.attrs["NetworkSettings"]["Networks"]) == [network]
-        assert not server.attrs["HostConfig"]["PortBindings"]          # reached only through the hub
-        mounts = {m["Destination"]: m for m in server.attrs["Mounts"]}
-        assert mounts["/home/jovyan"]["Type"] == "volume" and mounts["/home/jovyan"]["Name"].startswith(home)
-        assert not any("/var/run/docker.sock" in (m.get("Source") or "") for m in server.attrs["Mounts"])
-        h = {"Authorization": f"token {token}"}
-        assert requests.get(url + "user/demo-student/api/status", headers=h, timeout=60).status_code == 200
-        # its nbgrader lists the sheet through the exchange service (hub:10101 on the network)
-        listing = requests.get(url + "user/demo-student/assignments", params={"course_id": "nat3008"},
-                               headers=h, timeout=120).json()
-        assert listing["success"], listing
-        assert [a["assignment_id"] for a in listing["value"]] == ["week01"], listing
-        r = requests.delete(url + "hub/api/users/demo-student/server", headers=h, timeout=120)
-        assert r.status_code in (202, 204), r.text
         print("compose timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
-        passed = True
-    except Exception:
-        print(stack.logs(120))
-        raise
+        yield Running(stack, client, url, project, network, home, env_file, override, course)
     finally:
+        if request.session.testsfailed != failed_before:
+            print(stack.logs(120))
         t = time.monotonic()
         try:
             for c in _containers(client, network=network):
@@ -245,5 +229,87 @@ def test_compose_up_brings_up_the_platform(client, tmp_path):
         left += [v.name for v in client.volumes.list(filters={"label": f"com.docker.compose.project={project}"})]
         left += [n.name for n in client.networks.list() if n.name == network]
         print(f"compose down took {time.monotonic() - t:.0f} s")
-        if passed:
+        if request.session.testsfailed == failed_before:
             assert not left, f"left behind: {left}"
+
+
+def test_compose_up_brings_up_the_platform(running):
+    import requests
+
+    stack, client, url, network, home = running.stack, running.client, running.url, running.network, running.home
+    project = running.project
+    timings = {}
+    # only the published ports, on loopback
+    ports = {c.name: c.attrs["HostConfig"]["PortBindings"]
+             for c in _containers(client, label=f"com.docker.compose.project={project}")}
+    assert len(ports) == 2, ports
+    assert all(b["HostIp"] == "127.0.0.1" for bindings in ports.values() for bs in bindings.values() for b in bs)
+
+    # a demo account logs in through the form (with its _xsrf)
+    passwords = json.loads(stack.exec("hub", "cat", "/srv/hub-state/demo-accounts.json"))
+    session = login(url, "demo-student", passwords["demo-student"])
+    assert session.get(url + "hub/home", timeout=30).status_code == 200
+
+    # the hub's database and the gradebook are PostgreSQL databases in the db service
+    databases = stack.exec("db", "psql", "-U", "gradehub", "-d", "postgres", "-Atc",
+                           "SELECT datname FROM pg_database").split()
+    assert {"jupyterhub", "gradebook"} <= set(databases), databases
+    users = stack.exec("db", "psql", "-U", "gradehub", "-d", "jupyterhub", "-Atc", "SELECT name FROM users").split()
+    assert {"demo-student", "demo-instructor", "alice", "bob", "prof"} <= set(users), users
+    sheets = stack.exec("db", "psql", "-U", "gradehub", "-d", "gradebook", "-Atc",
+                        "SELECT name FROM assignment").split()
+    assert sheets == ["week01"], sheets
+    students = stack.exec("db", "psql", "-U", "gradehub", "-d", "gradebook", "-Atc", "SELECT id FROM student").split()
+    assert {"alice", "bob", "demo-student"} <= set(students), students
+
+    # the hub spawns the student's server from the notebook image on the stack's network
+    t = time.monotonic()
+    token = api_token(session, url, "demo-student")
+    start_server(url, "demo-student", token, timeout=400)
+    timings["spawn"] = time.monotonic() - t
+    [server] = _containers(client, network=network, ancestor=NOTEBOOK)
+    assert server.attrs["Config"]["Image"] == NOTEBOOK
+    assert server.attrs["HostConfig"]["Memory"] == 2**30
+    assert list(server.attrs["NetworkSettings"]["Networks"]) == [network]
+    assert not server.attrs["HostConfig"]["PortBindings"]          # reached only through the hub
+    mounts = {m["Destination"]: m for m in server.attrs["Mounts"]}
+    assert mounts["/home/jovyan"]["Type"] == "volume" and mounts["/home/jovyan"]["Name"].startswith(home)
+    assert not any("/var/run/docker.sock" in (m.get("Source") or "") for m in server.attrs["Mounts"])
+    h = {"Authorization": f"token {token}"}
+    assert requests.get(url + "user/demo-student/api/status", headers=h, timeout=60).status_code == 200
+    # its nbgrader lists the sheet through the exchange service (hub:10101 on the network)
+    listing = requests.get(url + "user/demo-student/assignments", params={"course_id": "nat3008"},
+                           headers=h, timeout=120).json()
+    assert listing["success"], listing
+    assert [a["assignment_id"] for a in listing["value"]] == ["week01"], listing
+    r = requests.delete(url + "hub/api/users/demo-student/server", headers=h, timeout=120)
+    assert r.status_code in (202, 204), r.text
+    print("compose timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+
+
+def test_deadline_load_on_the_compose_stack(running, tmp_path):
+    """The short version of benchmarks/bench_deadline.py (locust, its own process) on this stack:
+    30 students log in through the form, fetch, submit 50 KiB-2 MiB notebooks (some twice) within
+    the same seconds; then nothing lost, duplicated or filed under another name, on disk and after
+    `gradehub collect`, every server timestamp within the run. Timings are printed, not asserted."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "deadline.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_deadline.py"), "--target", "compose",
+         "--attach", running.project, "--env-file", str(running.env_file), "--override", str(running.override),
+         "--course-dir", str(running.course), "--students", str(len(LOAD_STUDENTS)), "--spawn-rate", "10",
+         "--think", "10", "--refreshes", "1", "--resubmit", "0.3", "--timeout", "240", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    print(proc.stdout[-4000:], proc.stderr[-3000:])
+    result = json.loads(out.read_text())
+    assert result["students"] == len(LOAD_STUDENTS)
+    assert result["locust"]["users_finished"] == len(LOAD_STUDENTS)
+    inbound, collected = result["inbound"], result["collected"]
+    assert inbound["acknowledged"] >= len(LOAD_STUDENTS) and result["refused_count"] == 0, result["refused"]
+    assert inbound["lost"] == 0 and inbound["duplicated"] == 0 and inbound["problem_count"] == 0, inbound
+    assert inbound["folders"] == inbound["acknowledged"]
+    assert collected["collected"] == len(LOAD_STUDENTS) and collected["problem_count"] == 0, collected
+    assert result["listing_mismatches"] == 0 and result["locust"]["total"]["failures"] == 0, result["locust"]["errors"]
+    assert proc.returncode == 0

@@ -1,6 +1,8 @@
 """The multi-user exchange: a hub-authenticated service, and nbgrader exchange classes that use it.
 
 * :mod:`.store`: the exchange folder and its rules (who may read and add what, limits, paths);
+* :mod:`.uploads`: a request body, streamed to a spool file, unpacked into a staging folder;
+* :mod:`.index`: the inbound folder's index, so a student's own submissions are found directly;
 * :mod:`.service`: the tornado service around the store (``gradehub-exchange``, a hub service);
 * :mod:`.client`: nbgrader's exchange classes in the students' servers, which call the service.
 
@@ -15,9 +17,10 @@ runs; students reach it through this service:
 
 * **who**: every request carries the server's ``$JUPYTERHUB_API_TOKEN``; the hub says whose it
   is. A student can only list, fetch feedback for, and add submissions of their own name.
-* **when**: the service stamps the submission time itself (UTC) and ignores any
-  ``timestamp.txt`` sent along; the folder name's random suffix makes every submission a new
-  folder, so nothing is ever overwritten.
+* **when**: the service stamps the submission time itself (UTC), when the upload is complete,
+  and ignores any ``timestamp.txt`` sent along; the folder name's suffix (random, or derived
+  from the client's upload id: a retry with the same id stores nothing twice) makes every
+  submission a new folder, so nothing is ever overwritten.
 * **what**: paths are checked (no ``..``, no absolute paths, no links, no name that is both a
   file and a folder), and only released assignments accept submissions. A malformed request is
   a 400, never a 500.
@@ -42,14 +45,21 @@ In each single-user server, ``gradehub.hub.singleuser`` points nbgrader's ``Exch
 the classes of :mod:`gradehub.hub.exchange.client` (only nbgrader and the standard library are
 needed there).
 
-REST API (JSON; file contents base64):
+REST API (JSON answers; file contents base64):
 
 ===========================================  ================================================
 ``GET  /api/assignments``                    released assignments: id and notebooks
 ``GET  /api/assignments/<a>``                the released files of one assignment
-``GET  /api/submissions[?assignment_id=a]``  the caller's own submissions and feedback state
-``POST /api/assignments/<a>/submissions``    submit ``{"files": {path: b64}}``; returns time
+``GET  /api/submissions[?assignment_id=a]``  the caller's own submissions (time, receipt) and
+                                             feedback state, from the index (:mod:`.index`)
+``POST /api/assignments/<a>/submissions``    submit an uncompressed tar of the folder
+                                             (``application/x-tar``; legacy: JSON
+                                             ``{"files": {path: b64}}``), optional header
+                                             ``X-Gradehub-Upload-Id``; returns time and receipt
 ``GET  /api/assignments/<a>/feedback``       the caller's feedback, by submission time
 ===========================================  ================================================
+
+Uploads are streamed to disk and committed off the event loop (:mod:`.uploads`); a submission is
+stored exactly when the client is told so (:meth:`.store.ExchangeStore.commit`).
 """
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import tarfile
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import PurePosixPath
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from nbgrader.exchange.abc import Exchange as _ABCExchange
 from nbgrader.exchange.abc import ExchangeFetchAssignment as _ABCFetchAssignment
 from nbgrader.exchange.abc import ExchangeFetchFeedback as _ABCFetchFeedback
 from nbgrader.exchange.abc import ExchangeList as _ABCList
 from nbgrader.exchange.abc import ExchangeSubmit as _ABCSubmit
+from nbgrader.exchange.abc.exchange import ExchangeError
 from traitlets import Bool, Unicode, default
 
 from .store import (
@@ -29,6 +33,7 @@ from .store import (
     encode_files,
     format_bytes,
     md5_hex,
+    receipt_of,
     valid_id,
 )
 
@@ -54,14 +59,22 @@ class HubExchange(_ABCExchange):
         super().fail(msg)
         raise AssertionError(msg)    # not reached
 
-    def call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        """One request; a file object as ``body`` is streamed (with its length), anything else sent
+        as JSON. A refusal raises ExchangeError with ``answered = True`` (the service decided);
+        a lost answer without it."""
         if not self.url:
             self.fail("GRADEHUB_EXCHANGE_URL is not set: this server was not started by the course hub")
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url.rstrip("/") + path, data=data, method=method)
+        req = urllib.request.Request(self.url.rstrip("/") + path, method=method)
         req.add_header("Authorization", f"token {self.token}")
-        if data is not None:
+        if hasattr(body, "read"):
+            req.data = body
+            req.add_header("Content-Length", str(os.fstat(body.fileno()).st_size))
+        elif body is not None:
+            req.data = json.dumps(body).encode()
             req.add_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - our URL
                 return json.loads(resp.read() or b"{}")
@@ -70,7 +83,13 @@ class HubExchange(_ABCExchange):
                 message = json.loads(exc.read()).get("message") or exc.reason
             except ValueError:
                 message = exc.reason
-            self.fail(f"the exchange refused ({exc.code}): {message}")
+            if exc.code >= 500:
+                self.fail(f"the exchange failed ({exc.code}): {message}")
+            try:
+                self.fail(f"the exchange refused ({exc.code}): {message}")
+            except ExchangeError as refused:
+                refused.answered = True
+                raise
         except (ConnectionResetError, BrokenPipeError) as exc:
             self.fail(f"the exchange closed the connection ({exc}); a submission that is too large "
                       "is refused like this")
@@ -112,40 +131,85 @@ class HubExchangeFetchAssignment(HubExchange, _ABCFetchAssignment):
         self.log.info(f"Fetched as: {self.course_id()} {aid}")
 
 class HubExchangeSubmit(HubExchange, _ABCSubmit):
+    """Sends the assignment folder as an uncompressed tar, streamed from a temporary file (the
+    service streams it to disk too), with an upload id of its own. When the answer is lost (a
+    timeout, a dropped connection, a 5xx), it asks the service whether a submission with that id
+    was stored, and says what is true: stored (with its time), or not stored."""
+
     max_files = 200
+
+    def _pack(self, src: str) -> tuple[IO[bytes], int, list[str]]:
+        """The tar of ``src`` in a temporary file; returns it (at 0), its size and the names."""
+        out = tempfile.TemporaryFile()
+        names: list[str] = []
+        size = 0
+        with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for root, dirs, files in os.walk(src):
+                dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+                for name in sorted(files):
+                    path = os.path.join(root, name)
+                    if os.path.islink(path) or name in RESERVED_NAMES or not os.path.isfile(path):
+                        continue
+                    rel = os.path.relpath(path, src).replace(os.sep, "/")
+                    names.append(rel)
+                    if len(names) > self.max_files:
+                        self.fail(f"{src} holds more than {self.max_files} files")
+                    info = tar.gettarinfo(path, arcname=rel)
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    info.mode = 0o644
+                    size += info.size
+                    with open(path, "rb") as fh:
+                        tar.addfile(info, fh)
+        out.seek(0)
+        return out, size, names
+
+    def _stored(self, aid: str, upload_id: str) -> dict[str, Any] | None:
+        """The submission stored under ``upload_id``, if any (asked after a lost answer)."""
+        want = receipt_of(upload_id)
+        try:
+            listing = self.call("GET", f"/api/submissions?assignment_id={aid}")
+        except ExchangeError:
+            return None
+        for sub in listing.get("submissions", []):
+            if sub.get("receipt") == want:
+                return sub
+        return None
 
     def start(self):
         aid = self.coursedir.assignment_id
         src = self.local_dir(aid)
         if not os.path.isdir(src):
             self.fail(f"Assignment not found: {src} (fetch it first)")
-        files: dict[str, bytes] = {}
-        for root, dirs, names in os.walk(src):
-            dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not d.startswith(".")]
-            for name in names:
-                path = os.path.join(root, name)
-                if os.path.islink(path) or name in RESERVED_NAMES:
-                    continue
-                files[os.path.relpath(path, src).replace(os.sep, "/")] = open(path, "rb").read()
-                if len(files) > self.max_files:
-                    self.fail(f"{src} holds more than {self.max_files} files")
         listing = self.call("GET", "/api/assignments")
         released = {a["assignment_id"]: a["notebooks"] for a in listing["assignments"]}
         if aid not in released:
             self.fail(f"{aid} is not a released assignment of {self.course_id()}")
-        cap = (listing.get("limits") or {}).get("max_submission_bytes")
-        size = sum(len(v) for v in files.values())
-        if cap and size > cap:   # the service refuses it too (413); this spares the upload
-            self.fail(f"this submission has {format_bytes(size)}; the course accepts at most {format_bytes(cap)} "
-                      "per submission (remove large data files or outputs)")
-        submitted = {n[:-6] for n in files if n.endswith(".ipynb") and "/" not in n}
-        missing = sorted(set(released[aid]) - submitted)
-        if missing:
-            msg = f"notebooks missing from the submission: {', '.join(m + '.ipynb' for m in missing)}"
-            if self.strict:
-                self.fail(msg)
-            self.log.warning(msg)
-        result = self.call("POST", f"/api/assignments/{aid}/submissions", {"files": encode_files(files)})
+        body, size, names = self._pack(src)
+        with body:
+            cap = (listing.get("limits") or {}).get("max_submission_bytes")
+            if cap and size > cap:   # the service refuses it too (413); this spares the upload
+                self.fail(f"this submission has {format_bytes(size)}; the course accepts at most {format_bytes(cap)} "
+                          "per submission (remove large data files or outputs)")
+            submitted = {n[:-6] for n in names if n.endswith(".ipynb") and "/" not in n}
+            missing = sorted(set(released[aid]) - submitted)
+            if missing:
+                msg = f"notebooks missing from the submission: {', '.join(m + '.ipynb' for m in missing)}"
+                if self.strict:
+                    self.fail(msg)
+                self.log.warning(msg)
+            upload_id = secrets.token_urlsafe(24)
+            try:
+                result = self.call("POST", f"/api/assignments/{aid}/submissions", body,
+                                   headers={"Content-Type": "application/x-tar", "X-Gradehub-Upload-Id": upload_id})
+            except ExchangeError as exc:
+                if getattr(exc, "answered", False):
+                    raise       # the service said no: nothing was stored
+                stored = self._stored(aid, upload_id)
+                if stored is None:
+                    self.fail(f"{exc}. The submission was not stored; submit again")
+                result = {"timestamp": stored["timestamp"]}
+                self.log.warning("the answer was lost, but the exchange has stored this submission")
         self.timestamp = result["timestamp"]
         self.log.info(f"Submitted as: {self.course_id()} {aid} {result['timestamp']}")
         return result

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path, PurePosixPath
+from collections.abc import Callable
 from typing import Any
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
@@ -61,6 +62,18 @@ def _tree_bytes(path: Path) -> int:
 
 def valid_id(name: str) -> bool:
     return bool(_ID.match(name or "")) and "+" not in name and name not in (".", "..")
+
+
+UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def receipt_of(upload_id: str) -> str:
+    """The last part of a submission folder's name for a client's upload id: a client that lost
+    the answer finds its submission by it (``GET /api/submissions``), and a retry with the same id
+    stores nothing twice. 12 characters, like nbgrader's random suffix."""
+    if not UPLOAD_ID.match(upload_id or ""):
+        raise ExchangeRejected(400, "an upload id is 16 to 64 letters, digits, '-' or '_'")
+    return base64.urlsafe_b64encode(hashlib.sha256(upload_id.encode("ascii")).digest()[:9]).decode("ascii")
 
 
 def md5_hex(data: bytes) -> str:
@@ -117,6 +130,7 @@ class ExchangeStore:
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.course_root = Path(course_root) if course_root else None
         self._course: tuple[Any, Any] = (None, None)     # (course.toml's mtime, Course)
+        self._index: Any = None                            # .index.SubmissionIndex, opened on first use
 
     # --- the course: limits and release dates, re-read when course.toml changes
     def course(self):
@@ -221,6 +235,10 @@ class ExchangeStore:
             raise ExchangeRejected(404, f"assignment {assignment!r} is not released")
         return path
 
+    def released_dir(self, assignment: str, now: dt.datetime | None = None) -> Path:
+        """The published folder of a released assignment; 400 for a bad id, 404 if not released."""
+        return self._released_dir(assignment, now)
+
     def release_files(self, assignment: str, student: str | None = None) -> dict[str, bytes]:
         """The released files; for ``student``, a sheet with per-student variants carries theirs
         (written here, on the hub, from the course secret that no student server can read)."""
@@ -243,23 +261,48 @@ class ExchangeStore:
         return files
 
     # --- submissions
+    @property
+    def staging_dir(self) -> Path:
+        """Uploads in progress: beside ``inbound/`` (one filesystem: the final rename is atomic),
+        never inside it (collect must not see them, and the index's fingerprint of ``inbound/``
+        changes only when a submission is added)."""
+        return self.course_dir / ".incoming"
+
+    @property
+    def index(self):
+        if self._index is None:
+            from .index import SubmissionIndex
+            self._index = SubmissionIndex(self.course_dir / "inbound-index.sqlite", self.inbound, RESERVED_NAMES)
+        return self._index
+
+    def new_staging(self) -> Path:
+        self.staging_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.staging_dir / f"files-{secrets.token_hex(12)}"
+        path.mkdir(mode=0o700)
+        return path
+
+    def clear_staging(self) -> None:
+        """Leftovers of uploads a stopped service never finished (called at its start)."""
+        shutil.rmtree(self.staging_dir, ignore_errors=True)
+
     def _check_quota(self, student: str, assignment: str, size: int, now: dt.datetime) -> None:
         lim = self.limits()
         cap = self.submission_cap()
         if size > cap:
             raise ExchangeRejected(413, f"this submission has {format_bytes(size)}; the course accepts at most {format_bytes(cap)} "
                                         "per submission (remove large data files or outputs)")
-        own = self._own_submissions(student, assignment)
+        mine = self.index.of(student)
+        own = [s for s in mine if s.assignment == assignment]
         if len(own) >= lim.max_submissions:
             raise ExchangeRejected(429, f"you have submitted {assignment} {len(own)} times, as often as the course "
                                         "accepts; ask your instructor if you need to submit again")
-        used = sum(_tree_bytes(d) for d in own)
+        used = sum(s.size for s in own)
         if used + size > lim.max_total_bytes:
             raise ExchangeRejected(413, f"your submissions of {assignment} take {format_bytes(used)}; with this one "
                                         f"({format_bytes(size)}) they would exceed the {format_bytes(lim.max_total_bytes)} the "
                                         "course keeps per student and assignment")
         window = dt.timedelta(seconds=lim.rate_window)
-        recent = sorted(t for t in (_parse_stamp(d.name.split("+")[2]) for d in self._own_submissions(student))
+        recent = sorted(t for t in (_parse_stamp(s.folder.split("+")[2]) for s in mine)
                         if t is not None and now - window < t <= now + dt.timedelta(seconds=5))
         if len(recent) >= lim.rate_count:
             wait = max(1, int((recent[-lim.rate_count] + window - now).total_seconds()) + 1)
@@ -267,67 +310,65 @@ class ExchangeStore:
                                         f"{lim.rate_window / 60:g} min, the most the course accepts "
                                         f"({lim.describe_rate()}); try again in {wait} s", retry_after=wait)
 
-    def submit(self, student: str, assignment: str, files: dict[str, bytes]) -> str:
-        """Store a new submission; returns the server's timestamp (nbgrader format, UTC)."""
+    def submit(self, student: str, assignment: str, files: dict[str, bytes], *, upload_id: str | None = None) -> str:
+        """Store a new submission given in memory; returns the server's timestamp (nbgrader format, UTC)."""
         if not valid_id(student):
             raise ExchangeRejected(403, f"{student!r} cannot submit (not a valid student id)")
         now = self.clock().astimezone(dt.timezone.utc)      # one reading: the submission's time
         self._released_dir(assignment, now)
         if not files:
             raise ExchangeRejected(400, "a submission needs at least one file")
-        if len(files) > self.max_files:
-            raise ExchangeRejected(413, f"{len(files)} files; at most {self.max_files} are accepted")
-        clean = {}
-        for name, data in files.items():
-            name = clean_path(name)
-            if not isinstance(data, (bytes, bytearray)):
-                raise ExchangeRejected(400, f"the contents of {name!r} are not bytes")
-            if name in RESERVED_NAMES:
-                continue  # the service writes these itself
-            if name in clean:
-                raise ExchangeRejected(400, f"file {name!r} is sent twice")
-            clean[name] = data
-        check_tree(list(clean))
-        if not any(n.endswith(".ipynb") for n in clean):
-            raise ExchangeRejected(400, "a submission needs at least one notebook")
-        self._check_quota(student, assignment, sum(len(v) for v in clean.values()), now)
-        self.ensure()
-        stamp = now.strftime(TIMESTAMP_FORMAT)
-        suffix = base64.urlsafe_b64encode(os.urandom(9)).decode("ascii")
-        final = self.inbound / f"{student}+{assignment}+{stamp}+{suffix}"
-        tmp = self.inbound / f".incoming-{secrets.token_hex(8)}"
-        tmp.mkdir(mode=0o700)
+        staging = self.new_staging()
         try:
-            for name, data in clean.items():
-                target = tmp / name
-                try:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                        raise ExchangeRejected(507, "the exchange has no space left; tell your instructor") from None
-                    raise ExchangeRejected(400, f"cannot store {name!r}: {exc.strerror}") from None
-            (tmp / "timestamp.txt").write_text(stamp, encoding="utf-8")
-            (tmp / "submission_secret.txt").write_text(secrets.token_hex(64), encoding="utf-8")
-            os.rename(tmp, final)   # never replaces: the name is new
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return stamp
+            write_files(staging, files, cap=self.submission_cap(), max_files=self.max_files)
+            return self.commit(student, assignment, staging, upload_id=upload_id, now=now)["timestamp"]
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def commit(self, student: str, assignment: str, staging: Path, *, upload_id: str | None = None,
+               now: dt.datetime | None = None, still_wanted: Callable[[], bool] = lambda: True) -> dict[str, str]:
+        """Move a complete staging folder into ``inbound/`` as the student's new submission.
+
+        The time is read here, when the upload is complete, under the lock that also checks the
+        quota, renames and indexes: two uploads of one student cannot both pass a limit, and the
+        timestamp is never before the files were all there. ``still_wanted()`` is asked last,
+        before the rename: a client that gave up (closed the connection) was told nothing was
+        stored, so nothing is. An ``upload_id`` the student already used returns that
+        submission instead of storing a second one (a retry after a lost answer).
+        """
+        from .index import describe_folder
+        if not valid_id(student):
+            raise ExchangeRejected(403, f"{student!r} cannot submit (not a valid student id)")
+        if not any(p.name.endswith(".ipynb") and p.is_file() for p in staging.rglob("*")):
+            raise ExchangeRejected(400, "a submission needs at least one notebook")
+        receipt = receipt_of(upload_id) if upload_id else base64.urlsafe_b64encode(os.urandom(9)).decode("ascii")
+        size = _tree_bytes(staging)
+        with self.index.lock:
+            if upload_id:
+                for earlier in self.index.of(student, assignment):
+                    if earlier.receipt == receipt:
+                        return {"timestamp": earlier.timestamp, "receipt": receipt}
+            now = (now or self.clock()).astimezone(dt.timezone.utc)
+            self._released_dir(assignment, now)
+            self._check_quota(student, assignment, size, now)
+            self.ensure()
+            stamp = now.strftime(TIMESTAMP_FORMAT)
+            final = self.inbound / f"{student}+{assignment}+{stamp}+{receipt}"
+            (staging / "timestamp.txt").write_text(stamp, encoding="utf-8")
+            (staging / "submission_secret.txt").write_text(secrets.token_hex(64), encoding="utf-8")
+            if not still_wanted():
+                raise ExchangeRejected(400, "the connection closed before the submission was stored; nothing was stored")
+            self.index.fresh()          # the index is current before this folder is added
+            os.rename(staging, final)   # never replaces: the name is new
+            sub = describe_folder(final, RESERVED_NAMES)
+            if sub is not None:
+                self.index.added(sub)
+        return {"timestamp": stamp, "receipt": receipt}
 
     def _own_submissions(self, student: str, assignment: str | None = None) -> list[Path]:
-        if not valid_id(student) or not self.inbound.is_dir():
+        if not valid_id(student):
             return []
-        prefix = f"{student}+"
-        out = []
-        for d in self.inbound.iterdir():
-            if not d.is_dir() or not d.name.startswith(prefix):
-                continue
-            parts = d.name.split("+")
-            if len(parts) < 3 or (assignment and parts[1] != assignment):
-                continue
-            out.append(d)
-        return out
+        return [self.inbound / s.folder for s in self.index.of(student, assignment)]
 
     @staticmethod
     def _timestamp_of(d: Path) -> str:
@@ -348,15 +389,21 @@ class ExchangeStore:
         return path if path.is_file() else None
 
     def submissions(self, student: str, assignment: str | None = None) -> list[dict[str, Any]]:
-        """The student's own submissions: assignment, server timestamp, feedback per notebook."""
+        """The student's own submissions: assignment, server timestamp, receipt, feedback per notebook.
+
+        O(the student's submissions): read from the index (:mod:`.index`), not from a listing
+        of everyone's."""
+        if not valid_id(student):
+            return []
         out = []
-        for d in self._own_submissions(student, assignment):
+        for s in self.index.of(student, assignment):
+            d = self.inbound / s.folder
             notebooks = []
-            for nb in sorted(d.glob("*.ipynb")):
-                fb = self._feedback_file(d, nb.stem)
-                notebooks.append({"notebook_id": nb.stem, "has_exchange_feedback": fb is not None,
+            for nb in s.notebooks:
+                fb = self._feedback_file(d, nb)
+                notebooks.append({"notebook_id": nb, "has_exchange_feedback": fb is not None,
                                   "feedback_checksum": md5_hex(fb.read_bytes()) if fb else None})
-            out.append({"assignment_id": d.name.split("+")[1], "timestamp": self._timestamp_of(d),
+            out.append({"assignment_id": s.assignment, "timestamp": s.timestamp, "receipt": s.receipt,
                         "notebooks": notebooks})
         return sorted(out, key=lambda s: (s["assignment_id"], s["timestamp"]))
 
@@ -371,6 +418,42 @@ class ExchangeStore:
                 if fb is not None:
                     out.setdefault(self._timestamp_of(d), {})[nb.stem] = fb.read_bytes()
         return out
+
+
+def write_files(staging: Path, files: dict[str, bytes], *, cap: int, max_files: int) -> dict[str, int]:
+    """Files given in memory (the legacy wire format, tests) as files under ``staging``."""
+    if len(files) > max_files:
+        raise ExchangeRejected(413, f"{len(files)} files; at most {max_files} are accepted")
+    clean: dict[str, bytes] = {}
+    for name, data in files.items():
+        name = clean_path(name)
+        if not isinstance(data, (bytes, bytearray)):
+            raise ExchangeRejected(400, f"the contents of {name!r} are not bytes")
+        if name in RESERVED_NAMES:
+            continue
+        if name in clean:
+            raise ExchangeRejected(400, f"file {name!r} is sent twice")
+        clean[name] = bytes(data)
+    check_tree(list(clean))
+    size = sum(len(v) for v in clean.values())
+    if size > cap:
+        raise ExchangeRejected(413, f"this submission has {format_bytes(size)}; the course accepts at most "
+                                    f"{format_bytes(cap)} per submission (remove large data files or outputs)")
+    for name, data in clean.items():
+        target = staging / name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except OSError as exc:
+            raise storage_error(name, exc) from None
+    return {name: len(data) for name, data in clean.items()}
+
+
+def storage_error(name: str, exc: OSError) -> ExchangeRejected:
+    """A file that cannot be written: a full disk is the exchange's problem (507), the rest a 400."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ExchangeRejected(507, "the exchange has no space left; tell your instructor")
+    return ExchangeRejected(400, f"cannot store {name!r}: {exc.strerror}")
 
 
 def encode_files(files: dict[str, bytes]) -> dict[str, str]:
