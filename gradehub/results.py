@@ -121,18 +121,25 @@ class ResultsContext:
     loaded_at: float = 0.0
 
 
+def release_state(
+    course: Course,
+) -> tuple[dict[str, GradeRelease], dict[tuple[str, str], FeedbackRelease]]:
+    """Which assignments' grades and which students' feedback are released, as the gradebook
+    says now (two small queries: a service may cache the frames, never this)."""
+    engine = gradebook_engine(course)
+    try:
+        return released_grades(engine), feedback_releases(engine)
+    finally:
+        engine.dispose()
+
+
 def load_context(course: Course) -> ResultsContext:
     import time
 
     from .report import build_frames
 
     frames = build_frames(course)
-    engine = gradebook_engine(course)
-    try:
-        released = released_grades(engine)
-        feedback = feedback_releases(engine)
-    finally:
-        engine.dispose()
+    released, feedback = release_state(course)
     return ResultsContext(frames, released, feedback, time.monotonic())
 
 
@@ -299,5 +306,6 @@ __all__ = [
     "grade_release_states",
     "load_context",
     "release_grades",
+    "release_state",
     "student_results",
 ]

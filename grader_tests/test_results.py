@@ -374,3 +374,23 @@ def test_the_formgrader_lists_scores_after_the_late_penalty(graded):
     bob = api.get_submission("toy", "bob")
     assert bob["score"] == rows["bob"]["score"] and bob["late_penalty"] == 2.0
     assert [s["score"] for s in api.get_student_submissions("bob")] == [rows["bob"]["score"]]
+
+
+def test_a_release_and_a_withdrawal_show_at_once_whatever_the_cache(graded):
+    """The service caches the course's frames, never the release state: withdrawn grades must
+    vanish at the next request (and released ones appear), not up to the cache time later."""
+    from gradehub.hub.grades.service import make_app
+    from gradehub.results import release_grades
+
+    def user(handler):
+        return {"name": handler.request.headers.get("X-Test-User"), "groups": []}
+
+    app = make_app(graded.root, user=user, instructors=["prof"], cache_seconds=3600, clock=lambda: NOW)
+    with ServerThread(app) as cached:
+        release_grades(graded, "toy", by="prof")
+        assert json.loads(_get(cached, "api/me", "bob")[2])["assignments"][0]["grades_released"] is True
+        release_grades(graded, "toy", undo=True, by="prof")
+        week = json.loads(_get(cached, "api/me", "bob")[2])["assignments"][0]
+        assert week["grades_released"] is False and week["tasks"] == [] and week["total"] is None
+        release_grades(graded, "toy", by="prof")
+        assert json.loads(_get(cached, "api/me", "bob")[2])["assignments"][0]["grades_released"] is True

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -85,7 +86,14 @@ from tornado import ioloop, web
 from ...course import Course, CourseError, is_valid_id, load_course
 from ...feedback import FEEDBACK_CSP
 from ...gradebook import TUTOR_OVERRIDES, feedback_releases, gradebook_engine
-from ...results import ResultsContext, grade_release_states, load_context, release_grades, student_results
+from ...results import (
+    ResultsContext,
+    grade_release_states,
+    load_context,
+    release_grades,
+    release_state,
+    student_results,
+)
 from .access import Allocation, Forbidden, Viewer, check_instructor, check_may_see, viewer_from, visible_students
 from .pages import environment
 
@@ -122,13 +130,18 @@ class Results:
         return load_course(self.course_root)
 
     def context(self) -> ResultsContext:
-        """The frames and release state, rebuilt at most every ``cache_seconds`` (one request
-        rebuilds; those arriving meanwhile wait for it instead of each building their own)."""
+        """The frames, rebuilt at most every ``cache_seconds`` (one request rebuilds; those
+        arriving meanwhile wait for it instead of each building their own), with the release
+        state read on every request: an instructor's release shows at once, and a withdrawal
+        hides the grades at once, not up to ``cache_seconds`` later."""
+        course = self.course()
         with self._lock:
             ctx = self._context
             if ctx is None or time.monotonic() - ctx.loaded_at > self.cache_seconds:
-                ctx = self._context = load_context(self.course())
-            return ctx
+                ctx = self._context = load_context(course)
+                return ctx
+        released, feedback = release_state(course)
+        return dataclasses.replace(ctx, released=released, feedback=feedback)
 
     def viewer(self, model: Mapping) -> Viewer:
         return viewer_from(model, self.instructors)
