@@ -229,16 +229,22 @@ def hub_services(course: Course, settings: HubSettings, runtime: Runtime) -> lis
 # --------------------------------------------------------------------------- the tutors' grading service
 
 
-def grading_service(course: Course, accounts: Accounts, settings: HubSettings, runtime: Runtime) -> dict[str, Any]:
-    """The grading service (``gradehub.tutoring.service``): tutors grade their group's answers.
-
-    It learns the hub's tutor accounts (the demo tutor included) and instructors from the
-    environment; users log in through the hub's OAuth (tutors: the role gradehub-tutor).
-    """
+def _course_service(
+    name: str,
+    url: str,
+    module: str,
+    description: str,
+    course: Course,
+    accounts: Accounts,
+    settings: HubSettings,
+    runtime: Runtime,
+) -> dict[str, Any]:
+    """A hub-managed service of gradehub's that reads the course and knows its staff (the
+    grading and grades services): the hub starts ``python -m module``; users log in by OAuth."""
     return {
-        "name": GRADING_SERVICE,
-        "url": f"http://127.0.0.1:{runtime.grading_port}",
-        "command": [runtime.python, "-m", "gradehub.tutoring.service", "--course-root", str(course.root)],
+        "name": name,
+        "url": url,
+        "command": [runtime.python, "-m", module, "--course-root", str(course.root)],
         "cwd": str(course.root),
         "environment": {
             **runtime.environ,
@@ -249,8 +255,20 @@ def grading_service(course: Course, accounts: Accounts, settings: HubSettings, r
         "oauth_no_confirm": True,
         "timeout": int(settings.spawner.start_timeout),
         "display": True,
-        "info": {"description": "Tutors: grade the free-response answers of your group"},
+        "info": {"description": description},
     }
+
+
+def grading_service(course: Course, accounts: Accounts, settings: HubSettings, runtime: Runtime) -> dict[str, Any]:
+    """The grading service (``gradehub.tutoring.service``): tutors grade their group's answers.
+
+    It learns the hub's tutor accounts (the demo tutor included) and instructors from the
+    environment; users log in through the hub's OAuth (tutors: the role gradehub-tutor).
+    """
+    return _course_service(
+        GRADING_SERVICE, f"http://127.0.0.1:{runtime.grading_port}", "gradehub.tutoring.service",
+        "Tutors: grade the free-response answers of your group", course, accounts, settings, runtime,
+    )  # fmt: skip
 
 
 def grades_service(course: Course, accounts: Accounts, settings: HubSettings, runtime: Runtime) -> dict[str, Any]:
@@ -261,22 +279,10 @@ def grades_service(course: Course, accounts: Accounts, settings: HubSettings, ru
     """
     # listening where the exchange does: the students' servers call /api/me with their own token
     listen = settings.exchange.listen_ip or settings.hub.hub_ip
-    return {
-        "name": GRADES_SERVICE,
-        "url": f"http://{listen}:{runtime.grades_port}",
-        "command": [runtime.python, "-m", "gradehub.hub.grades.service", "--course-root", str(course.root)],
-        "cwd": str(course.root),
-        "environment": {
-            **runtime.environ,
-            "GRADEHUB_COURSE_ROOT": str(course.root),
-            "GRADEHUB_INSTRUCTORS": ",".join(accounts.instructors),
-            "GRADEHUB_TUTORS": json.dumps({g: list(t) for g, t in accounts.tutors.items()}),
-        },
-        "oauth_no_confirm": True,
-        "timeout": int(settings.spawner.start_timeout),
-        "display": True,
-        "info": {"description": "Your grades, feedback and deadlines"},
-    }
+    return _course_service(
+        GRADES_SERVICE, f"http://{listen}:{runtime.grades_port}", "gradehub.hub.grades.service",
+        "Your grades, feedback and deadlines", course, accounts, settings, runtime,
+    )  # fmt: skip
 
 
 def grades_client_url(settings: HubSettings, runtime: Runtime) -> str:
