@@ -105,13 +105,22 @@ def check_release(course: Course, assignment: str) -> StaleReport:
         shutil.copy2(course.root / "nbgrader_config.py", tmp_root / "nbgrader_config.py")
         shutil.copytree(course.source_dir(assignment), tmp_root / "source" / assignment)
         generate(course, assignment, root=tmp_root, db=f"sqlite:///{tmp_root / 'gradebook.db'}")
-        fresh = _files(tmp_root / "release" / assignment)
-        committed = _files(course.release_dir(assignment))
-        for name in sorted(set(fresh) | set(committed)):
-            if name not in committed:
-                report.differences.append(f"release/{assignment}/{name} is missing")
-            elif name not in fresh:
-                report.differences.append(f"release/{assignment}/{name} should not be there")
-            elif _canonical(fresh[name]) != _canonical(committed[name]):
-                report.differences.append(f"release/{assignment}/{name} differs from a fresh release")
+        report.differences += release_differences(
+            tmp_root / "release" / assignment, course.release_dir(assignment), f"release/{assignment}"
+        )
     return report
+
+
+def release_differences(fresh_dir: Path, committed_dir: Path, label: str) -> list[str]:
+    """What differs between a fresh release folder and the committed one (notebooks compared as
+    JSON, key order aside), each a line naming ``label/<file>``."""
+    fresh, committed = _files(fresh_dir), _files(committed_dir)
+    differences = []
+    for name in sorted(set(fresh) | set(committed)):
+        if name not in committed:
+            differences.append(f"{label}/{name} is missing")
+        elif name not in fresh:
+            differences.append(f"{label}/{name} should not be there")
+        elif _canonical(fresh[name]) != _canonical(committed[name]):
+            differences.append(f"{label}/{name} differs from a fresh release")
+    return differences

@@ -27,7 +27,7 @@ from ..authoring import ValidationReport
 from ..course import OTTER_GRADING_DIR, Course, CourseError, gradebook_url
 from ..gradebook import open_gradebook, sync_assignment_dates
 from ..metadata import kernel_source
-from ..release import StaleReport, generate
+from ..release import StaleReport, generate, release_differences
 from .assign import OtterAssignment, OtterUnsupported, assign_master, is_otter_master
 from .build import grading_notebook, question_order, release_notebook
 from .verdict import forgeable_points
@@ -135,27 +135,9 @@ def check_otter_release(course: Course, assignment: str) -> StaleReport:
             (scratch / "release" / assignment, course.release_dir(assignment)),
             (scratch / "source" / assignment / OTTER_GRADING_DIR, course.grading_source_dir(assignment)),
         ):
-            fresh = {str(p.relative_to(fresh_dir)): p for p in fresh_dir.rglob("*") if p.is_file()}
-            committed = (
-                {str(p.relative_to(committed_dir)): p for p in committed_dir.rglob("*") if p.is_file()}
-                if committed_dir.is_dir()
-                else {}
-            )
-            label = committed_dir.relative_to(course.root)
-            for name in sorted(set(fresh) | set(committed)):
-                if name not in committed:
-                    report.differences.append(f"{label}/{name} is missing")
-                elif name not in fresh:
-                    report.differences.append(f"{label}/{name} should not be there")
-                elif _canonical(fresh[name]) != _canonical(committed[name]):
-                    report.differences.append(f"{label}/{name} differs from a fresh release")
+            label = str(committed_dir.relative_to(course.root))
+            report.differences += release_differences(fresh_dir, committed_dir, label)
     return report
-
-
-def _canonical(path: Path) -> bytes:
-    if path.suffix == ".ipynb":
-        return json.dumps(json.loads(path.read_text(encoding="utf-8")), sort_keys=True).encode()
-    return path.read_bytes()
 
 
 def validate_otter(course: Course, assignment: str, execute: bool = True) -> ValidationReport:
