@@ -44,3 +44,25 @@ def test_committed_releases_are_up_to_date(assignment):
     else:
         report = check_release(course, assignment)
     assert report.differences == [], f"run `gradehub release {assignment}` and commit release/"
+
+
+@pytest.mark.slow
+def test_a_stale_otter_release_and_grading_notebook_are_caught(tmp_path):
+    """``gradehub release --check`` on an otter assignment compares both folders otter's assign
+    step writes: the student's release and the grading notebook (hidden tests) in source/."""
+    from otter_sheet import ASSIGNMENT, otter_course
+
+    from gradehub.otter.release import check_otter_release
+
+    course = otter_course(tmp_path / "course")
+    assert check_otter_release(course, ASSIGNMENT).differences == []
+    (course.release_dir(ASSIGNMENT) / "notes.txt").write_text("x")
+    grading = next(course.grading_source_dir(ASSIGNMENT).glob("*.ipynb"))
+    nb = nbformat.read(grading, as_version=4)
+    nb.cells[0].source += "\n# edited by hand"
+    nbformat.write(nb, grading)
+    label = grading.parent.relative_to(course.root)
+    assert check_otter_release(course, ASSIGNMENT).differences == [
+        f"release/{ASSIGNMENT}/notes.txt should not be there",
+        f"{label}/{grading.name} differs from a fresh release",
+    ]
