@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import queue
-import select
+import selectors
 import shutil
 import subprocess
 import sys
@@ -219,7 +219,11 @@ class WorkerProcess:
         try:
             stdin.write((job.to_json() + "\n").encode())
             stdin.flush()
-            ready, _, _ = select.select([stdout], [], [], timeout)
+            # a selector, not select.select: that fails for a descriptor number >= 1024, which a
+            # long-running coordinator (a hub, a test session, a Dask client) can reach
+            with selectors.DefaultSelector() as waiting:
+                waiting.register(stdout, selectors.EVENT_READ)
+                ready = waiting.select(timeout)
             line = stdout.readline() if ready else b""
         except (BrokenPipeError, OSError):
             line = b""
