@@ -119,6 +119,38 @@ class ResultsContext:
     released: dict[str, GradeRelease]
     feedback: dict[tuple[str, str], FeedbackRelease]
     loaded_at: float = 0.0
+    course_max: float = 0.0  # every assignment's points, also those not in the gradebook yet
+
+
+def release_points(course: Course, assignment: str) -> float:
+    """An assignment's points as its committed release says (nbgrader's graded cells and tasks):
+    what it is worth before the gradebook knows it (0 without a release)."""
+    import nbformat
+
+    from .metadata import nbgrader_meta
+
+    total = 0.0
+    for path in sorted(course.release_dir(assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = nbgrader_meta(cell) or {}
+            if (meta.get("grade") or meta.get("task")) and meta.get("points"):
+                total += float(meta["points"])
+    return total
+
+
+def course_max_points(course: Course, frames: Any) -> float:
+    """The course's total points, the base of the exam bonus a student works towards: the
+    gradebook's maximum for each assignment it knows, the release's points for the others (a
+    student in week 3 needs a share of the whole course, not of the weeks so far)."""
+    subs = frames.submissions
+    known = subs.groupby("assignment")["max_score"].max().to_dict() if len(subs) else {}
+    total = 0.0
+    for a in course.assignments:
+        value = known.get(a.id)
+        total += (
+            float(value) if value is not None and not pd.isna(value) and value > 0 else release_points(course, a.id)
+        )
+    return total
 
 
 def release_state(
@@ -140,7 +172,7 @@ def load_context(course: Course) -> ResultsContext:
 
     frames = build_frames(course)
     released, feedback = release_state(course)
-    return ResultsContext(frames, released, feedback, time.monotonic())
+    return ResultsContext(frames, released, feedback, time.monotonic(), course_max_points(course, frames))
 
 
 def _num(value: Any) -> float | None:
@@ -275,7 +307,7 @@ def student_results(
             totals.max_points += max_score
             totals.weeks.append(a.id)
         weeks.append(week)
-    course_max = float(frames.meta.get("course_max") or 0.0)
+    course_max = context.course_max
     threshold = float(course.exam_bonus_threshold)
     needed = round(threshold * course_max, 6)
     return {

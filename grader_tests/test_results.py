@@ -394,3 +394,23 @@ def test_a_release_and_a_withdrawal_show_at_once_whatever_the_cache(graded):
         assert week["grades_released"] is False and week["tasks"] == [] and week["total"] is None
         release_grades(graded, "toy", by="prof")
         assert json.loads(_get(cached, "api/me", "bob")[2])["assignments"][0]["grades_released"] is True
+
+
+def test_the_exam_bonus_counts_the_whole_course_also_weeks_not_graded_yet():
+    """Mid-semester the gradebook knows only the weeks released so far; the bonus threshold is a
+    share of the whole course, so the others count with the points their release carries."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from conftest import REPO
+    from gradehub.course import load_course
+    from gradehub.results import course_max_points, release_points
+
+    course = load_course(REPO)
+    per_sheet = {a.id: release_points(course, a.id) for a in course.assignments}
+    assert per_sheet["week01"] == 19.0 and all(v > 0 for v in per_sheet.values())
+    nothing = SimpleNamespace(submissions=pd.DataFrame({"assignment": [], "max_score": []}))
+    assert course_max_points(course, nothing) == pytest.approx(sum(per_sheet.values()))
+    week01_known = SimpleNamespace(submissions=pd.DataFrame({"assignment": ["week01"], "max_score": [25.0]}))
+    assert course_max_points(course, week01_known) == pytest.approx(sum(per_sheet.values()) - 19.0 + 25.0)
