@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -162,6 +163,11 @@ def running(client, tmp_path_factory, request):
     home = f"{project}-home-"
     port, db_port = free_port(), free_port()
     course = make_course(tmp_path / "course", roster=LOAD_ROSTER, sheets=("week01",))
+    # week01 has per-student variants: in the stack the secret lives in the hub's secrets volume
+    # (course.toml's default path, ~ = /root in the hub container), made once after `up` as the
+    # README says; the host path make_course chose is not in the container
+    toml = course / "course.toml"
+    toml.write_text(re.sub(r'(?m)^secret = ".*"$', 'secret = "~/.gradehub/nat3008.secret"', toml.read_text()))
     env_file = tmp_path / "compose.env"
     env_file.write_text("\n".join([
         f"GRADEHUB_DB_PASSWORD={secrets.token_hex(12)}",
@@ -206,6 +212,7 @@ def running(client, tmp_path_factory, request):
             assert time.monotonic() < deadline, f"the hub did not answer /hub/health in 300 s:\n{stack.logs()}"
             time.sleep(2)
         timings["up"] = time.monotonic() - t
+        stack.exec("hub", "gradehub", "variants", "init", "--course-root", "/srv/course")
         print("compose timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
         yield Running(stack, client, url, project, network, home, env_file, override, course)
     finally:
