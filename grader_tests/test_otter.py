@@ -178,9 +178,9 @@ def test_what_gradehub_does_not_grade_is_refused_by_name(tmp_path):
 
 # ----------------------------------------------------------------------------- conformance
 
-# passesAll (full marks) and fails2and6H (q6: its public case passes, its hidden case fails: otter's
-# partial credit); the other two of otter's test_grade submissions add grading time, not cases
-CONFORMANCE = ["passesAll", "fails2and6H"]
+# Every submission of otter's test_grade material: passesAll (full marks), fails2and6H (q6: its
+# public case passes, its hidden case fails: otter's partial credit), fails1and3and6, fails3and4
+CONFORMANCE = ["passesAll", "fails2and6H", "fails1and3and6", "fails3and4"]
 
 _OTTER_RUN = '''
 import json, sys, otter.api
