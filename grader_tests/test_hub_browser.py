@@ -104,6 +104,20 @@ def _show_side_panel(page, panel_id):
     page.locator(f"#jp-left-stack #{panel_id}").wait_for(state="visible")
 
 
+def _run_cell(page, cell) -> None:
+    """Run one code cell with Shift+Enter and wait for its execution count."""
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+    prompt = cell.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]"))
+    try:
+        prompt.wait_for(timeout=90_000)
+    except Exception:  # noqa: BLE001 - a keypress lost while the kernel was still connecting
+        cell.locator(".jp-InputPrompt").click()
+        page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run Selected Cell")).first.click()
+        prompt.wait_for(timeout=SLOW)
+
+
 def _type_into_cell(page, cell, text):
     cell.locator(".cm-content").click()
     page.keyboard.press("Control+a")
@@ -151,18 +165,13 @@ def test_the_whole_loop_student_instructor_tutor_and_back(hub, browser, tmp_path
         notebook = page.locator(".jp-NotebookPanel").last
         notebook.wait_for(state="visible")
         page.locator(".jp-StatusBar-Item", has_text=re.compile(r"Python 3.*Idle")).first.wait_for(timeout=SLOW)
-        first = notebook.locator(".jp-CodeCell").first
-        first.locator(".jp-InputPrompt").click()
-        page.keyboard.press("Shift+Enter")
-        prompt = first.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]"))
-        try:
-            prompt.wait_for(timeout=90_000)
-        except Exception:  # noqa: BLE001 - a keypress lost while the kernel was still connecting
-            first.locator(".jp-InputPrompt").click()
-            page.locator(".lm-MenuBar-itemLabel:text-is('Run')").click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Run Selected Cell")).first.click()
-            prompt.wait_for(timeout=SLOW)
-        assert first.locator(".jp-OutputArea-output", has_text="decay times").count() > 0
+        # the locked variant cell first (alice's own data, written at fetch), then the data cell
+        variant = notebook.locator(".jp-CodeCell").first
+        assert "VARIANT_SEED" in variant.inner_text()
+        _run_cell(page, variant)
+        data = notebook.locator(".jp-CodeCell").nth(1)
+        _run_cell(page, data)
+        assert data.locator(".jp-OutputArea-output", has_text="decay times").count() > 0
         # answer Part 2 (code) and the written question
         _type_into_cell(page, notebook.locator(".jp-CodeCell", has_text="def mle_tau(t):"), MLE)
         written = notebook.locator(".jp-MarkdownCell", has_text="YOUR ANSWER HERE")
@@ -284,11 +293,14 @@ def test_the_whole_loop_student_instructor_tutor_and_back(hub, browser, tmp_path
         grades.wait_for_url(re.compile(r".*/services/grades/$"))
         week = grades.locator("#week-week01")
         week.wait_for()
-        assert re.search(r"submitted \d+(\.\d+)? h late: −1\.7 points", week.inner_text())
+        # 10 % of the sheet's points (the week's "score / max" on the page)
+        max_points = float(re.search(r"\d+(?:\.\d+)? / (\d+(?:\.\d+)?)", week.inner_text()).group(1))
+        penalty = f"{0.1 * max_points:.1f}"
+        assert re.search(rf"submitted \d+(\.\d+)? h late: −{re.escape(penalty)} points", week.inner_text())
         tasks = grades.locator("#tasks-week01 + table").inner_text()
-        assert "coverage_vs_credible" in tasks and COMMENT in tasks and "late penalty\t−1.7" in tasks
-        total = re.search(r"total\t(\d+(?:\.\d+)?)\t17", tasks)
-        assert total and float(total.group(1)) == pytest.approx(4 - 1.7, abs=0.01)   # mle 2 + tutor 2 − 10 %
+        assert "coverage_vs_credible" in tasks and COMMENT in tasks and f"late penalty\t−{penalty}" in tasks
+        total = re.search(rf"total\t(\d+(?:\.\d+)?)\t{max_points:g}", tasks)
+        assert total and float(total.group(1)) == pytest.approx(4 - 0.1 * max_points, abs=0.01)  # mle 2 + tutor 2 − 10 %
         assert "points in the weeks whose grades are released" in grades.inner_text("#total")
         _shot(grades, shots, "6-grades.png", "student-grades.png", full_page=True)
         # another student's page: 403 (a request, so that the refusal is not a console error)
