@@ -301,3 +301,23 @@ def test_grading_works_in_a_process_that_holds_many_descriptors(toy_course):
             os.close(fd)
     # graded (the toy's free-response answer waits for a tutor), not a crash of the worker
     assert [(r.student, r.status, r.platform_error) for r in summary.results] == [("alice", "needs_manual", False)]
+
+
+def test_executing_notebooks_leaves_no_descriptors_behind(toy_course, tmp_path):
+    """A grading worker executes a whole class in one process: every notebook must give back its
+    kernel client's channels and ZeroMQ contexts (each left ~17 descriptors open before)."""
+    import os
+
+    from gradehub.sandbox.base import SandboxJob, get_sandbox
+    from gradehub.sandbox.executor import execute_notebook
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+
+    def run(i):
+        job_dir = tmp_path / f"job{i}"
+        job_dir.mkdir()
+        execute_notebook(nb, get_sandbox("local"), SandboxJob(job_dir, toy_course.limits, threads=1, label="fd"))
+        return len(os.listdir("/proc/self/fd"))
+
+    first = run(0)
+    assert [run(i) for i in range(1, 4)] == [first] * 3

@@ -262,6 +262,26 @@ def _read_guards(
     return flags, untrusted
 
 
+def _close_zmq(client: Any, km: Any) -> None:
+    """Close the kernel client's channels and both ZeroMQ contexts.
+
+    nbclient cleans up only a kernel manager it created itself; this one is ours (for the
+    sandbox provisioner), so without this every notebook left two contexts open (~17
+    descriptors: sockets, epoll and event fds) in the process, and a grading worker that grades a
+    class ran out of descriptors (a soft limit of 1024 is ~60 notebooks).
+    """
+    kc = client.kc
+    if kc is not None:
+        try:
+            kc.stop_channels()
+        except Exception:  # noqa: BLE001, S110 - best effort: the kernel is gone
+            pass
+        client.kc = None
+    for context in (getattr(kc, "context", None), getattr(km, "context", None)):
+        if context is not None and not context.closed:
+            context.destroy(linger=0)
+
+
 def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard: bool = True) -> Execution:
     """Execute ``nb`` in ``sandbox``; never raises for student behaviour.
 
@@ -362,6 +382,7 @@ def execute_notebook(nb: NotebookNode, sandbox: Sandbox, job: SandboxJob, guard:
                 handle.cleanup()
             except Exception:  # noqa: BLE001, S110 - best effort: the kernel is gone or going
                 pass
+        _close_zmq(client, km)
 
     where = cell_label(nb, client.current_cell)
     reason = killed.get("reason") or (death.killed_by_us if death else None)
