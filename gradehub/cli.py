@@ -76,11 +76,16 @@ def _release_otter(course, args) -> int:
     except OtterUnsupported as exc:
         out.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         return 2
+    _print_otter_questions(f"released {args.assignment} (otter) to {course.release_dir(args.assignment)}", done)
+    return 0
+
+
+def _print_otter_questions(headline: str, done) -> None:
+    """An otter release or import: its questions with their points, then otter's notes."""
     points = ", ".join(f"{q} {p:g}" for q, p in done.questions.items())
-    out.print(f"released {args.assignment} (otter) to {course.release_dir(args.assignment)}: {points}", markup=False)
+    out.print(f"{headline}: {points}", markup=False)
     for note in done.notes:
         out.print(f"note: {note}", markup=False)
-    return 0
 
 
 def cmd_import_otter(args) -> int:
@@ -98,10 +103,7 @@ def cmd_import_otter(args) -> int:
         return 2
     if done.added_to_course_toml:
         out.print(f'course.toml: added assignment {done.assignment} (format = "otter"); set its due date', markup=False)
-    points = ", ".join(f"{q} {p:g}" for q, p in done.questions.items())
-    out.print(f"imported {done.assignment}: {points}", markup=False)
-    for note in done.notes:
-        out.print(f"note: {note}", markup=False)
+    _print_otter_questions(f"imported {done.assignment}", done)
     return 0
 
 
